@@ -1,0 +1,113 @@
+"""Rules that span several entries (duplicates, placement, references) — run after each entry validated alone."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from .platform import Platform
+from .tenant import Tenant
+
+Finding = tuple[tuple[str | int, ...], str]
+
+
+def cross_checks(platform: Platform | None, tenants: dict[int, Tenant], base_dir: Path) -> Iterator[Finding]:
+    yield from _duplicate_slugs(tenants)
+    yield from _contract_dates(tenants)
+    yield from _duplicate_admin_emails(tenants)
+    yield from _logos_exist(tenants, base_dir)
+    if platform is None:
+        return
+    yield from _duplicate_hosts(platform)
+    yield from _duplicate_admins(platform)
+    yield from _placement(platform, tenants)
+    yield from _plans_exist(platform, tenants)
+
+
+def _duplicate_slugs(tenants: dict[int, Tenant]) -> Iterator[Finding]:
+    first: dict[str, int] = {}
+    for index, tenant in tenants.items():
+        if tenant.slug in first:
+            yield ("tenants", index, "slug"), (
+                f"duplicate slug '{tenant.slug}': already used by tenants[{first[tenant.slug]}]; slugs must be unique"
+            )
+        else:
+            first[tenant.slug] = index
+
+
+def _contract_dates(tenants: dict[int, Tenant]) -> Iterator[Finding]:
+    for index, tenant in tenants.items():
+        contract = tenant.contract
+        if contract.end is not None and contract.end < contract.start:
+            yield ("tenants", index, "contract", "end"), (
+                f"contract ends ({contract.end}) before it starts ({contract.start}); end must be on or after start"
+            )
+
+
+def _duplicate_admin_emails(tenants: dict[int, Tenant]) -> Iterator[Finding]:
+    for index, tenant in tenants.items():
+        seen: set[str] = set()
+        for position, admin in enumerate(tenant.admins):
+            email = admin.email.lower()
+            if email in seen:
+                yield ("tenants", index, "admins", position, "email"), f"'{admin.email}' is listed twice for this tenant"
+            seen.add(email)
+
+
+def _logos_exist(tenants: dict[int, Tenant], base_dir: Path) -> Iterator[Finding]:
+    for index, tenant in tenants.items():
+        logo = tenant.branding.logo
+        if logo and not (base_dir / logo).is_file():
+            yield ("tenants", index, "branding", "logo"), f"file '{logo}' not found next to tenants.yaml"
+
+
+def _duplicate_hosts(platform: Platform) -> Iterator[Finding]:
+    for attribute in ("name", "address"):
+        counts = Counter(getattr(host, attribute) for host in platform.hosts)
+        seen: set[str] = set()
+        for index, host in enumerate(platform.hosts):
+            value = getattr(host, attribute)
+            if counts[value] > 1 and value in seen:
+                yield ("platform", "hosts", index, attribute), f"duplicate host {attribute} '{value}'"
+            seen.add(value)
+
+
+def _duplicate_admins(platform: Platform) -> Iterator[Finding]:
+    seen: set[str] = set()
+    for index, admin in enumerate(platform.admins):
+        if admin.name in seen:
+            yield ("platform", "admins", index, "name"), f"duplicate admin name '{admin.name}'"
+        seen.add(admin.name)
+
+
+def _placement(platform: Platform, tenants: dict[int, Tenant]) -> Iterator[Finding]:
+    names = [host.name for host in platform.hosts]
+    placed: Counter[str] = Counter()
+    for index, tenant in tenants.items():
+        if tenant.host is None:
+            continue
+        if tenant.host not in names:
+            yield ("tenants", index, "host"), f"unknown host '{tenant.host}'; hosts in platform.hosts: {', '.join(names)}"
+            continue
+        placed[tenant.host] += 1
+        capacity = platform.host(tenant.host).capacity_tenants
+        if placed[tenant.host] == capacity + 1:
+            yield ("tenants", index, "host"), (
+                f"host '{tenant.host}' is over capacity: capacity_tenants is {capacity}; "
+                "place this tenant elsewhere, omit 'host' for automatic placement, or raise the capacity"
+            )
+    total = sum(host.capacity_tenants for host in platform.hosts)
+    if len(tenants) > total:
+        yield ("tenants",), (
+            f"{len(tenants)} tenants but all hosts together hold {total} (sum of capacity_tenants); add a host or raise capacity"
+        )
+
+
+def _plans_exist(platform: Platform, tenants: dict[int, Tenant]) -> Iterator[Finding]:
+    plans = sorted(platform.pricing.plans)
+    for index, tenant in tenants.items():
+        if tenant.contract.plan not in plans:
+            yield ("tenants", index, "contract", "plan"), (
+                f"unknown plan '{tenant.contract.plan}'; plans in platform.pricing.plans: {', '.join(plans)}"
+            )

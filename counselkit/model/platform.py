@@ -1,0 +1,190 @@
+"""The `platform:` section: who operates, which hosts, how TLS, backups, pricing and artifacts are set."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from .types import (
+    Domain, Email, HostName, Iban, Money, NetAddress, NonEmpty, PostalAddress, SshPublicKey, Strict,
+    UnixUser, Url, VatId,
+)
+
+# Pinned releases: the only place these versions are written down. tenants.yaml may override them.
+SYNAPSE_VERSION = "1.163.2"
+
+
+def _bucket(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value) or ".." in value:
+        raise ValueError(f"'{value}' is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')")
+    return value
+
+
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IP network such as 192.0.2.0/24") from None
+
+
+def _sha256(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise ValueError("must be the archive's SHA-256 as 64 lowercase hex digits")
+    return value
+
+
+def _on_calendar(value: str) -> str:
+    # A loose guard only: systemd-analyze calendar checks the full grammar on the host.
+    if not re.fullmatch(r"[A-Za-z0-9*:,./~ -]{3,80}", value):
+        raise ValueError(f"'{value}' is not a systemd OnCalendar expression such as '*-*-* 02:30:00' or 'daily'")
+    return value
+
+
+Bucket = Annotated[str, AfterValidator(_bucket)]
+Network = Annotated[str, AfterValidator(_network)]
+Sha256 = Annotated[str, AfterValidator(_sha256)]
+OnCalendar = Annotated[str, AfterValidator(_on_calendar)]
+Version = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+){1,3}$")]
+
+
+class Contact(Strict):
+    name: NonEmpty
+    email: Email
+    phone: NonEmpty | None = None
+
+
+class Operator(Strict):
+    """The IT agency that runs the platform and issues the invoices (§ 14 Abs. 4 UStG data)."""
+
+    name: NonEmpty
+    address: PostalAddress
+    vat_id: VatId | None = None
+    tax_number: NonEmpty | None = None
+    iban: Iban
+    bic: Annotated[str, Field(pattern=r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")] | None = None
+    bank: NonEmpty | None = None
+    contact: Contact
+    commercial_register: NonEmpty | None = None  # e.g. "Amtsgericht Kiel, HRB 12345"
+    managing_director: NonEmpty | None = None
+
+    @model_validator(mode="after")
+    def _tax_identity(self) -> "Operator":
+        if not (self.vat_id or self.tax_number):
+            raise ValueError("an invoice needs the operator's vat_id or tax_number (§ 14 Abs. 4 Nr. 2 UStG); give at least one")
+        return self
+
+
+class Host(Strict):
+    name: HostName
+    address: NetAddress
+    capacity_tenants: Annotated[int, Field(ge=1, le=500)] = 40
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    ssh_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "root"
+
+
+class Admin(Strict):
+    """A person of the agency who may log in to the hosts (keys only)."""
+
+    name: UnixUser
+    ssh_key: SshPublicKey
+
+
+class Retention(Strict):
+    daily: Annotated[int, Field(ge=1, le=366)] = 7
+    weekly: Annotated[int, Field(ge=0, le=520)] = 4
+    monthly: Annotated[int, Field(ge=0, le=240)] = 12
+
+
+class Backup(Strict):
+    s3_endpoint: Url
+    bucket: Bucket
+    region: Annotated[str, Field(pattern=r"^[a-z0-9-]{2,32}$")] = "eu-central-1"
+    schedule: OnCalendar = "*-*-* 02:30:00"
+    retention: Retention = Retention()
+    max_age_hours: Annotated[int, Field(ge=1, le=24 * 31)] = 26  # newest snapshot older than this = stale
+
+
+class PlanPrice(Strict):
+    """Prices of one contract plan in `saas` mode (ignored in `cost_sharing` mode)."""
+
+    monthly_fee: Money = Decimal("0")
+    seat_fee: Money = Decimal("0")
+    storage_quota_gb: Annotated[int, Field(ge=0)] = 10
+    storage_fee_per_gb: Money = Decimal("0")
+
+
+class CostItem(Strict):
+    description: NonEmpty
+    amount: Money
+
+
+class CostSharing(Strict):
+    """Umlage: the platform's real monthly costs split among the tenants without mark-up."""
+
+    key: Literal["equal", "seats", "weighted"] = "equal"
+    monthly_costs: Annotated[list[CostItem], Field(min_length=1)]
+    vat_exemption_reason: NonEmpty = (
+        "Steuerfreie Kostenerstattung eines Zusammenschlusses nach § 4 Nr. 29 UStG"
+    )
+
+
+class Pricing(Strict):
+    mode: Literal["saas", "cost_sharing"]
+    currency: Literal["EUR"] = "EUR"
+    vat_rate: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("19")
+    payment_terms_days: Annotated[int, Field(ge=0, le=120)] = 14
+    invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9-]{1,12}$")] = "RE"
+    plans: Annotated[dict[str, PlanPrice], Field(min_length=1)] = {"lite": PlanPrice()}
+    cost_sharing: CostSharing | None = None
+
+    @model_validator(mode="after")
+    def _mode_needs_section(self) -> "Pricing":
+        if self.mode == "cost_sharing" and self.cost_sharing is None:
+            raise ValueError("mode 'cost_sharing' needs a 'cost_sharing:' section with monthly_costs")
+        return self
+
+
+class Artifact(Strict):
+    """A release archive pinned by version and checksum; fetched from `url` or a local artifact directory."""
+
+    version: Version
+    url: Url
+    sha256: Sha256
+
+
+class SynapseRelease(Strict):
+    version: Version = SYNAPSE_VERSION
+
+
+class Artifacts(Strict):
+    synapse: SynapseRelease = SynapseRelease()
+    keycloak: Artifact | None = None
+    element_web: Artifact | None = None
+
+
+class Platform(Strict):
+    domain: Domain
+    operator: Operator
+    hosts: Annotated[list[Host], Field(min_length=1)]
+    admins: Annotated[list[Admin], Field(min_length=1)]
+    tls: Literal["acme", "internal"] = "acme"
+    acme_email: Email | None = None
+    proxy: Url | None = None
+    admin_networks: list[Network] = []  # may reach the Keycloak admin console; empty = nobody from outside
+    backup: Backup
+    pricing: Pricing
+    artifacts: Artifacts = Artifacts()
+    secrets_file: Annotated[str, Field(min_length=1)] = "secrets.vault"
+
+    @model_validator(mode="after")
+    def _acme_needs_email(self) -> "Platform":
+        if self.tls == "acme" and self.acme_email is None:
+            raise ValueError("tls 'acme' needs acme_email (Let's Encrypt account contact); or use tls: internal")
+        return self
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)

@@ -1,0 +1,58 @@
+"""One `tenants:` entry: a counselling centre with its contract, accounts, billing data and branding."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field
+
+from .types import Color, Email, HostName, NonEmpty, PostalAddress, Slug, Strict, Url
+
+
+class Contract(Strict):
+    start: date
+    end: date | None = None  # last day of service, inclusive
+    plan: NonEmpty = "lite"
+
+
+class OrgAdmin(Strict):
+    """A person of the counselling centre who manages its counsellor accounts in Keycloak."""
+
+    name: NonEmpty
+    email: Email
+
+
+class TenantBilling(Strict):
+    address: PostalAddress
+    email: Email
+    contact: NonEmpty | None = None
+    vat_exempt_reason: NonEmpty | None = None  # set when this tenant's invoices are VAT-exempt
+    cost_centre: NonEmpty | None = None
+    buyer_reference: Annotated[str, Field(min_length=1, max_length=100)] | None = None  # e.g. Leitweg-ID
+    weight: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal("1")  # cost-sharing key "weighted"
+
+
+class Branding(Strict):
+    primary_color: Color = "#00519e"
+    secondary_color: Color = "#f5f7fa"
+    logo: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+\.(png|svg)$")] | None = None  # relative to tenants.yaml
+    imprint_url: Url
+    privacy_url: Url
+    terms_url: Url | None = None
+
+
+class Tenant(Strict):
+    slug: Slug  # DNS label, unique, never changed after onboarding
+    name: NonEmpty
+    contract: Contract
+    seats: Annotated[int, Field(ge=1, le=10000)]  # licensed counsellor accounts
+    admins: Annotated[list[OrgAdmin], Field(min_length=1)]
+    billing: TenantBilling
+    branding: Branding
+    host: HostName | None = None  # explicit placement; otherwise by capacity
+    federation: bool = False  # Matrix federation with other servers
+
+    def domain(self, platform_domain: str) -> str:
+        return f"{self.slug}.{platform_domain}"

@@ -1,0 +1,197 @@
+"""The per-host plan: what runs where, under which names and ports. Every engine and report reads this."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from . import layout
+from .load import load_inventory
+from .lock import Assignment, Lock, lock_path, read_lock, write_lock
+from .model import Inventory, Platform, Tenant
+from .problems import InputError, Problem
+from .site import SiteOverrides, apply_site
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class TenantPlan(Frozen):
+    slug: str
+    host: str
+    domain: str
+    url: str
+    synapse_port: int
+    unix_user: str
+    db_name: str
+    db_user: str
+    unit: str
+    config_dir: str
+    data_dir: str
+    media_dir: str
+    signing_key_path: str
+    keycloak_realm: str
+    oidc_client_id: str
+    web_root: str
+    backup_config_dir: str
+    backup_repository: str
+    secrets: dict[str, str]  # secret name -> reference in the secrets file
+    new: bool  # not yet pinned in the lock file
+    tenant: Tenant
+
+
+class RemovedTenant(Frozen):
+    """In the lock (so deployed once) but gone from tenants.yaml: its data stays until offboarded."""
+
+    slug: str
+    host: str
+    port: int
+
+
+class HostPlan(Frozen):
+    name: str
+    address: str
+    ssh_port: int
+    ssh_user: str
+    capacity: int
+    tenants: list[TenantPlan]
+    removed: list[RemovedTenant]
+
+
+class Plan(Frozen):
+    platform: Platform
+    hosts: list[HostPlan]
+    platform_secrets: dict[str, str]
+    public_tcp_ports: tuple[int, ...] = layout.PUBLIC_TCP_PORTS
+    keycloak_http_port: int = layout.KEYCLOAK_HTTP_PORT
+    keycloak_management_port: int = layout.KEYCLOAK_MANAGEMENT_PORT
+
+    def host(self, name: str) -> HostPlan:
+        return next(h for h in self.hosts if h.name == name)
+
+    def tenants(self) -> list[TenantPlan]:
+        return [t for h in self.hosts for t in h.tenants]
+
+    def tenant(self, slug: str) -> TenantPlan:
+        return next(t for t in self.tenants() if t.slug == slug)
+
+    def removed(self) -> list[RemovedTenant]:
+        return [r for h in self.hosts for r in h.removed]
+
+    def to_vars(self) -> dict[str, Any]:
+        """Plain data for templates and the Ansible inventory."""
+        return self.model_dump(mode="json")
+
+
+def build_plan(inventory: Inventory, lock: Lock, source: str = "tenants.yaml") -> tuple[Plan, Lock]:
+    """Place every tenant: pinned ones stay, new ones go to their named host or the one with most room."""
+    platform = inventory.platform
+    pinned, problems = _pinned(inventory, lock, source)
+    load = {host.name: 0 for host in platform.hosts}
+    ports: dict[str, set[int]] = {host.name: set() for host in platform.hosts}
+    for assignment in lock.assignments.values():  # removed tenants keep their host slot and port reserved
+        if assignment.host in load:
+            load[assignment.host] += 1
+            ports[assignment.host].add(assignment.port)
+    new_lock = Lock(dict(lock.assignments))
+    for tenant in inventory.tenants:
+        if tenant.slug in pinned:
+            continue
+        host = tenant.host or _roomiest_host(platform, load)
+        if host is None or load[host] >= platform.host(host).capacity_tenants:
+            problems.append(Problem(source, 0, 0, f"tenants[{tenant.slug}]", "no host has room left; add a host or raise capacity_tenants"))
+            continue
+        port = _free_port(ports[host])
+        load[host] += 1
+        ports[host].add(port)
+        new_lock.assignments[tenant.slug] = Assignment(host, port)
+    if problems:
+        raise InputError(problems)
+    return _assemble(inventory, new_lock, set(lock.assignments)), new_lock
+
+
+def _pinned(inventory: Inventory, lock: Lock, source: str) -> tuple[set[str], list[Problem]]:
+    host_names = {h.name for h in inventory.platform.hosts}
+    problems = []
+    pinned = set()
+    for tenant in inventory.tenants:
+        assignment = lock.assignments.get(tenant.slug)
+        if assignment is None:
+            continue
+        if assignment.host not in host_names:
+            problems.append(Problem(source, 0, 0, "platform.hosts", f"host '{assignment.host}' still holds tenant '{tenant.slug}' (see the lock file); keep the host until its tenants are moved"))
+        elif tenant.host is not None and tenant.host != assignment.host:
+            problems.append(Problem(source, 0, 0, f"tenants[{tenant.slug}].host", f"tenant '{tenant.slug}' lives on '{assignment.host}'; moving it to '{tenant.host}' is a migration (backup restore --to), not an edit"))
+        pinned.add(tenant.slug)
+    return pinned, problems
+
+
+def _roomiest_host(platform: Platform, load: dict[str, int]) -> str | None:
+    best, room = None, 0
+    for host in platform.hosts:  # ties go to the host listed first
+        free = host.capacity_tenants - load[host.name]
+        if free > room:
+            best, room = host.name, free
+    return best
+
+
+def _free_port(used: set[int]) -> int:
+    port = layout.SYNAPSE_PORT_BASE
+    while port in used:
+        port += 1
+    if port > layout.SYNAPSE_PORT_MAX:
+        raise InputError([Problem("tenants.yaml", 0, 0, "tenants", "no free loopback port left on this host")])
+    return port
+
+
+def _assemble(inventory: Inventory, lock: Lock, previously_pinned: set[str]) -> Plan:
+    platform = inventory.platform
+    present = {t.slug for t in inventory.tenants}
+    by_host: dict[str, list[TenantPlan]] = {h.name: [] for h in platform.hosts}
+    for tenant in inventory.tenants:
+        assignment = lock.assignments[tenant.slug]
+        by_host[assignment.host].append(_tenant_plan(platform, tenant, assignment, tenant.slug not in previously_pinned))
+    removed: dict[str, list[RemovedTenant]] = {h.name: [] for h in platform.hosts}
+    for slug, assignment in sorted(lock.assignments.items()):
+        if slug not in present and assignment.host in removed:
+            removed[assignment.host].append(RemovedTenant(slug=slug, host=assignment.host, port=assignment.port))
+    hosts = [
+        HostPlan(name=h.name, address=h.address, ssh_port=h.ssh_port, ssh_user=h.ssh_user, capacity=h.capacity_tenants,
+                 tenants=by_host[h.name], removed=removed[h.name])
+        for h in platform.hosts
+    ]
+    platform_secrets = {name: layout.platform_secret_ref(name) for name in (*layout.PLATFORM_SECRETS, *layout.PROVIDED_SECRETS)}
+    return Plan(platform=platform, hosts=hosts, platform_secrets=platform_secrets)
+
+
+def _tenant_plan(platform: Platform, tenant: Tenant, assignment: Assignment, new: bool) -> TenantPlan:
+    domain = tenant.domain(platform.domain)
+    endpoint = str(platform.backup.s3_endpoint).rstrip("/")
+    return TenantPlan(
+        slug=tenant.slug,
+        host=assignment.host,
+        domain=domain,
+        url=f"https://{domain}/",
+        synapse_port=assignment.port,
+        backup_repository=f"s3:{endpoint}/{platform.backup.bucket}/{tenant.slug}",
+        secrets={name: layout.tenant_secret_ref(tenant.slug, name) for name in layout.TENANT_SECRETS},
+        new=new,
+        tenant=tenant,
+        **layout.tenant_names(tenant.slug),
+    )
+
+
+def load_plan(tenants_file: Path | str, update_lock: bool = False, site: SiteOverrides | None = None) -> Plan:
+    """Load tenants.yaml and its lock; with update_lock, pin new tenants in the lock file."""
+    path = Path(tenants_file)
+    inventory = load_inventory(path)
+    if site is not None:
+        inventory = apply_site(inventory, site)
+    lock_file = lock_path(path)
+    plan, lock = build_plan(inventory, read_lock(lock_file), source=str(path))
+    if update_lock:
+        write_lock(lock_file, lock)
+    return plan

@@ -1,0 +1,34 @@
+"""Site overrides: where the same tenants.yaml meets a particular place (the lab, a staging site).
+
+Only connection details change — host addresses, proxy, backup endpoint — never names, ports or tenants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .model import Inventory
+
+
+@dataclass(frozen=True)
+class SiteOverrides:
+    host_addresses: dict[str, str] = field(default_factory=dict)
+    proxy: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+
+
+def apply_site(inventory: Inventory, site: SiteOverrides) -> Inventory:
+    platform = inventory.platform
+    hosts = [h.model_copy(update={"address": site.host_addresses.get(h.name, h.address)}) for h in platform.hosts]
+    backup_update: dict[str, object] = {}
+    if site.s3_endpoint:
+        backup_update["s3_endpoint"] = site.s3_endpoint
+    if site.s3_region:
+        backup_update["region"] = site.s3_region
+    update: dict[str, object] = {"hosts": hosts, "backup": platform.backup.model_copy(update=backup_update)}
+    if site.proxy:
+        update["proxy"] = site.proxy
+    changed = inventory.model_copy(update={"platform": platform.model_copy(update=update)})
+    changed._source = inventory.source
+    return changed

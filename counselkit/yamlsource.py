@@ -1,0 +1,107 @@
+"""Read YAML keeping where every value stands, so problems can name line and column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .problems import InputError, Problem, whole_file_problem
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML file: plain data for validation plus the round-trip tree for positions."""
+
+    path: Path
+    tree: Any  # ruamel round-trip nodes (CommentedMap/CommentedSeq/scalars)
+    data: Any  # the same content as plain dicts, lists, str, int, Decimal, bool, date
+
+    def position(self, loc: Loc) -> tuple[int, int]:
+        """1-based (line, column) of the deepest node of `loc` that exists in the file."""
+        node, best = self.tree, (1, 1) if self.tree is not None else (0, 0)
+        for part in loc:
+            if isinstance(node, CommentedMap) and part in node:
+                line, col = node.lc.key(part)
+                best, node = (line + 1, col + 1), node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                line, col = node.lc.item(part)
+                best, node = (line + 1, col + 1), node[part]
+            else:
+                break
+        return best
+
+    def problem(self, loc: Loc, message: str) -> Problem:
+        line, col = self.position(loc)
+        return Problem(str(self.path), line, col, format_loc(loc), message)
+
+
+def format_loc(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def round_trip_yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    return yaml
+
+
+def plain(node: Any) -> Any:
+    """Round-trip nodes to plain Python; floats become Decimal so money never passes through float."""
+    if isinstance(node, dict):
+        return {plain_key(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, float):
+        # repr() gives the shortest text that reads back as the same float: "49.9" stays 49.9.
+        return Decimal(repr(node)) if node == node and node not in (float("inf"), float("-inf")) else node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def plain_key(key: Any) -> Any:
+    return key if isinstance(key, (str, int)) and not isinstance(key, bool) else str(key)
+
+
+def read_yaml(path: Path) -> YamlDocument:
+    """Parse `path`; any failure becomes an InputError naming file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise whole_file_problem(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise whole_file_problem(path, f"cannot read file: {exc}") from None
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: Path) -> YamlDocument:
+    try:
+        tree = round_trip_yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        raise InputError([Problem(str(path), line, col, "", f"invalid YAML: {message}")]) from None
+    except (YAMLError, RecursionError, ValueError, TypeError, AttributeError) as exc:
+        raise whole_file_problem(path, f"invalid YAML: {exc}") from None
+    try:
+        data = plain(tree)
+    except RecursionError:
+        raise whole_file_problem(path, "invalid YAML: nested too deeply") from None
+    return YamlDocument(path=path, tree=tree, data=data)
