@@ -37,7 +37,10 @@ def validate_document(doc: YamlDocument) -> tuple[Inventory | None, list[Problem
     platform = _validate(Platform, data.get("platform"), ("platform",), doc, problems)
     tenants = _validate_tenants(data.get("tenants"), doc, problems)
     base_dir = doc.path.parent
-    problems += [doc.problem(loc, message) for loc, message in cross_checks(platform, tenants, base_dir)]
+    raw_tenants = data.get("tenants") if isinstance(data.get("tenants"), list) else []
+    raw_slugs = {i: e["slug"] for i, e in enumerate(raw_tenants) if isinstance(e, dict) and isinstance(e.get("slug"), str)}
+    findings = cross_checks(platform, tenants, base_dir, raw_slugs)
+    problems += [doc.problem(loc, message) for loc, message in findings]
     if problems or platform is None:
         return None, problems
     inventory = Inventory.model_construct(platform=platform, tenants=[tenants[i] for i in sorted(tenants)])

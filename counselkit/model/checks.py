@@ -12,9 +12,10 @@ from .tenant import Tenant
 Finding = tuple[tuple[str | int, ...], str]
 
 
-def cross_checks(platform: Platform | None, tenants: dict[int, Tenant], base_dir: Path) -> Iterator[Finding]:
-    yield from _duplicate_slugs(tenants)
-    yield from _contract_dates(tenants)
+def cross_checks(platform: Platform | None, tenants: dict[int, Tenant], base_dir: Path,
+                 raw_slugs: dict[int, str]) -> Iterator[Finding]:
+    """`raw_slugs` are the slugs as written, also of entries that failed validation, so duplicates always show."""
+    yield from _duplicate_slugs(raw_slugs)
     yield from _duplicate_admin_emails(tenants)
     yield from _logos_exist(tenants, base_dir)
     if platform is None:
@@ -25,24 +26,15 @@ def cross_checks(platform: Platform | None, tenants: dict[int, Tenant], base_dir
     yield from _plans_exist(platform, tenants)
 
 
-def _duplicate_slugs(tenants: dict[int, Tenant]) -> Iterator[Finding]:
+def _duplicate_slugs(raw_slugs: dict[int, str]) -> Iterator[Finding]:
     first: dict[str, int] = {}
-    for index, tenant in tenants.items():
-        if tenant.slug in first:
+    for index, slug in sorted(raw_slugs.items()):
+        if slug in first:
             yield ("tenants", index, "slug"), (
-                f"duplicate slug '{tenant.slug}': already used by tenants[{first[tenant.slug]}]; slugs must be unique"
+                f"duplicate slug '{slug}': already used by tenants[{first[slug]}]; slugs must be unique"
             )
         else:
-            first[tenant.slug] = index
-
-
-def _contract_dates(tenants: dict[int, Tenant]) -> Iterator[Finding]:
-    for index, tenant in tenants.items():
-        contract = tenant.contract
-        if contract.end is not None and contract.end < contract.start:
-            yield ("tenants", index, "contract", "end"), (
-                f"contract ends ({contract.end}) before it starts ({contract.start}); end must be on or after start"
-            )
+            first[slug] = index
 
 
 def _duplicate_admin_emails(tenants: dict[int, Tenant]) -> Iterator[Finding]:

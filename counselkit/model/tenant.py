@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .types import Color, Email, HostName, NonEmpty, PostalAddress, Slug, Strict, Url
 
@@ -15,6 +15,12 @@ class Contract(Strict):
     start: date
     end: date | None = None  # last day of service, inclusive
     plan: NonEmpty = "lite"
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> "Contract":
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"contract ends ({self.end}) before it starts ({self.start}); 'end' must be on or after 'start'")
+        return self
 
 
 class OrgAdmin(Strict):

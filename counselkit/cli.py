@@ -1,0 +1,208 @@
+"""The `counselkit` command: validate, plan, schema, tenants, secrets — plus the lab and billing groups."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .plan import Plan, load_plan
+from .problems import InputError
+
+DEFAULT_TENANTS = "tenants.yaml"
+TENANTS_ENV = "COUNSELKIT_TENANTS"
+
+tenants_argument = click.argument(
+    "tenants_file", required=False, type=click.Path(dir_okay=False, path_type=Path),
+    default=lambda: os.environ.get(TENANTS_ENV, DEFAULT_TENANTS),
+)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="counselkit")
+def cli() -> None:
+    """counselkit: one tenants.yaml to a hardened, billed counselling platform."""
+
+
+@cli.command()
+@tenants_argument
+def validate(tenants_file: Path) -> None:
+    """Check TENANTS_FILE and list every problem with file, line and field."""
+    plan = load_plan(tenants_file)
+    hosts = len(plan.hosts)
+    click.echo(f"{tenants_file}: valid — {len(plan.tenants())} tenants on {hosts} host{'s' if hosts != 1 else ''}.")
+
+
+@cli.command("plan")
+@tenants_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the full plan as JSON for machines.")
+def plan_command(tenants_file: Path, as_json: bool) -> None:
+    """Show where every tenant runs: host, domain, loopback port, database, unit."""
+    plan = load_plan(tenants_file)
+    if as_json:
+        click.echo(json.dumps(plan.to_vars(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(plan_table(plan))
+
+
+def plan_table(plan: Plan) -> str:
+    header = ("HOST", "TENANT", "DOMAIN", "PORT", "DATABASE", "UNIT", "STATE")
+    rows = [header]
+    for host in plan.hosts:
+        for t in host.tenants:
+            rows.append((host.name, t.slug, t.domain, str(t.synapse_port), t.db_name, t.unit, "new" if t.new else "pinned"))
+        for r in host.removed:
+            rows.append((host.name, r.slug, "-", str(r.port), "-", "-", "REMOVED (offboard first)"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    summary = ", ".join(f"{h.name} {len(h.tenants)}/{h.capacity}" for h in plan.hosts)
+    return "\n".join(lines + ["", f"hosts (tenants/capacity): {summary}"])
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+def schema(output: Path | None) -> None:
+    """Print the JSON schema of tenants.yaml (for editors: yaml-language-server)."""
+    from .schema import schema_json
+
+    text = schema_json()
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.group()
+def tenant() -> None:
+    """Add counselling centres to tenants.yaml."""
+
+
+@tenant.command("add")
+@tenants_argument
+@click.option("--slug", required=True, help="DNS label, becomes <slug>.<domain>; never changes later.")
+@click.option("--name", required=True, help="Full name of the counselling centre.")
+@click.option("--start", required=True, help="Contract start date, YYYY-MM-DD.")
+@click.option("--end", help="Last day of the contract, YYYY-MM-DD (omit for open-ended).")
+@click.option("--plan", "plan_name", default=None, help="Contract plan (default: the model's default plan).")
+@click.option("--seats", required=True, type=int, help="Licensed counsellor accounts.")
+@click.option("--admin", "admins", multiple=True, required=True, metavar="'NAME <EMAIL>'", help="Org admin; repeatable.")
+@click.option("--street", required=True)
+@click.option("--postcode", required=True)
+@click.option("--city", required=True)
+@click.option("--billing-email", required=True, help="Where invoices go.")
+@click.option("--buyer-reference", help="Leitweg-ID or the buyer's order reference for e-invoices.")
+@click.option("--cost-centre")
+@click.option("--imprint-url", required=True)
+@click.option("--privacy-url", required=True)
+@click.option("--primary-color")
+@click.option("--host", help="Place on this host (default: automatic by capacity).")
+def tenant_add(tenants_file: Path, **options: object) -> None:
+    """Append one tenant to TENANTS_FILE, keeping every comment and format; nothing is written when invalid."""
+    from .tenant_add import add_tenant, entry_from_options
+
+    entry = entry_from_options(options)
+    try:
+        add_tenant(tenants_file, entry)
+    except InputError as exc:
+        click.echo(exc.summary(), err=True)
+        click.echo(f"Nothing was written to {tenants_file} (line numbers count the new entry as appended).", err=True)
+        sys.exit(1)
+    click.echo(f"added tenant '{entry['slug']}' to {tenants_file}; next: counselkit secrets ensure && deploy")
+
+
+@cli.group()
+def secrets() -> None:
+    """The encrypted secrets file (ansible-vault format); values are never printed."""
+
+
+@secrets.command("ensure")
+@tenants_argument
+def secrets_ensure(tenants_file: Path) -> None:
+    """Generate every missing secret for the plan; existing ones are never replaced."""
+    from .secrets import SecretStore
+
+    plan = load_plan(tenants_file)
+    store = SecretStore.open(tenants_file)
+    created = store.ensure(plan)
+    if created:
+        store.save()
+    click.echo(f"{store.path}: {len(created)} secret{'s' if len(created) != 1 else ''} created, {len(store.refs()) - len(created)} kept.")
+
+
+@secrets.command("set")
+@click.argument("ref")
+@click.option("--file", "tenants_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=lambda: os.environ.get(TENANTS_ENV, DEFAULT_TENANTS), show_default="tenants.yaml")
+def secrets_set(ref: str, tenants_file: Path) -> None:
+    """Store a provider-supplied secret (e.g. platform.backup_s3_access_key), read from standard input."""
+    from .secrets import SecretStore, SecretsError
+
+    value = sys.stdin.readline().rstrip("\n")
+    if not value:
+        raise SecretsError("no value on standard input (pipe it in; it is never taken from the command line)")
+    store = SecretStore.open(tenants_file)
+    store.set(ref, value)
+    store.save()
+    click.echo(f"{store.path}: stored {ref}")
+
+
+@secrets.command("list")
+@tenants_argument
+def secrets_list(tenants_file: Path) -> None:
+    """List secret names (never values), and which the plan still needs."""
+    from .secrets import SecretStore, wanted_secrets
+
+    store = SecretStore.open(tenants_file)
+    plan = load_plan(tenants_file)
+    for ref in store.refs():
+        click.echo(ref)
+    missing = [ref for ref, _ in wanted_secrets(plan) if not store.has(ref)]
+    for ref in missing:
+        click.echo(f"{ref}  (missing)")
+
+
+def _register_groups() -> None:
+    """Command groups that live beside their subject (lab/, billing/, ...)."""
+    for module_name, attribute in (("counselkit.lab.commands", "lab"), ("counselkit.billing.commands", "billing")):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not module_name.startswith(exc.name):
+                raise
+            continue
+        cli.add_command(getattr(module, attribute))
+
+
+_register_groups()
+
+
+def main() -> None:
+    """Entry point: every failure is a message and an exit status, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except InputError as exc:
+        click.echo(exc.summary(), err=True)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 — the last line of defence against tracebacks
+        if os.environ.get("COUNSELKIT_DEBUG"):
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
