@@ -1,0 +1,122 @@
+"""`counselkit billing ...`: run a period, issue a credit note, list and verify the ledger."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from ..problems import InputError
+from .ledger import Ledger, ledger_path
+from .money import de
+from .period import Period
+from .validate import InvalidInvoice
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _guard(func):  # noqa: ANN001, ANN202 - decorator
+    """Turn every expected failure into a clear message and exit 1; never a traceback."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return func(*args, **kwargs)
+        except InputError as exc:
+            _fail(exc.summary())
+        except InvalidInvoice as exc:
+            _fail(f"{exc}\nNothing was written for this run and no number was used.")
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - BillingError and anything unexpected: message, not traceback
+            _fail(f"{type(exc).__name__}: {exc}")
+
+    return wrapper
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date; use YYYY-MM-DD") from None
+
+
+FILE = click.option("--file", "tenants_file", type=click.Path(dir_okay=False, path_type=Path),
+                    default=Path("tenants.yaml"), show_default=True, help="The inventory (tenants.yaml).")
+OUT = click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                   help="Output directory (default: invoices/ next to tenants.yaml); files go to <out>/<period>/.")
+ISSUE = click.option("--issue-date", default=None, help="Invoice date YYYY-MM-DD for new documents (default: today).")
+
+
+@click.group("billing")
+def billing() -> None:
+    """Invoices from tenants.yaml: SaaS prices or cost sharing, as PDF and XRechnung/ZUGFeRD."""
+
+
+@billing.command("run")
+@click.option("--period", required=True, help="Billing month, YYYY-MM.")
+@FILE
+@OUT
+@ISSUE
+@_guard
+def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_date: str | None) -> None:
+    """Bill every tenant active in PERIOD; re-running reproduces the same invoices and numbers."""
+    from .run import run_period
+
+    if not tenants_file.exists():
+        _fail(f"{tenants_file}: file not found")
+    result = run_period(tenants_file, Period.parse(period), out_dir, _date(issue_date))
+    click.echo(f"period {result.period}: {len(result.issued)} invoices in {result.out_dir}")
+    click.echo(f"storage usage source: {result.usage_source}"
+               + ("" if result.usage_source != "none" else " (not measured; storage above quota billed as 0)"))
+    for issued in result.issued:
+        doc = issued.document
+        state = "new       " if issued.new else "reproduced"
+        click.echo(f"  {state} {doc.number}  {doc.buyer.slug:<28} net {de(doc.net_total):>12}  "
+                   f"gross {de(doc.gross_total):>12} {doc.currency}  "
+                   f"fatal {len(issued.report.fatal)} warnings {len(issued.report.warnings)}")
+    click.echo(f"validated with: {', '.join(result.rule_sets)}")
+    if result.summary_csv:
+        click.echo(f"summary: {result.summary_csv}")
+
+
+@billing.command("credit-note")
+@click.argument("invoice_number")
+@click.option("--reason", required=True, help="Why the invoice is corrected (printed on the credit note).")
+@FILE
+@OUT
+@ISSUE
+@_guard
+def credit_note_command(invoice_number: str, reason: str, tenants_file: Path, out_dir: Path | None,
+                        issue_date: str | None) -> None:
+    """Cancel INVOICE_NUMBER in full with a credit note referencing it; then `billing run` re-bills the period."""
+    from .run import credit_note
+
+    issued = credit_note(tenants_file, invoice_number, reason, out_dir, _date(issue_date))
+    doc = issued.document
+    verb = "issued" if issued.new else "already issued, reproduced"
+    click.echo(f"credit note {doc.number} {verb}: corrects {doc.preceding_number}, {de(doc.gross_total)} {doc.currency}")
+    click.echo(f"  {issued.pdf_file}\n  {issued.xml_file}")
+
+
+@billing.command("ledger")
+@FILE
+@_guard
+def ledger_command(tenants_file: Path) -> None:
+    """List the ledger and verify its sequence and hash chain."""
+    ledger = Ledger(ledger_path(tenants_file)).load()
+    cancelled = ledger.cancelled()
+    for record in ledger.records:
+        doc = record.document
+        note = f"corrects {record.status_of}" if record.status_of else ("cancelled" if record.number in cancelled else "")
+        click.echo(f"{record.number}  {record.kind:<11} {doc.issue_date}  {record.period}  {record.slug:<28} "
+                   f"{de(doc.gross_total):>12} {doc.currency}  {note}")
+    click.echo(f"{len(ledger.records)} records, sequence and hash chain intact ({ledger.path})")

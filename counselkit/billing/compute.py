@@ -1,0 +1,170 @@
+"""Compute one invoice document per tenant active in the period, in either pricing mode.
+
+Rounding points (all ROUND_HALF_UP to cents, all Decimal):
+- saas: each monthly unit price (base fee, fee per seat) is prorated by active days / days in the period and
+  rounded to cents; the line is quantity x that price. Storage above quota is charged per started GB at the
+  full price (it is measured, not prorated).
+- cost_sharing: each cost item is split among the tenants by key weight x active days / days in the period,
+  with largest-remainder rounding, so every item's shares add up to the item exactly.
+- VAT: net total x rate, rounded to cents once per invoice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from ..model import Inventory, Tenant
+from ..plan import Plan
+from .document import Buyer, Document, Line, Seller
+from .money import ZERO, cents, de, de_number, split_exact
+from .period import Period, Service, active_service
+from .usage import StorageUsage, started_gb
+
+
+@dataclass(frozen=True)
+class Active:
+    tenant: Tenant
+    service: Service
+    seats: int
+
+
+def active_tenants(plan: Plan, period: Period) -> list[Active]:
+    """Tenants with at least one contract day in the period; seats as planned. Sorted by slug."""
+    result = []
+    for tenant_plan in plan.tenants():
+        tenant = tenant_plan.tenant
+        service = active_service(period, tenant.contract.start, tenant.contract.end)
+        if service is not None:
+            result.append(Active(tenant, service, tenant.seats))
+    return sorted(result, key=lambda a: a.tenant.slug)
+
+
+def seller_of(inventory: Inventory) -> Seller:
+    op = inventory.platform.operator
+    return Seller(
+        name=op.name, street=op.address.street, postcode=op.address.postcode, city=op.address.city,
+        country=op.address.country, email=str(op.contact.email), contact_name=op.contact.name,
+        phone=op.contact.phone, vat_id=op.vat_id, tax_number=op.tax_number, iban=op.iban, bic=op.bic,
+        bank=op.bank, commercial_register=op.commercial_register, managing_director=op.managing_director,
+    )
+
+
+def buyer_of(tenant: Tenant) -> Buyer:
+    billing = tenant.billing
+    return Buyer(
+        name=tenant.name, street=billing.address.street, postcode=billing.address.postcode,
+        city=billing.address.city, country=billing.address.country, email=str(billing.email),
+        contact_name=billing.contact, slug=tenant.slug, cost_centre=billing.cost_centre,
+        buyer_reference=billing.buyer_reference,
+    )
+
+
+def compute_documents(inventory: Inventory, plan: Plan, period: Period, usage: StorageUsage,
+                      issue_date: date) -> list[Document]:
+    """Unnumbered documents (number "") for every tenant active in `period`, sorted by slug."""
+    pricing = inventory.platform.pricing
+    active = active_tenants(plan, period)
+    if pricing.mode == "saas":
+        lines = {a.tenant.slug: _saas_lines(inventory, a, period, usage) for a in active}
+    else:
+        lines = _cost_sharing_lines(inventory, active, period)
+    seller = seller_of(inventory)
+    due = issue_date + timedelta(days=pricing.payment_terms_days)
+    documents = []
+    for a in active:
+        tenant_lines = tuple(lines[a.tenant.slug])
+        net = sum((line.net for line in tenant_lines), ZERO)
+        if pricing.mode == "cost_sharing":
+            assert pricing.cost_sharing is not None
+            category, rate, reason = "E", Decimal("0"), a.tenant.billing.vat_exempt_reason or pricing.cost_sharing.vat_exemption_reason
+        elif a.tenant.billing.vat_exempt_reason:
+            category, rate, reason = "E", Decimal("0"), a.tenant.billing.vat_exempt_reason
+        else:
+            category, rate, reason = "S", pricing.vat_rate, None
+        vat = cents(net * rate / 100)
+        notes = []
+        if pricing.mode == "saas":
+            notes.append("Speicherverbrauch: gemessen (backup status)." if usage.measured else
+                         "Speicherverbrauch wurde nicht gemessen; Speicher über dem Kontingent wird mit 0 berechnet.")
+        documents.append(Document(
+            kind="invoice", number="", issue_date=issue_date, due_date=due, period=str(period),
+            service_start=a.service.start, service_end=a.service.end, seller=seller, buyer=buyer_of(a.tenant),
+            currency=pricing.currency, lines=tenant_lines, vat_category=category, vat_rate=rate,
+            vat_exemption_reason=reason, net_total=net, vat_total=vat, gross_total=net + vat,
+            payment_terms_days=pricing.payment_terms_days, mode=pricing.mode, notes=tuple(notes),
+            storage_measured=usage.measured,
+        ))
+    return documents
+
+
+def _prorated(price: Decimal, service: Service, period: Period) -> Decimal:
+    return cents(price * service.days / period.days)
+
+
+def _days_text(service: Service, period: Period) -> str:
+    if service.days == period.days:
+        return f"Leistungszeitraum {period.label()}, voller Monat"
+    return (f"anteilig {service.days}/{period.days} Tage "
+            f"({service.start:%d.%m.%Y}–{service.end:%d.%m.%Y})")
+
+
+def _saas_lines(inventory: Inventory, a: Active, period: Period, usage: StorageUsage) -> list[Line]:
+    pricing = inventory.platform.pricing
+    plan_name = a.tenant.contract.plan
+    price = pricing.plans[plan_name]
+    days = _days_text(a.service, period)
+    base = _prorated(price.monthly_fee, a.service, period)
+    seat = _prorated(price.seat_fee, a.service, period)
+    lines = [
+        Line("1", f"Grundgebühr Tarif {plan_name}", f"{de(price.monthly_fee)} EUR/Monat, {days}",
+             Decimal("1"), "C62", base, base),
+        Line("2", "Lizenzierte Beraterplätze", f"{a.seats} Plätze × {de(price.seat_fee)} EUR/Monat, {days}",
+             Decimal(a.seats), "C62", seat, cents(seat * a.seats)),
+    ]
+    nbytes = usage.bytes_for(a.tenant.slug)
+    if nbytes is None:
+        over, detail = 0, (f"Kontingent {price.storage_quota_gb} GB; Verbrauch nicht gemessen, "
+                           "daher keine Berechnung")
+    else:
+        used = started_gb(nbytes)
+        over = max(0, used - price.storage_quota_gb)
+        detail = (f"gemessen {used} GB (angefangene GB), Kontingent {price.storage_quota_gb} GB, "
+                  f"{over} GB × {de(price.storage_fee_per_gb)} EUR")
+    lines.append(Line("3", "Speicher über Kontingent", detail, Decimal(over), "E34", price.storage_fee_per_gb,
+                      cents(price.storage_fee_per_gb * over)))
+    return lines
+
+
+def cost_sharing_weights(inventory: Inventory, active: list[Active], period: Period) -> dict[str, Decimal]:
+    """Key weight x active days / period days for each active tenant (exact Decimal)."""
+    sharing = inventory.platform.pricing.cost_sharing
+    assert sharing is not None
+    weights = {}
+    for a in active:
+        base = {"equal": Decimal(1), "seats": Decimal(a.seats), "weighted": a.tenant.billing.weight}[sharing.key]
+        weights[a.tenant.slug] = base * a.service.days / period.days
+    return weights
+
+
+def _cost_sharing_lines(inventory: Inventory, active: list[Active], period: Period) -> dict[str, list[Line]]:
+    sharing = inventory.platform.pricing.cost_sharing
+    assert sharing is not None
+    result: dict[str, list[Line]] = {a.tenant.slug: [] for a in active}
+    if not active:
+        return result
+    weights = cost_sharing_weights(inventory, active, period)
+    weight_sum = sum(weights.values(), Decimal(0))
+    key_text = {"equal": "gleiche Teile", "seats": "nach Beraterplätzen", "weighted": "nach Gewichtung"}[sharing.key]
+    by_slug = {a.tenant.slug: a for a in active}
+    for index, item in enumerate(sharing.monthly_costs, start=1):
+        shares = split_exact(item.amount, weights)
+        for slug, share in shares.items():
+            a = by_slug[slug]
+            percent = cents(weights[slug] * 100 / weight_sum)
+            detail = (f"Gesamtkosten {de(item.amount)} EUR, Umlageschlüssel {key_text}: Anteil {de_number(percent)} %"
+                      + ("" if a.service.days == period.days else f", {_days_text(a.service, period)}"))
+            result[slug].append(Line(str(index), f"Kostenanteil: {item.description}", detail,
+                                     Decimal("1"), "C62", share, share))
+    return result

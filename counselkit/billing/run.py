@@ -1,0 +1,187 @@
+"""`billing run` and `billing credit-note`: compute, number, validate, render and record, in that order.
+
+Nothing is written as final before every e-invoice of the run passed validation, and the ledger is appended
+only after the files are in place; the whole run holds the ledger lock, so concurrent runs cannot issue the
+same number twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+from ..load import load_inventory
+from ..plan import load_plan
+from ..problems import InputError
+from ..yamlsource import read_yaml
+from .cii import render_cii
+from .compute import compute_documents
+from .document import Document
+from .ledger import ledger_path, locked, number_for
+from .pdf import embed_xml, render_pdf
+from .period import Period
+from .usage import storage_usage
+from .validate import Report, Validator, shared_validator
+
+
+class BillingError(Exception):
+    """A billing problem that is not bad input: reported as a message, exit code non-zero."""
+
+
+@dataclass
+class Issued:
+    document: Document
+    new: bool  # False: reproduced from the ledger
+    xml_file: Path
+    pdf_file: Path
+    report: Report
+
+
+@dataclass
+class RunResult:
+    period: str
+    out_dir: Path
+    issued: list[Issued] = field(default_factory=list)
+    summary_csv: Path | None = None
+    rule_sets: list[str] = field(default_factory=list)
+    usage_source: str = "none"
+
+
+def _prechecks(tenants_file: Path) -> None:
+    inventory = load_inventory(tenants_file)
+    if not inventory.platform.operator.contact.phone:
+        doc = read_yaml(tenants_file)
+        raise InputError([doc.problem(("platform", "operator", "contact"), "an XRechnung needs the seller contact's "
+                                      "phone (BR-DE-6); add phone: \"+49 ...\"")])
+
+
+def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = None, issue_date: date | None = None,
+               validator: Validator | None = None, usage_source: str = "auto") -> RunResult:
+    tenants_file = Path(tenants_file)
+    inventory = load_inventory(tenants_file)
+    _prechecks(tenants_file)
+    plan = load_plan(tenants_file)
+    usage = storage_usage(plan, usage_source)
+    validator = validator or shared_validator()
+    out_dir = (out_dir or tenants_file.parent / "invoices") / str(period)
+    prefix = inventory.platform.pricing.invoice_prefix
+    with locked(ledger_path(tenants_file)) as ledger:
+        drafts = compute_documents(inventory, plan, period, usage, issue_date or date.today())
+        planned: list[tuple[Document, bool, str | None]] = []  # document, new, recorded xml hash
+        conflicts = []
+        seq = ledger.next_seq()
+        for draft in drafts:
+            record = ledger.current_invoice(str(period), draft.buyer.slug)
+            if record is None:
+                number = number_for(prefix, seq)
+                seq += 1
+                planned.append((draft.numbered(number, draft.issue_date, draft.due_date), True, None))
+            elif record.document.content_key() == draft.content_key():
+                planned.append((record.document, False, record.xml_sha256))
+            else:
+                conflicts.append(f"  {record.number} ({draft.buyer.slug}): issued with other figures or data; correct "
+                                 f"it with `counselkit billing credit-note {record.number} --reason ...`, then run again")
+        if conflicts:
+            raise BillingError(f"period {period}: tenants.yaml no longer matches issued invoices:\n" + "\n".join(conflicts))
+        rendered = []
+        for doc, new, recorded in planned:
+            xml = render_cii(doc)
+            sha = hashlib.sha256(xml).hexdigest()
+            if recorded is not None and recorded != sha:
+                raise BillingError(f"{doc.number}: the re-rendered XML differs from the issued one "
+                                   f"(sha256 {sha[:12]} != {recorded[:12]}); refusing to overwrite")
+            report = validator.check(doc.number, xml)
+            rendered.append((doc, new, xml, sha, report))
+        result = RunResult(str(period), out_dir, rule_sets=validator.rule_sets, usage_source=usage.source)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for doc, new, xml, sha, report in rendered:
+            xml_file, pdf_file = _write_pair(out_dir, doc, xml)
+            result.issued.append(Issued(doc, new, xml_file, pdf_file, report))
+        period_docs = [r.document for r in ledger.records if r.period == str(period)]
+        period_docs += [doc for doc, new, *_ in rendered if new]
+        result.summary_csv = _write_atomic(out_dir / f"summary-{period}.csv", summary_csv(period_docs, usage.source))
+        ledger.append([(doc, sha, None) for doc, new, xml, sha, report in rendered if new])
+    return result
+
+
+def credit_note(tenants_file: Path | str, number: str, reason: str, out_dir: Path | None = None,
+                issue_date: date | None = None, validator: Validator | None = None) -> Issued:
+    """Cancel invoice `number` in full with a credit note (Rechnungskorrektur) that references it."""
+    tenants_file = Path(tenants_file)
+    inventory = load_inventory(tenants_file)
+    if not reason.strip():
+        raise BillingError("a credit note needs a reason (--reason)")
+    validator = validator or shared_validator()
+    with locked(ledger_path(tenants_file)) as ledger:
+        original = ledger.find(number)
+        if original is None:
+            raise BillingError(f"{number} is not in the ledger {ledger.path}")
+        if original.kind != "invoice":
+            raise BillingError(f"{number} is a credit note; only invoices can be corrected")
+        existing = next((r for r in ledger.records if r.status_of == number), None)
+        target = (out_dir or tenants_file.parent / "invoices") / original.period
+        if existing is not None:  # already corrected: reproduce, issue nothing new
+            xml = render_cii(existing.document)
+            report = validator.check(existing.number, xml)
+            target.mkdir(parents=True, exist_ok=True)
+            xml_file, pdf_file = _write_pair(target, existing.document, xml)
+            return Issued(existing.document, False, xml_file, pdf_file, report)
+        day = issue_date or date.today()
+        seq_number = number_for(inventory.platform.pricing.invoice_prefix, ledger.next_seq())
+        doc = replace(original.document, kind="credit_note", number=seq_number, issue_date=day, due_date=day,
+                      preceding_number=original.number, preceding_date=original.document.issue_date,
+                      correction_reason=reason.strip())
+        xml = render_cii(doc)
+        report = validator.check(doc.number, xml)
+        target.mkdir(parents=True, exist_ok=True)
+        xml_file, pdf_file = _write_pair(target, doc, xml)
+        ledger.append([(doc, hashlib.sha256(xml).hexdigest(), original.number)])
+        period_docs = [r.document for r in ledger.records if r.period == original.period]
+        _write_atomic(target / f"summary-{original.period}.csv", summary_csv(period_docs, "see invoices"))
+        return Issued(doc, True, xml_file, pdf_file, report)
+
+
+def _write_pair(out_dir: Path, doc: Document, xml: bytes) -> tuple[Path, Path]:
+    xml_file = _write_atomic(out_dir / f"{doc.number}.xml", xml)
+    pdf = embed_xml(render_pdf(doc), xml, doc)
+    pdf_file = _write_atomic(out_dir / f"{doc.number}.pdf", pdf)
+    return xml_file, pdf_file
+
+
+def _write_atomic(path: Path, data: bytes | str) -> Path:
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(payload)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return path
+
+
+CSV_COLUMNS = ["number", "kind", "issue_date", "due_date", "period", "service_start", "service_end", "customer_slug",
+               "customer", "buyer_reference", "cost_centre", "net", "vat_category", "vat_rate", "vat", "gross",
+               "currency", "sign", "corrects", "storage_usage", "exemption_reason"]
+
+
+def summary_csv(documents: list[Document], usage_source: str) -> str:
+    """Accounting summary: one row per document, amounts with '.' decimals; sign -1 for credit notes."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for doc in sorted(documents, key=lambda d: d.number):
+        writer.writerow([
+            doc.number, doc.kind, doc.issue_date.isoformat(), doc.due_date.isoformat(), doc.period,
+            doc.service_start.isoformat(), doc.service_end.isoformat(), doc.buyer.slug, doc.buyer.name,
+            doc.buyer.buyer_reference or "", doc.buyer.cost_centre or "", doc.net_total, doc.vat_category, doc.vat_rate,
+            doc.vat_total, doc.gross_total, doc.currency, "-1" if doc.kind == "credit_note" else "1",
+            doc.preceding_number or "",
+            ("measured" if doc.storage_measured else "not measured") if doc.mode == "saas" else "n/a (cost sharing)",
+            doc.vat_exemption_reason or "",
+        ])
+    return buffer.getvalue()

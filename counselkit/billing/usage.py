@@ -1,0 +1,54 @@
+"""Measured usage per tenant. Seats come from the plan; storage bytes from `backup status` when available.
+
+Usage is never typed in by hand: there is no option and no file format for it. The only storage source is the
+backup subsystem (`counselkit.backup.status.storage_bytes(plan) -> dict[str, int]`); until that module exists,
+the source is "none", storage above quota is billed as 0, and every invoice and the CSV say it was not measured.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..plan import Plan
+
+GB = 10**9  # storage is billed per started gigabyte (SI, 10^9 bytes)
+
+
+@dataclass(frozen=True)
+class StorageUsage:
+    source: str  # "backup-status" or "none"
+    bytes_by_slug: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def measured(self) -> bool:
+        return self.source != "none"
+
+    def bytes_for(self, slug: str) -> int | None:
+        return self.bytes_by_slug.get(slug) if self.measured else None
+
+
+def storage_usage(plan: "Plan", source: str = "auto") -> StorageUsage:
+    """Storage bytes per tenant slug. `source`: "auto" (backup status when installed, else none) or "none"."""
+    if source == "none":
+        return StorageUsage("none")
+    if source not in ("auto", "backup-status"):
+        raise ValueError(f"unknown usage source '{source}'; allowed: auto, backup-status, none")
+    try:
+        status = importlib.import_module("counselkit.backup.status")
+    except ModuleNotFoundError:
+        if source == "backup-status":
+            raise ValueError("usage source 'backup-status' needs counselkit.backup, which is not installed") from None
+        return StorageUsage("none")
+    measured = status.storage_bytes(plan)
+    clean = {str(slug): int(value) for slug, value in measured.items()}
+    if any(value < 0 for value in clean.values()):
+        raise ValueError("backup status reported a negative storage size")
+    return StorageUsage("backup-status", clean)
+
+
+def started_gb(nbytes: int) -> int:
+    """Started gigabytes: 1 byte counts as 1 GB, exactly 10^9 bytes as 1 GB."""
+    return -(-nbytes // GB)
