@@ -1,0 +1,234 @@
+"""``lab_up`` and ``lab_down``: bring the whole lab up or take all of it down.
+
+The state file is written as soon as anything exists and updated after each
+step, so ``lab down`` (or the automatic cleanup after a failed ``up``) knows
+exactly which processes, namespaces and links this lab created.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from counselkit.lab import addresses, hosts, image, network, prereqs, services, settings, ssh
+from counselkit.lab.console import say
+from counselkit.lab.errors import LabError
+from counselkit.lab.processes import LabProcess, is_running, send_signal, stop, wait_gone
+from counselkit.lab.state import LabHost, LabState, load_state, remove_state, save_state
+from counselkit.lab.status import format_status, is_healthy
+
+
+@contextmanager
+def _lab_lock() -> Iterator[None]:
+    # One lab per machine: a second `up`/`down` waits for the first to finish.
+    settings.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(settings.LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _planned_hosts(count: int) -> list[LabHost]:
+    planned = []
+    for index in range(1, count + 1):
+        name = addresses.host_name(index)
+        planned.append(LabHost(
+            name=name,
+            address=addresses.host_address(index),
+            control_address=addresses.control_address(index),
+            ssh_key_path=settings.SSH_KEY,
+            known_hosts_path=settings.KNOWN_HOSTS,
+            netns=addresses.netns_name(name),
+            veth=addresses.veth_name(name),
+            root_path=settings.HOSTS_DIR / name / "root",
+        ))
+    return planned
+
+
+def _prepare_root(image_root: Path, host: LabHost) -> None:
+    hosts.copy_root(image_root, host.root_path)
+    hosts.personalise_root(host.root_path, host.name, host.address)
+
+
+def _start(state: LabState, image_root: Path) -> None:
+    """Every step of ``up`` after the state file exists; records as it goes."""
+    network.add_service_address()
+    state.service_address = settings.SERVICE_ADDRESS
+    save_state(state)
+
+    proxy = services.start_proxy(settings.RUN_DIR / "tinyproxy.conf", settings.LOG_DIR / "proxy.log")
+    state.processes.append(proxy)
+    s3 = services.start_s3(settings.LOG_DIR / "s3.log")
+    state.processes.append(s3)
+    state.s3 = services.new_s3_settings()
+    save_state(state)
+
+    say(f"copying the image for {', '.join(h.name for h in state.hosts)}")
+    with ThreadPoolExecutor(max_workers=len(state.hosts)) as pool:
+        list(pool.map(lambda h: _prepare_root(image_root, h), state.hosts))
+    ssh.write_known_hosts([line for h in state.hosts
+                           for line in ssh.known_hosts_lines(h.name, h.address, h.root_path)])
+
+    for host in state.hosts:
+        network.create_host_link(host.netns, host.veth, host.control_address, host.address)
+        state.processes.append(hosts.boot(host, settings.LOG_DIR / f"{host.name}.log"))
+        save_state(state)
+    say("booting hosts")
+
+    services.wait_listening(proxy, settings.PROXY_PORT)
+    state.proxy_url = addresses.proxy_url()
+    services.wait_listening(s3, settings.S3_PORT)
+    save_state(state)
+
+    def ready(host: LabHost) -> str:
+        nspawn = state.process(f"host:{host.name}")
+        assert nspawn is not None
+        return hosts.wait_ready(host, nspawn)
+
+    with ThreadPoolExecutor(max_workers=len(state.hosts)) as pool:
+        readiness = list(pool.map(ready, state.hosts))
+    for host, answer in zip(state.hosts, readiness):
+        say(f"{host.name} is up ({answer}) at {host.address}")
+        nspawn = state.process(f"host:{host.name}")
+        init = hosts.container_init(host, nspawn) if nspawn else None
+        if init:
+            state.processes.append(init)
+    state.phase = "up"
+    save_state(state)
+
+
+def lab_up(hosts: int = 1) -> LabState:
+    """Bring up ``hosts`` lab hosts plus proxy and S3; no-op if already up and healthy."""
+    prereqs.require_root()
+    if not 1 <= hosts <= settings.MAX_HOSTS:
+        raise LabError(f"--hosts must be between 1 and {settings.MAX_HOSTS}, not {hosts}")
+    with _lab_lock():
+        existing = load_state()
+        if existing is not None:
+            if is_healthy(existing):
+                if len(existing.hosts) != hosts:
+                    raise LabError(f"the lab is already up with {len(existing.hosts)} host(s); "
+                                   f"run `counselkit lab down` before asking for {hosts}")
+                say("the lab is already up")
+                return existing
+            say("found a lab that is not (fully) up; taking it down first")
+            _take_down(existing)
+        _sweep_leftover_links()
+        prereqs.ensure_prerequisites()
+        started = time.monotonic()
+        for directory in (settings.LOG_DIR, settings.RUN_DIR, settings.HOSTS_DIR):
+            directory.mkdir(parents=True, exist_ok=True)
+        image_root = image.ensure_image(settings.LOG_DIR / "image-build.log")
+        ssh.ensure_lab_key()
+        state = LabState(
+            hosts=_planned_hosts(hosts),
+            state_dir=settings.STATE_DIR,
+            image_dir=image_root.parent,
+            created_netns_mount=not network.netns_dir_is_mounted(),
+        )
+        save_state(state)
+        try:
+            _start(state, image_root)
+        except BaseException as exc:
+            say(f"lab up failed ({exc}); cleaning up what was started (logs stay in {settings.LOG_DIR})")
+            _take_down(state)
+            raise
+        say(f"lab up in {time.monotonic() - started:.1f} s")
+        return state
+
+
+def _stop_hosts(state: LabState) -> None:
+    nspawns = [p for p in state.processes if p.role.startswith("host:")]
+    # SIGTERM makes nspawn ask the container's systemd for an orderly poweroff.
+    for proc in nspawns:
+        send_signal(proc, signal.SIGTERM)
+    for proc in nspawns:
+        if not wait_gone(proc, settings.SHUTDOWN_TIMEOUT):
+            say(f"{proc.role} did not shut down in {settings.SHUTDOWN_TIMEOUT} s; killing it")
+            stop(proc, 0, signal.SIGKILL)
+    # Killing a PID namespace's init kills everything in that container.
+    for proc in state.processes:
+        if proc.role.startswith("init:"):
+            stop(proc, 5, signal.SIGKILL)
+
+
+def _unmount_under(path: Path) -> None:
+    # nspawn mounts in its own namespace, so normally there is nothing here;
+    # this only guards against a crashed run that left a mount behind.
+    for point in sorted(network.mount_points(), reverse=True):
+        if point == str(path) or point.startswith(f"{path}/"):
+            subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+def _sweep_leftover_links() -> None:
+    """Remove namespaces/veths named by the lab's scheme that no state records.
+
+    Safe because these names are the lab's own (ck-node<i>, ckv-node<i>);
+    processes, in contrast, are only ever stopped by recorded PID.
+    """
+    names = set()
+    if settings.NETNS_DIR.is_dir():
+        names |= {p.name[len(settings.NETNS_PREFIX):] for p in settings.NETNS_DIR.iterdir()
+                  if p.name.startswith(settings.NETNS_PREFIX)}
+    links = network.ip("-o", "link", "show").stdout
+    for line in links.splitlines():
+        ifname = line.split(":")[1].strip().split("@")[0]
+        if ifname.startswith(settings.VETH_CONTROL_PREFIX):
+            names.add(ifname[len(settings.VETH_CONTROL_PREFIX):])
+    for name in sorted(names):
+        try:
+            addresses.host_index(name)
+        except ValueError:
+            continue
+        network.remove_host_link(addresses.netns_name(name), addresses.veth_name(name))
+
+
+def _take_down(state: LabState | None) -> None:
+    if state is not None:
+        _stop_hosts(state)
+        for proc in state.processes:
+            if not proc.role.startswith(("host:", "init:")):
+                stop(proc, 5)
+        for host in state.hosts:
+            network.remove_host_link(host.netns, host.veth)
+        if state.service_address:
+            network.remove_service_address()
+        if state.created_netns_mount:
+            network.unmount_netns_dir_if_unused()
+    _sweep_leftover_links()
+    _unmount_under(settings.HOSTS_DIR)
+    shutil.rmtree(settings.HOSTS_DIR, ignore_errors=True)
+    shutil.rmtree(settings.RUN_DIR, ignore_errors=True)
+    settings.KNOWN_HOSTS.unlink(missing_ok=True)
+    survivors = [p for p in (state.processes if state else []) if is_running(p)]
+    if survivors:
+        # Keep the state so a later `down` can retry; say exactly what is left.
+        save_state(state)  # type: ignore[arg-type]
+        listed = ", ".join(f"{p.role} (pid {p.pid})" for p in survivors)
+        raise LabError(f"could not stop: {listed}")
+    remove_state()
+
+
+def lab_down() -> None:
+    """Stop everything the lab started and remove what it created; keep the image cache."""
+    prereqs.require_root()
+    with _lab_lock():
+        state = load_state()
+        if state is None:
+            say("no lab state; removing any leftover lab namespaces and links")
+        _take_down(state)
+    say("lab is down (image cache kept in {})".format(settings.IMAGE_CACHE_DIR))
+
+
+def lab_status() -> str:
+    prereqs.require_root()
+    return format_status(load_state())
+
+
+__all__ = ["lab_up", "lab_down", "lab_status", "LabProcess"]

@@ -1,0 +1,73 @@
+"""What is up right now: per-host and per-service health, as text or a dict."""
+
+from __future__ import annotations
+
+import subprocess
+
+from counselkit.lab import settings, ssh
+from counselkit.lab.errors import LabError
+from counselkit.lab.processes import is_running
+from counselkit.lab.state import LabHost, LabState
+
+
+def host_status(state: LabState, host: LabHost) -> str:
+    """'up (running)', 'up (degraded)', 'unreachable' or 'down'."""
+    nspawn = state.process(f"host:{host.name}")
+    if nspawn is None or not is_running(nspawn):
+        return "down"
+    try:
+        result = ssh.run(host, "systemctl is-system-running", timeout=15)
+    except (subprocess.TimeoutExpired, LabError):
+        return "unreachable"
+    answer = result.stdout.strip()
+    return f"up ({answer})" if answer else "unreachable"
+
+
+def service_status(state: LabState, role: str) -> str:
+    proc = state.process(role)
+    if proc is None:
+        return "not started"
+    return f"running, pid {proc.pid}" if is_running(proc) else f"dead (was pid {proc.pid})"
+
+
+def is_healthy(state: LabState) -> bool:
+    if state.phase != "up" or not all(is_running(p) for p in state.processes):
+        return False
+    return all(host_status(state, h).startswith("up") for h in state.hosts)
+
+
+def status_dict(state: LabState | None) -> dict[str, object]:
+    if state is None:
+        return {"up": False}
+    return {
+        "up": state.phase == "up",
+        "phase": state.phase,
+        "state_file": str(settings.STATE_FILE),
+        "hosts": [
+            {"name": h.name, "address": h.address, "control_address": h.control_address,
+             "ssh_port": h.ssh_port, "status": host_status(state, h)}
+            for h in state.hosts
+        ],
+        "proxy": {"url": state.proxy_url, "status": service_status(state, "proxy")},
+        "s3": {"endpoint": state.s3.endpoint if state.s3 else None,
+               "region": state.s3.region if state.s3 else None,
+               "status": service_status(state, "s3")},
+        "ssh_key": str(settings.SSH_KEY),
+        "known_hosts": str(settings.KNOWN_HOSTS),
+    }
+
+
+def format_status(state: LabState | None) -> str:
+    info = status_dict(state)
+    if state is None:
+        return "lab is down"
+    lines = [f"lab: {state.phase}, {len(state.hosts)} host(s); state in {info['state_file']} (root only)"]
+    lines.append(f"  {'HOST':<8} {'ADDRESS':<14} {'CONTROL SIDE':<14} STATUS")
+    for h in info["hosts"]:  # type: ignore[union-attr]
+        lines.append(f"  {h['name']:<8} {h['address']:<14} {h['control_address']:<14} {h['status']}")
+    proxy, s3 = info["proxy"], info["s3"]
+    lines.append(f"  proxy: {proxy['url']} ({proxy['status']})")  # type: ignore[index]
+    lines.append(f"  s3:    {s3['endpoint']} region {s3['region']} ({s3['status']}); "  # type: ignore[index]
+                 "credentials in the state file")
+    lines.append(f"  ssh:   counselkit lab ssh HOST   (key {info['ssh_key']}, known_hosts {info['known_hosts']})")
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""The `lab` fixture: one lab (2 hosts) shared by every lab test in the session.
+
+It reuses a healthy lab that is already up, otherwise brings one up, and takes
+it down at the end unless --reuse-lab was given. tests/lab/test_zz_lab_down.py
+takes the lab down itself as the last lab test; the teardown here is then a
+no-op because lab_down() is idempotent.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from counselkit.lab import LabHost, LabState, lab_down, lab_up, load_state, ssh
+from counselkit.lab.status import is_healthy
+
+LAB_TEST_HOSTS = 2
+TEST_HOST_NAMES = [f"node{i}" for i in range(1, LAB_TEST_HOSTS + 1)]
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
+    state = load_state()
+    if state is None or len(state.hosts) < LAB_TEST_HOSTS or not is_healthy(state):
+        if state is not None:
+            lab_down()
+        state = lab_up(LAB_TEST_HOSTS)
+    yield state
+    if not request.config.getoption("--reuse-lab"):
+        lab_down()
+
+
+RunOn = Callable[[LabHost, str], str]
+
+
+@pytest.fixture(scope="session")
+def run_on(lab: LabState) -> RunOn:
+    """run_on(host, "shell command") -> stdout; fails the test on a non-zero exit."""
+
+    def run(host: LabHost, command: str, timeout: float = 600) -> str:
+        try:
+            result = ssh.run(host, command, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{host.name}: `{command}` timed out after {timeout} s")
+        if result.returncode != 0:
+            pytest.fail(f"{host.name}: `{command}` exited {result.returncode}\n"
+                        f"stdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-2000:]}")
+        return result.stdout
+
+    return run
+
+
+@pytest.fixture(params=TEST_HOST_NAMES)
+def lab_host(request: pytest.FixtureRequest, lab: LabState) -> LabHost:
+    """Each lab test host in turn."""
+    return lab.host(request.param)

@@ -1,0 +1,64 @@
+"""`counselkit lab` commands: status, ssh, and clean errors (no tracebacks)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from counselkit.lab import LabState
+
+LAB_CLI = [sys.executable, "-c", "from counselkit.lab.commands import lab; lab()"]
+
+
+def lab_cli(*args: str, uid: int | None = None) -> subprocess.CompletedProcess[str]:
+    prefix = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid is not None else []
+    return subprocess.run([*prefix, *LAB_CLI, *args], capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.lab
+def test_status_json_lists_hosts_proxy_and_s3(lab: LabState) -> None:
+    result = lab_cli("status", "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["up"] is True
+    assert [h["name"] for h in info["hosts"]] == [h.name for h in lab.hosts]
+    assert all(h["status"].startswith("up (") for h in info["hosts"]), info["hosts"]
+    assert info["proxy"]["url"] == lab.proxy_url
+    assert info["s3"]["endpoint"] == lab.s3.endpoint
+    assert "secret" not in result.stdout  # credentials stay in the root-only state file
+
+
+@pytest.mark.lab
+def test_lab_up_again_is_a_no_op(lab: LabState) -> None:
+    before = [(p.role, p.pid) for p in lab.processes]
+    result = lab_cli("up", "--hosts", str(len(lab.hosts)))
+    assert result.returncode == 0, result.stderr
+    assert "already up" in result.stderr
+    from counselkit.lab import load_state
+    assert [(p.role, p.pid) for p in load_state().processes] == before
+
+
+@pytest.mark.lab
+def test_ssh_runs_a_command_on_a_host(lab: LabState) -> None:
+    result = lab_cli("ssh", "node2", "--", "hostname", "&&", "id", "-un")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["node2", "root"]
+
+
+@pytest.mark.lab
+def test_ssh_to_an_unknown_host_is_a_clean_error(lab: LabState) -> None:
+    result = lab_cli("ssh", "node99", "--", "true")
+    assert result.returncode != 0
+    assert "no lab host named 'node99'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_refuses_clearly_when_not_root() -> None:
+    result = lab_cli("up", uid=65534)  # nobody
+    assert result.returncode != 0
+    assert "needs root" in result.stderr
+    assert "Traceback" not in result.stderr
