@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -23,7 +24,32 @@ tenants_argument = click.argument(
 )
 
 
-@click.group()
+# Command groups that live beside their subject, imported only when used (keeps `counselkit plan` fast).
+LAZY_GROUPS = {
+    "lab": "counselkit.lab.commands:lab",
+    "billing": "counselkit.billing.commands:billing",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *(name for name in LAZY_GROUPS if _importable(name))])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_GROUPS and _importable(name):
+            module_name, attribute = LAZY_GROUPS[name].split(":")
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, name)
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(LAZY_GROUPS[name].split(":")[0]) is not None
+    except ModuleNotFoundError:  # its package is not there at all
+        return False
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="counselkit")
 def cli() -> None:
     """counselkit: one tenants.yaml to a hardened, billed counselling platform."""
@@ -156,30 +182,19 @@ def secrets_set(ref: str, tenants_file: Path) -> None:
 @tenants_argument
 def secrets_list(tenants_file: Path) -> None:
     """List secret names (never values), and which the plan still needs."""
+    from .layout import PROVIDED_SECRETS
     from .secrets import SecretStore, wanted_secrets
 
     store = SecretStore.open(tenants_file)
     plan = load_plan(tenants_file)
     for ref in store.refs():
         click.echo(ref)
-    missing = [ref for ref, _ in wanted_secrets(plan) if not store.has(ref)]
-    for ref in missing:
-        click.echo(f"{ref}  (missing)")
-
-
-def _register_groups() -> None:
-    """Command groups that live beside their subject (lab/, billing/, ...)."""
-    for module_name, attribute in (("counselkit.lab.commands", "lab"), ("counselkit.billing.commands", "billing")):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not module_name.startswith(exc.name):
-                raise
-            continue
-        cli.add_command(getattr(module, attribute))
-
-
-_register_groups()
+    for ref, _ in wanted_secrets(plan):
+        if not store.has(ref):
+            click.echo(f"{ref}  (missing: counselkit secrets ensure)")
+    for ref in plan.platform_secrets.values():
+        if ref.split(".")[-1] in PROVIDED_SECRETS and not store.has(ref):
+            click.echo(f"{ref}  (missing: from your storage provider, counselkit secrets set {ref})")
 
 
 def main() -> None:

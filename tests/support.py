@@ -1,0 +1,31 @@
+"""Helpers shared by the test suites: the example tenants.yaml and ways to vary it."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "tenants.yaml"
+
+
+def example_data() -> dict[str, Any]:
+    return YAML(typ="safe").load(EXAMPLE.read_text(encoding="utf-8"))
+
+
+def write_yaml(path: Path, data: Any) -> Path:
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False
+    with path.open("w", encoding="utf-8") as handle:
+        yaml.dump(data, handle)
+    return path
+
+
+def tenant_entry(slug: str, **changes: Any) -> dict[str, Any]:
+    entry = copy.deepcopy(example_data()["tenants"][0])
+    entry["slug"] = slug
+    entry.update(changes)
+    return entry
