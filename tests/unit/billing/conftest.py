@@ -1,0 +1,66 @@
+"""Shared fixtures: example inventories in a temp dir, one validator (rules compiled once per session)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from counselkit.billing.validate import RULES_MISSING, Validator, rules_available
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLE = REPO / "tenants.yaml"
+GOLDEN = Path(__file__).parent / "golden"
+
+COST_SHARING = """
+  pricing:
+    mode: cost_sharing
+    currency: EUR
+    payment_terms_days: 30
+    invoice_prefix: UM
+    cost_sharing:
+      key: seats
+      monthly_costs:
+        - {description: "Server node1 (Miete)", amount: 189.00}
+        - {description: "Objektspeicher Backups", amount: 23.57}
+        - {description: "Betrieb und Wartung, 6 Stunden à 85,00 EUR", amount: 510.00}
+"""
+
+
+def saas_text() -> str:
+    return EXAMPLE.read_text(encoding="utf-8")
+
+
+def cost_sharing_text() -> str:
+    text = saas_text()
+    start = text.index("  pricing:\n")
+    end = text.index("\ntenants:")
+    return text[:start] + COST_SHARING.strip("\n") + "\n" + text[end:]
+
+
+@pytest.fixture
+def saas_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tenants.yaml"
+    path.write_text(saas_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def sharing_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tenants.yaml"
+    path.write_text(cost_sharing_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def official_validator() -> Validator:
+    if not rules_available():
+        pytest.skip(RULES_MISSING)
+    return Validator(official=True)
+
+
+@pytest.fixture(scope="session")
+def any_validator() -> Validator:
+    """Official rules when present, else XSD only (for tests about the ledger, not about the rules)."""
+    return Validator()
