@@ -67,11 +67,24 @@ def format_loc(loc: Loc) -> str:
     return text
 
 
+def _timestamp_or_text(constructor: Any, node: Any) -> Any:
+    """A date-shaped value that is no real date (2026-12-32) stays text, so the model reports it with its line."""
+    try:
+        return type(constructor).construct_yaml_timestamp(constructor, node)
+    except ValueError:
+        return constructor.construct_scalar(node)
+
+
+def _with_lenient_timestamps(yaml: YAML) -> YAML:
+    yaml.constructor.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+    return yaml
+
+
 def round_trip_yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
-    return yaml
+    return _with_lenient_timestamps(yaml)
 
 
 def plain(node: Any) -> Any:
@@ -109,7 +122,7 @@ def read_yaml(path: Path) -> YamlDocument:
 
 def safe_yaml() -> YAML:
     # YAML 1.2 resolution (no "yes"/"no" booleans) with libyaml's parser when ruamel.yaml.clib is present.
-    return YAML(typ="safe")
+    return _with_lenient_timestamps(YAML(typ="safe"))
 
 
 def parse_yaml(text: str, path: Path) -> YamlDocument:

@@ -119,3 +119,12 @@ def test_all_tenants_checked_even_after_a_bad_one(tmp_path: Path) -> None:
     data["tenants"] = [tenant_entry("ok-one"), tenant_entry("Bad!"), tenant_entry("ok-two", seats=-1)]
     found = problems_of(write_yaml(tmp_path / "tenants.yaml", data))
     assert {p.field for p in found} == {"tenants[1].slug", "tenants[2].seats"}
+
+
+def test_impossible_date_is_reported_at_its_line(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace("start: 2026-01-01", "start: 2026-12-32")
+    path = tmp_path / "tenants.yaml"
+    path.write_text(text, encoding="utf-8")
+    found = problems_of(path)
+    expected_line = text.splitlines().index(next(l for l in text.splitlines() if "2026-12-32" in l)) + 1
+    assert [(p.field, p.line) for p in found] == [("tenants[0].contract.start", expected_line)]
