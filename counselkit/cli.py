@@ -26,8 +26,12 @@ tenants_argument = click.argument(
 
 # Command groups that live beside their subject, imported only when used (keeps `counselkit plan` fast).
 LAZY_GROUPS = {
+    "demo": "counselkit.demo:demo",
     "lab": "counselkit.lab.commands:lab",
     "billing": "counselkit.billing.commands:billing",
+    "backup": "counselkit.backup.commands:backup",
+    "access": "counselkit.access.commands:access",
+    "audit": "counselkit.audit.commands:audit",
 }
 
 

@@ -6,8 +6,12 @@ Only connection details change — host addresses, proxy, backup endpoint — ne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .model import Inventory
+
+if TYPE_CHECKING:
+    from .lab.state import LabState
 
 
 @dataclass(frozen=True)
@@ -32,3 +36,13 @@ def apply_site(inventory: Inventory, site: SiteOverrides) -> Inventory:
     changed = inventory.model_copy(update={"platform": platform.model_copy(update=update)})
     changed._source = inventory.source
     return changed
+
+
+def lab_site(state: "LabState") -> SiteOverrides:
+    """The lab as a site: its host addresses, its forward proxy and its S3 server."""
+    return SiteOverrides(
+        host_addresses={host.name: host.address for host in state.hosts},
+        proxy=state.proxy_url,
+        s3_endpoint=state.s3.endpoint if state.s3 else None,
+        s3_region=state.s3.region if state.s3 else None,
+    )
