@@ -42,6 +42,7 @@ PLATFORM_SECRETS: dict[str, str] = {
     "keycloak_admin_password": "password",
     "keycloak_db_password": "password",
     "internal_ca": "ca",  # PEM key + certificate of the own CA for tls: internal
+    "restic_password_platform": "password",  # the per-host platform repositories (Keycloak's database)
 }
 # Supplied by the storage provider, never generated: `counselkit secrets set` stores them.
 PROVIDED_SECRETS = ("backup_s3_access_key", "backup_s3_secret_key")
@@ -75,3 +76,39 @@ def tenant_secret_ref(slug: str, name: str) -> str:
 
 def platform_secret_ref(name: str) -> str:
     return f"platform.{name}"
+
+# Backups (restic to S3): one job per tenant plus one platform job per host (Keycloak's database).
+BACKUP_SCRIPT = "/usr/local/sbin/counselkit-backup"
+BACKUP_SERVICE_TEMPLATE = "counselkit-backup@.service"
+BACKUP_TIMER_TEMPLATE = "counselkit-backup@.timer"
+BACKUP_STATE_ROOT = f"{COUNSELKIT_LIB}/backup"  # dump staging, restic cache, last-run status (root-only)
+BACKUP_LOCK_DIR = f"{BACKUP_STATE_ROOT}/locks"
+BACKUP_HOST_LOCK = f"{BACKUP_LOCK_DIR}/host.lock"  # serialises the jobs of one host
+BACKUP_PLATFORM_JOB = "_platform"  # never a tenant slug: slugs are DNS labels
+BACKUP_PLATFORM_PREFIX = "_platform"  # bucket prefix of the per-host platform repositories: _platform/<host>
+BACKUP_DUMP_NAME = "db"  # dumps go to <state_dir>/db/<database>.dump and are part of the snapshot
+
+
+def backup_job_names(job: str) -> dict[str, str]:
+    """Paths and units of one backup job on its host (job = tenant slug or BACKUP_PLATFORM_JOB)."""
+    config_dir = f"{BACKUP_CONFIG_ROOT}/{job}"
+    state_dir = f"{BACKUP_STATE_ROOT}/{job}"
+    return {
+        "config_dir": config_dir,
+        "env_file": f"{config_dir}/restic.env",
+        "password_file": f"{config_dir}/restic.password",
+        "job_file": f"{config_dir}/job.conf",
+        "state_dir": state_dir,
+        "dump_dir": f"{state_dir}/{BACKUP_DUMP_NAME}",
+        "cache_dir": f"{state_dir}/cache",
+        "restore_dir": f"{state_dir}/restore",
+        "status_file": f"{state_dir}/last-run.json",
+        "lock_file": f"{BACKUP_LOCK_DIR}/{job}.lock",
+        "service": f"counselkit-backup@{job}.service",
+        "timer": f"counselkit-backup@{job}.timer",
+    }
+
+
+def platform_backup_prefix(host: str) -> str:
+    return f"{BACKUP_PLATFORM_PREFIX}/{host}"
+

@@ -106,6 +106,10 @@ class Backup(Strict):
     schedule: OnCalendar = "*-*-* 02:30:00"
     retention: Retention = Retention()
     max_age_hours: Annotated[int, Field(ge=1, le=24 * 31)] = 26  # newest snapshot older than this = stale
+    # Object lock retention (where the provider supports it) and how long deleted/overwritten object
+    # versions stay recoverable in the versioned bucket; 0 = no object lock, noncurrent versions kept 1 day.
+    immutable_days: Annotated[int, Field(ge=0, le=3650)] = 30
+    object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
 
 
 class PlanPrice(Strict):

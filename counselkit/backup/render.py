@@ -1,0 +1,116 @@
+"""The backup files of one host, rendered from templates/backup/: script, systemd units, per-job config.
+
+The deploy (deploy/backup.py) only copies what this returns; unit tests render the same.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .. import layout
+from ..plan import Plan
+from .jobs import BackupJob, host_jobs, retention_flags
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "backup"
+MANAGED_BANNER = "Managed by counselkit (templates/backup); local changes are overwritten."
+HOST_LOCK_WAIT_SECONDS = 6 * 3600  # a job waits this long for the other jobs of its host
+JOB_TIMEOUT_SECONDS = 6 * 3600
+RANDOMIZED_DELAY = "15min"
+
+
+@dataclass(frozen=True)
+class HostFile:
+    path: str
+    content: str
+    mode: str  # octal, e.g. "0600"
+    secret: bool = False  # holds credentials: never shown in diffs or logs
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key: str
+    secret_key: str
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["shquote"] = lambda value: shlex.quote(str(value))
+    return env
+
+
+def _common(plan: Plan) -> dict[str, Any]:
+    return {
+        "managed_banner": MANAGED_BANNER,
+        "script": layout.BACKUP_SCRIPT,
+        "config_root": layout.BACKUP_CONFIG_ROOT,
+        "state_root": layout.BACKUP_STATE_ROOT,
+        "lock_dir": layout.BACKUP_LOCK_DIR,
+        "host_lock": layout.BACKUP_HOST_LOCK,
+        "host_lock_wait": HOST_LOCK_WAIT_SECONDS,
+        "dump_name": layout.BACKUP_DUMP_NAME,
+        "schedule": plan.platform.backup.schedule,
+        "randomized_delay": RANDOMIZED_DELAY,
+        "timeout_seconds": JOB_TIMEOUT_SECONDS,
+    }
+
+
+def render(name: str, **context: Any) -> str:
+    return _environment().get_template(name).render(**context)
+
+
+def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_password: str) -> list[HostFile]:
+    context = _common(plan) | {
+        "job": job,
+        "keep_flags": retention_flags(plan.platform.backup.retention),
+        "db_owner": plan.tenant(job.name).db_user if job.kind == "tenant" else "",
+        "s3_access_key": credentials.access_key,
+        "s3_secret_key": credentials.secret_key,
+        "region": plan.platform.backup.region,
+        "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
+        "no_proxy": "localhost,127.0.0.1,::1",
+    }
+    names = job.names
+    return [
+        HostFile(names["job_file"], render("job.conf.j2", **context), "0600"),
+        HostFile(names["env_file"], render("restic.env.j2", **context), "0600", secret=True),
+        HostFile(names["password_file"], restic_password + "\n", "0600", secret=True),
+    ]
+
+
+def common_files(plan: Plan) -> list[HostFile]:
+    context = _common(plan)
+    return [
+        HostFile(layout.BACKUP_SCRIPT, render("counselkit-backup.sh.j2", **context), "0750"),
+        HostFile(f"/etc/systemd/system/{layout.BACKUP_SERVICE_TEMPLATE}", render("counselkit-backup@.service.j2", **context), "0644"),
+        HostFile(f"/etc/systemd/system/{layout.BACKUP_TIMER_TEMPLATE}", render("counselkit-backup@.timer.j2", **context), "0644"),
+    ]
+
+
+def host_files(plan: Plan, host: str, credentials: Credentials, passwords: dict[str, str]) -> list[HostFile]:
+    """Everything backup puts on `host`; passwords maps secret reference -> restic password."""
+    files = common_files(plan)
+    for job in host_jobs(plan, host):
+        files += job_files(plan, job, credentials, passwords[job.password_ref])
+    return files
+
+
+def host_secrets(plan: Plan, host: str, store: Any) -> tuple[Credentials, dict[str, str]]:
+    """S3 credentials and restic passwords for `host` from the secrets store (SecretStore-like: .get(ref))."""
+    credentials = Credentials(
+        access_key=store.get(plan.platform_secrets["backup_s3_access_key"]),
+        secret_key=store.get(plan.platform_secrets["backup_s3_secret_key"]),
+    )
+    passwords = {job.password_ref: store.get(job.password_ref) for job in host_jobs(plan, host)}
+    return credentials, passwords
