@@ -10,7 +10,7 @@ from pathlib import Path
 
 from counselkit.lab import settings, ssh
 from counselkit.lab.errors import LabError
-from counselkit.lab.processes import LabProcess, children_of, identify, is_running, spawn
+from counselkit.lab.processes import LabProcess, children_of, identify, is_running, log_tail, spawn
 from counselkit.lab.state import LabHost
 
 READY_STATES = ("running", "degraded")
@@ -62,7 +62,6 @@ def nspawn_argv(name: str, root: Path, netns: str) -> list[str]:
 
 
 def boot(host: LabHost, log_path: Path) -> LabProcess:
-    log_path.unlink(missing_ok=True)
     return spawn(f"host:{host.name}", nspawn_argv(host.name, host.root_path, host.netns), log_path)
 
 
@@ -76,13 +75,6 @@ def container_init(host: LabHost, nspawn: LabProcess) -> LabProcess | None:
     return None
 
 
-def _log_tail(path: str, lines: int = 15) -> str:
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 def wait_ready(host: LabHost, nspawn: LabProcess, timeout: float = settings.BOOT_TIMEOUT) -> str:
     """Wait until SSH answers and systemd has finished booting; return its state."""
     deadline = time.monotonic() + timeout
@@ -90,7 +82,7 @@ def wait_ready(host: LabHost, nspawn: LabProcess, timeout: float = settings.BOOT
     while time.monotonic() < deadline:
         if not is_running(nspawn):
             raise LabError(f"{host.name}: systemd-nspawn exited during boot; last lines of "
-                           f"{nspawn.log_path}:\n{_log_tail(nspawn.log_path)}")
+                           f"{nspawn.log_path}:\n{log_tail(nspawn)}")
         remaining = max(5.0, deadline - time.monotonic())
         try:
             result = ssh.run(host, "systemctl is-system-running --wait", timeout=remaining)

@@ -135,27 +135,47 @@ def lab_up(hosts: int = 1) -> LabState:
         save_state(state)
         try:
             _start(state, image_root)
-        except BaseException as exc:
-            say(f"lab up failed ({exc}); cleaning up what was started (logs stay in {settings.LOG_DIR})")
+        except BaseException:
+            say(f"lab up failed; cleaning up what was started (logs stay in {settings.LOG_DIR})")
             _take_down(state)
             raise
         say(f"lab up in {time.monotonic() - started:.1f} s")
         return state
 
 
+def _container_inits(state: LabState) -> list[LabProcess]:
+    """Recorded container inits, plus any not yet recorded (a failed ``up``)."""
+    inits = {p.role: p for p in state.processes if p.role.startswith("init:")}
+    for host in state.hosts:
+        nspawn = state.process(f"host:{host.name}")
+        if f"init:{host.name}" not in inits and nspawn and is_running(nspawn):
+            found = hosts.container_init(host, nspawn)
+            if found:
+                inits[found.role] = found
+    return list(inits.values())
+
+
 def _stop_hosts(state: LabState) -> None:
     nspawns = [p for p in state.processes if p.role.startswith("host:")]
+    # Found before nspawn goes: if nspawn is killed, its container's init would
+    # be re-parented and keep running, so it must be killed by its own PID.
+    inits = _container_inits(state)
+    # A container still booting may miss the shutdown request; after a failed
+    # `up` do not wait the full grace period for it.
+    grace = settings.SHUTDOWN_TIMEOUT if state.phase == "up" else settings.SHUTDOWN_TIMEOUT_BOOTING
     # SIGTERM makes nspawn ask the container's systemd for an orderly poweroff.
     for proc in nspawns:
         send_signal(proc, signal.SIGTERM)
     for proc in nspawns:
-        if not wait_gone(proc, settings.SHUTDOWN_TIMEOUT):
-            say(f"{proc.role} did not shut down in {settings.SHUTDOWN_TIMEOUT} s; killing it")
-            stop(proc, 0, signal.SIGKILL)
-    # Killing a PID namespace's init kills everything in that container.
-    for proc in state.processes:
-        if proc.role.startswith("init:"):
-            stop(proc, 5, signal.SIGKILL)
+        if not wait_gone(proc, grace):
+            say(f"{proc.role} did not shut down in {grace} s; killing it")
+    # Killing a PID namespace's init kills everything in that container; nspawn
+    # then exits by itself.
+    for proc in inits:
+        stop(proc, 5, signal.SIGKILL)
+    for proc in nspawns:
+        stop(proc, 5, signal.SIGKILL)
+    state.processes += [p for p in inits if p not in state.processes]
 
 
 def _unmount_under(path: Path) -> None:

@@ -48,9 +48,12 @@ def is_running(proc: LabProcess) -> bool:
 
 
 def spawn(role: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> LabProcess:
-    """Start ``argv`` in a new session (so it outlives the CLI), output to ``log_path``."""
+    """Start ``argv`` in a new session (so it outlives the CLI), output to ``log_path``.
+
+    The log starts empty on every start, so it shows this run only.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+    with open(log_path, "wb") as log, open(os.devnull, "rb") as devnull:
         child = subprocess.Popen(
             argv,
             stdin=devnull,
@@ -110,6 +113,15 @@ def children_of(pid: int) -> list[int]:
         except (FileNotFoundError, ProcessLookupError):
             continue
     return kids
+
+
+def log_tail(proc: LabProcess, lines: int = 15) -> str:
+    """The last lines of ``proc``'s log, for error messages."""
+    try:
+        text = Path(proc.log_path).read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def identify(role: str, pid: int, log_path: Path) -> LabProcess | None:

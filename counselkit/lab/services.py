@@ -17,7 +17,7 @@ from pathlib import Path
 from counselkit.lab import addresses, settings
 from counselkit.lab.errors import LabError
 from counselkit.lab.prereqs import find_command
-from counselkit.lab.processes import LabProcess, is_running, spawn
+from counselkit.lab.processes import LabProcess, is_running, log_tail, spawn
 from counselkit.lab.state import S3Settings
 
 
@@ -70,7 +70,8 @@ def wait_listening(proc: LabProcess, port: int, timeout: float = settings.SERVIC
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_running(proc):
-            raise LabError(f"{proc.role} server exited at start; see {proc.log_path}")
+            raise LabError(f"{proc.role} server exited at start; last lines of {proc.log_path}:\n"
+                           f"{log_tail(proc)}")
         try:
             with socket.create_connection((settings.SERVICE_ADDRESS, port), timeout=1):
                 return

@@ -57,6 +57,7 @@ S3_REGION = "eu-central-1"
 BOOT_TIMEOUT = 180
 SERVICE_START_TIMEOUT = 60
 SHUTDOWN_TIMEOUT = 30
+SHUTDOWN_TIMEOUT_BOOTING = 5  # after a failed `up`, hosts may still be booting
 
 # --- image recipe ---------------------------------------------------------------------
 # Changing anything in this block (or IMAGE_SETUP_SCRIPT in image.py, or the
