@@ -112,3 +112,38 @@ def backup_job_names(job: str) -> dict[str, str]:
 def platform_backup_prefix(host: str) -> str:
     return f"{BACKUP_PLATFORM_PREFIX}/{host}"
 
+
+# Keycloak (one instance per host; see docs/keycloak.md). Releases are unpacked side by side under
+# KEYCLOAK_RELEASES and KEYCLOAK_CURRENT points at the one in use, so an upgrade is a symlink switch.
+KEYCLOAK_GROUP = KEYCLOAK_USER
+KEYCLOAK_DB_USER = KEYCLOAK_DB
+KEYCLOAK_RELEASES = f"{KEYCLOAK_HOME}/releases"
+KEYCLOAK_CURRENT = f"{KEYCLOAK_HOME}/current"
+KEYCLOAK_CONFIG_DIR = f"{COUNSELKIT_ETC}/keycloak"
+KEYCLOAK_CONF = f"{KEYCLOAK_CONFIG_DIR}/keycloak.conf"
+KEYCLOAK_ENV_FILE = f"{KEYCLOAK_CONFIG_DIR}/keycloak.env"  # secrets for the unit, 0640 root:keycloak
+KEYCLOAK_DATA_DIR = f"{COUNSELKIT_LIB}/keycloak"  # Keycloak's data/ (tmp, transaction logs)
+KEYCLOAK_ARCHIVE_DIR = f"{COUNSELKIT_LIB}/artifacts"  # verified release archives on the host
+KEYCLOAK_UNIT = "keycloak.service"
+KEYCLOAK_HTTP_HOST = "127.0.0.1"
+KEYCLOAK_PATH = "/auth"  # http-relative-path; nginx proxies https://<slug>.<domain>/auth/ to it
+KEYCLOAK_ADMIN_USER = "counselkit-admin"  # bootstrap admin of the master realm
+KEYCLOAK_THEME_PREFIX = "counselkit-"  # login theme per tenant: counselkit-<slug>
+KEYCLOAK_MEMORY_MB = 1024  # JVM heap ceiling (-Xmx)
+# Java runtime per distribution release (Keycloak 26 supports OpenJDK 17 and 21).
+KEYCLOAK_JAVA_PACKAGES = {"debian-12": "openjdk-17-jre-headless", "ubuntu-24.04": "openjdk-21-jre-headless"}
+# Realm roles: counsellors use seats; org admins (from tenants.yaml) manage the counsellor accounts.
+KEYCLOAK_COUNSELLOR_ROLE = "counsellor"
+KEYCLOAK_ORG_ADMIN_ROLE = "org-admin"
+KEYCLOAK_BROWSER_FLOW = "counselkit browser"  # copy of "browser" with OTP always required
+KEYCLOAK_SMTP_PASSWORD_SECRET = "smtp_password"  # platform secret, provider-supplied, only if email.user is set
+ARTIFACTS_ENV = "COUNSELKIT_ARTIFACTS"  # local directory holding release archives under their upstream names
+
+
+def keycloak_theme(slug: str) -> str:
+    return f"{KEYCLOAK_THEME_PREFIX}{slug}"
+
+
+def synapse_oidc_config(slug: str) -> str:
+    """The extra Synapse config file with the tenant's OIDC provider (loaded with a second --config-path)."""
+    return f"{SYNAPSE_CONFIG_ROOT}/{slug}/oidc.yaml"

@@ -170,6 +170,26 @@ class Artifacts(Strict):
     element_web: Artifact | None = None
 
 
+class Smtp(Strict):
+    """Outgoing mail for the Keycloak realms (verify email, password reset). The password, if `user` is set,
+    is the provider-supplied secret platform.smtp_password (`counselkit secrets set platform.smtp_password`)."""
+
+    host: NetAddress
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    from_address: Email
+    from_name: NonEmpty | None = None  # default: the tenant's name
+    reply_to: Email | None = None
+    starttls: bool = True
+    ssl: bool = False  # implicit TLS (port 465)
+    user: NonEmpty | None = None
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> "Smtp":
+        if self.ssl and self.starttls:
+            raise ValueError("choose one of ssl (implicit TLS, port 465) and starttls (port 587), not both")
+        return self
+
+
 class Platform(Strict):
     domain: Domain
     operator: Operator
@@ -182,6 +202,7 @@ class Platform(Strict):
     backup: Backup
     pricing: Pricing
     artifacts: Artifacts = Artifacts()
+    smtp: Smtp | None = None  # realm email; without it Keycloak cannot send verify/reset mails
     secrets_file: Annotated[str, Field(min_length=1)] = "secrets.vault"
 
     @model_validator(mode="after")

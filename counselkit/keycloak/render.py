@@ -1,0 +1,123 @@
+"""Template contexts and rendered files for Keycloak on one host (templates/keycloak/**).
+
+Every name, port and path comes from counselkit.layout and the plan; secrets are passed in by the caller
+(the deploy reads them from the secrets store) and only ever end up in files of mode 0600/0640.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from .. import layout
+from ..plan import Plan, TenantPlan
+from . import representations as reps
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+MANAGED_BY = "Managed by counselkit — local changes are overwritten on the next deploy."
+TRUSTED_PROXIES = "127.0.0.0/8,::1"  # nginx on the same host
+_ENV_SAFE = re.compile(r"^[A-Za-z0-9_.~+/=-]{8,256}$")
+
+
+def environment() -> Environment:
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
+                       keep_trailing_newline=True, autoescape=False)
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    return environment().get_template(template).render(managed_by=MANAGED_BY, **context)
+
+
+def release_dir(version: str) -> str:
+    return f"{layout.KEYCLOAK_RELEASES}/keycloak-{version}"
+
+
+def conf_context(plan: Plan, version: str) -> dict[str, Any]:
+    return {
+        "version": version,
+        "env_file": layout.KEYCLOAK_ENV_FILE,
+        "group": layout.KEYCLOAK_GROUP,
+        "db_host": "127.0.0.1",
+        "db_port": layout.POSTGRES_PORT,
+        "db_name": layout.KEYCLOAK_DB,
+        "db_user": layout.KEYCLOAK_DB_USER,
+        "http_host": layout.KEYCLOAK_HTTP_HOST,
+        "http_port": plan.keycloak_http_port,
+        "management_port": plan.keycloak_management_port,
+        "path": layout.KEYCLOAK_PATH,
+        "trusted_proxies": TRUSTED_PROXIES,
+    }
+
+
+def keycloak_conf(plan: Plan, version: str) -> str:
+    return render("keycloak/keycloak.conf.j2", conf_context(plan, version))
+
+
+def unit_context(version: str) -> dict[str, Any]:
+    return {
+        "version": version,
+        "user": layout.KEYCLOAK_USER,
+        "group": layout.KEYCLOAK_GROUP,
+        "env_file": layout.KEYCLOAK_ENV_FILE,
+        "home": layout.KEYCLOAK_CURRENT,
+        "conf": layout.KEYCLOAK_CONF,
+        "data_dir": layout.KEYCLOAK_DATA_DIR,
+        "memory_mb": layout.KEYCLOAK_MEMORY_MB,
+    }
+
+
+def unit_file(version: str) -> str:
+    return render("keycloak/keycloak.service.j2", unit_context(version))
+
+
+def _env_value(name: str, value: str) -> str:
+    # systemd EnvironmentFile: keep values to a quoting-free alphabet rather than trust escaping rules.
+    if not _ENV_SAFE.match(value):
+        raise ValueError(f"secret for {name} has characters an EnvironmentFile cannot hold safely; regenerate it")
+    return value
+
+
+def env_file(db_password: str, admin_password: str) -> str:
+    return render("keycloak/keycloak.env.j2", {
+        "group": layout.KEYCLOAK_GROUP,
+        "db_password": _env_value("KC_DB_PASSWORD", db_password),
+        "admin_user": layout.KEYCLOAK_ADMIN_USER,
+        "admin_password": _env_value("KC_BOOTSTRAP_ADMIN_PASSWORD", admin_password),
+    })
+
+
+def synapse_oidc_context(plan: Plan, tenant: TenantPlan, client_secret: str) -> dict[str, Any]:
+    public = f"{reps.issuer(tenant)}/protocol/openid-connect"
+    loopback = f"{reps.loopback_base_url(plan)}/realms/{tenant.keycloak_realm}/protocol/openid-connect"
+    return {
+        "slug": tenant.slug,
+        "unix_user": tenant.unix_user,
+        "idp_name": tenant.tenant.name,
+        "issuer": reps.issuer(tenant),
+        "authorization_endpoint": f"{public}/auth",
+        "token_endpoint": f"{loopback}/token",
+        "userinfo_endpoint": f"{loopback}/userinfo",
+        "jwks_uri": f"{loopback}/certs",
+        "client_id": tenant.oidc_client_id,
+        "client_secret": client_secret,
+    }
+
+
+def synapse_oidc(plan: Plan, tenant: TenantPlan, client_secret: str) -> str:
+    """The extra Synapse config (layout.synapse_oidc_config(slug)) making the tenant's realm its only login."""
+    return render("keycloak/synapse-oidc.yaml.j2", synapse_oidc_context(plan, tenant, client_secret))
+
+
+def theme_files(tenant: TenantPlan) -> dict[str, str]:
+    """Relative path under the release's themes/ directory -> content, for the tenant's login theme."""
+    branding = tenant.tenant.branding
+    context = {"slug": tenant.slug, "name": tenant.tenant.name,
+               "primary_color": branding.primary_color, "secondary_color": branding.secondary_color}
+    theme = layout.keycloak_theme(tenant.slug)
+    return {
+        f"{theme}/login/theme.properties": render("keycloak/theme/login/theme.properties.j2", context),
+        f"{theme}/login/resources/css/counselkit.css": render("keycloak/theme/login/resources/css/counselkit.css.j2", context),
+    }

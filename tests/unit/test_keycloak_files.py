@@ -1,0 +1,135 @@
+"""Generated files for Keycloak and Synapse: keycloak.conf, env file, systemd unit, Synapse OIDC block, theme."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from counselkit import layout
+from counselkit.keycloak import artifact, render
+from counselkit.model.platform import Artifact
+from counselkit.plan import load_plan
+from tests.support import example_data, write_yaml
+
+
+@pytest.fixture
+def plan(tmp_path: Path):
+    return load_plan(write_yaml(tmp_path / "tenants.yaml", example_data()))
+
+
+def conf_options(text: str) -> dict[str, str]:
+    options = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            assert key not in options, f"{key} set twice"
+            options[key] = value
+    return options
+
+
+# Options of Keycloak 26 (https://www.keycloak.org/server/all-config) that keycloak.conf may use.
+KNOWN_OPTIONS = {
+    "db", "db-url-host", "db-url-port", "db-url-database", "db-username", "cache", "http-enabled", "http-host",
+    "http-port", "http-relative-path", "proxy-headers", "proxy-trusted-addresses", "hostname-strict",
+    "health-enabled", "metrics-enabled", "http-management-port", "log", "log-console-output", "log-level",
+}
+
+
+def test_keycloak_conf(plan) -> None:
+    options = conf_options(render.keycloak_conf(plan, "26.4.7"))
+    assert set(options) <= KNOWN_OPTIONS
+    assert options["db"] == "postgres" and options["db-url-database"] == layout.KEYCLOAK_DB
+    assert options["http-host"] == "127.0.0.1" and options["http-port"] == str(plan.keycloak_http_port)
+    assert options["http-management-port"] == str(plan.keycloak_management_port)
+    assert options["http-relative-path"] == "/auth"
+    assert options["proxy-headers"] == "xforwarded"
+    assert options["health-enabled"] == options["metrics-enabled"] == "true"
+    assert options["cache"] == "local"
+    assert "db-password" not in options and "password" not in render.keycloak_conf(plan, "26.4.7").lower().replace(
+        "kc_db_password", "")
+
+
+def test_env_file_holds_the_secrets_and_refuses_unsafe_values() -> None:
+    text = render.env_file("db-pass_123456", "admin-pass_123456")
+    assert "KC_DB_PASSWORD=db-pass_123456" in text
+    assert f"KC_BOOTSTRAP_ADMIN_USERNAME={layout.KEYCLOAK_ADMIN_USER}" in text
+    assert "KC_BOOTSTRAP_ADMIN_PASSWORD=admin-pass_123456" in text
+    with pytest.raises(ValueError):
+        render.env_file("has space and $dollar", "admin-pass_123456")
+
+
+def test_unit_file_is_sandboxed_and_runs_optimized() -> None:
+    unit = render.unit_file("26.4.7")
+    lines = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+    assert lines["User"] == layout.KEYCLOAK_USER
+    assert lines["ExecStart"] == f"{layout.KEYCLOAK_CURRENT}/bin/kc.sh --config-file={layout.KEYCLOAK_CONF} start --optimized"
+    assert lines["EnvironmentFile"] == layout.KEYCLOAK_ENV_FILE
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+                       "PrivateDevices": "yes", "CapabilityBoundingSet": "", "RestrictNamespaces": "yes",
+                       "ReadWritePaths": layout.KEYCLOAK_DATA_DIR, "SystemCallFilter": "@system-service"}.items():
+        assert lines[key] == value, key
+    assert "MemoryDenyWriteExecute" not in lines  # breaks the JVM's JIT
+    assert lines["Environment"].startswith('"') and lines["Environment"].endswith('"')  # one variable with spaces
+    assert "PASSWORD" not in unit
+
+
+def test_synapse_oidc_block(plan) -> None:
+    tenant = plan.tenant("awo-kiel")
+    config = yaml.safe_load(render.synapse_oidc(plan, tenant, "the-client-secret"))
+    assert config["password_config"] == {"enabled": False}
+    assert config["enable_registration"] is False
+    [provider] = config["oidc_providers"]
+    assert provider["issuer"] == f"https://{tenant.domain}/auth/realms/{tenant.keycloak_realm}"
+    assert provider["authorization_endpoint"].startswith(provider["issuer"] + "/protocol/openid-connect/auth")
+    loopback = f"http://127.0.0.1:{plan.keycloak_http_port}/auth/realms/{tenant.keycloak_realm}/protocol/openid-connect/"
+    assert provider["token_endpoint"] == loopback + "token"
+    assert provider["jwks_uri"] == loopback + "certs"
+    assert provider["client_id"] == tenant.oidc_client_id and provider["client_secret"] == "the-client-secret"
+    assert provider["discover"] is False and provider["allow_existing_users"] is False
+    assert provider["user_mapping_provider"]["config"]["localpart_template"] == "{{ user.preferred_username }}"
+    assert re.fullmatch(r"[a-z0-9_.-]+", provider["idp_id"])
+
+
+def test_each_tenant_trusts_only_its_own_realm(plan) -> None:
+    configs = {t.slug: yaml.safe_load(render.synapse_oidc(plan, t, f"secret-{t.slug}"))["oidc_providers"] for t in plan.tenants()}
+    for slug, providers in configs.items():
+        assert len(providers) == 1
+        assert providers[0]["issuer"].endswith(f"/realms/{slug}")
+        assert all(f"/realms/{slug}/" in providers[0][k] for k in ("authorization_endpoint", "token_endpoint", "jwks_uri"))
+
+
+def test_theme_carries_branding(plan) -> None:
+    tenant = plan.tenant("awo-kiel")
+    files = render.theme_files(tenant)
+    css = files["counselkit-awo-kiel/login/resources/css/counselkit.css"]
+    assert tenant.tenant.branding.primary_color in css and tenant.tenant.branding.secondary_color in css
+    props = files["counselkit-awo-kiel/login/theme.properties"]
+    assert "parent=keycloak" in props and "css/counselkit.css" in props
+
+
+def _artifact(data: bytes, version: str = "26.4.7") -> Artifact:
+    return Artifact(version=version, url=f"https://github.com/keycloak/keycloak/releases/download/{version}/keycloak-{version}.tar.gz",
+                    sha256=hashlib.sha256(data).hexdigest())
+
+
+def test_artifact_from_local_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "keycloak-26.4.7.tar.gz").write_bytes(b"release")
+    monkeypatch.setenv("COUNSELKIT_ARTIFACTS", str(tmp_path))
+    assert artifact.fetch(_artifact(b"release")) == tmp_path / "keycloak-26.4.7.tar.gz"
+    with pytest.raises(artifact.ArtifactError, match="SHA-256"):
+        artifact.fetch(_artifact(b"other bytes"))
+    with pytest.raises(artifact.ArtifactError, match="does not hold keycloak-26.5.0.tar.gz"):
+        artifact.fetch(_artifact(b"release", "26.5.0"))
+    with pytest.raises(artifact.ArtifactError, match="platform.artifacts.keycloak is not set"):
+        artifact.fetch(None)
+
+
+def test_artifact_without_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COUNSELKIT_ARTIFACTS", raising=False)
+    monkeypatch.setattr(artifact, "CACHE_DIR", tmp_path / "cache")
+    with pytest.raises(artifact.ArtifactError, match="set COUNSELKIT_ARTIFACTS"):
+        artifact.fetch(_artifact(b"x"), allow_download=False)
