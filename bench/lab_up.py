@@ -22,7 +22,7 @@ LAB_CLI = [sys.executable, "-c", "from counselkit.lab.commands import lab; lab()
 
 def timed_cli(*args: str) -> float:
     started = time.monotonic()
-    result = subprocess.run([*LAB_CLI, *args], capture_output=True, text=True)
+    result = subprocess.run([*LAB_CLI, *args], capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - started
     if result.returncode != 0:
         sys.exit(f"`lab {' '.join(args)}` failed:\n{result.stderr}")

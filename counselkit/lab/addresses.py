@@ -29,7 +29,7 @@ def veth_name(name: str) -> str:
 def _link_network(index: int) -> ipaddress.IPv4Network:
     # Index 0 is reserved for the service address, hence i >= 1.
     base = int(settings.LAB_NET.network_address) + (index << 8)
-    return ipaddress.ip_network(f"{ipaddress.IPv4Address(base)}/{settings.LINK_PREFIXLEN}")
+    return ipaddress.IPv4Network(f"{ipaddress.IPv4Address(base)}/{settings.LINK_PREFIXLEN}")
 
 
 def control_address(index: int) -> str:

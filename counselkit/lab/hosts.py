@@ -10,7 +10,14 @@ from pathlib import Path
 
 from counselkit.lab import settings, ssh
 from counselkit.lab.errors import LabError
-from counselkit.lab.processes import LabProcess, children_of, identify, is_running, log_tail, spawn
+from counselkit.lab.processes import (
+    LabProcess,
+    children_of,
+    identify,
+    is_running,
+    log_tail,
+    spawn,
+)
 from counselkit.lab.state import LabHost
 
 READY_STATES = ("running", "degraded")

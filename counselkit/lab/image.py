@@ -90,7 +90,7 @@ def _run_logged(argv: list[str], log_path: Path, what: str) -> None:
     with open(log_path, "ab") as log:
         log.write(f"\n$ {' '.join(argv)}\n".encode())
         log.flush()
-        result = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT)
+        result = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
         raise LabError(f"{what} failed (exit {result.returncode}); see {log_path}")
 

@@ -17,10 +17,25 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from counselkit.lab import addresses, hosts, image, network, prereqs, services, settings, ssh
+from counselkit.lab import (
+    addresses,
+    hosts,
+    image,
+    network,
+    prereqs,
+    services,
+    settings,
+    ssh,
+)
 from counselkit.lab.console import say
 from counselkit.lab.errors import LabError
-from counselkit.lab.processes import LabProcess, is_running, send_signal, stop, wait_gone
+from counselkit.lab.processes import (
+    LabProcess,
+    is_running,
+    send_signal,
+    stop,
+    wait_gone,
+)
 from counselkit.lab.state import LabHost, LabState, load_state, remove_state, save_state
 from counselkit.lab.status import format_status, is_healthy
 
@@ -183,7 +198,7 @@ def _unmount_under(path: Path) -> None:
     # this only guards against a crashed run that left a mount behind.
     for point in sorted(network.mount_points(), reverse=True):
         if point == str(path) or point.startswith(f"{path}/"):
-            subprocess.run(["umount", "-l", point], capture_output=True)
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 def _sweep_leftover_links() -> None:
@@ -243,7 +258,7 @@ def lab_down() -> None:
         if state is None:
             say("no lab state; removing any leftover lab namespaces and links")
         _take_down(state)
-    say("lab is down (image cache kept in {})".format(settings.IMAGE_CACHE_DIR))
+    say(f"lab is down (image cache kept in {settings.IMAGE_CACHE_DIR})")
 
 
 def lab_status() -> str:
@@ -251,4 +266,4 @@ def lab_status() -> str:
     return format_status(load_state())
 
 
-__all__ = ["lab_up", "lab_down", "lab_status", "LabProcess"]
+__all__ = ["lab_down", "lab_status", "lab_up"]

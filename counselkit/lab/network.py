@@ -18,7 +18,7 @@ from counselkit.lab.errors import LabError
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise LabError(f"`ip {' '.join(args)}` failed: {result.stderr.strip()}")
     return result
@@ -86,7 +86,7 @@ def remove_service_address() -> None:
 def unmount_netns_dir_if_unused() -> None:
     """Undo the /run/netns mount `ip netns add` made, when no namespace is left."""
     if netns_dir_is_mounted() and not any(settings.NETNS_DIR.iterdir()):
-        subprocess.run(["umount", str(settings.NETNS_DIR)], capture_output=True)
+        subprocess.run(["umount", str(settings.NETNS_DIR)], capture_output=True, check=False)
 
 
 def routed_inside_lab(address: str) -> bool:

@@ -37,7 +37,7 @@ def missing_packages() -> list[str]:
 
 def _run(argv: list[str]) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     if result.returncode != 0:
         tail = "\n".join(result.stdout.splitlines()[-15:])
         raise LabError(f"`{' '.join(argv)}` failed (exit {result.returncode}):\n{tail}")

@@ -92,4 +92,5 @@ def run(host: LabHost, command: str, timeout: float = 600) -> subprocess.Complet
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        check=False,
     )

@@ -58,16 +58,18 @@ def status_dict(state: LabState | None) -> dict[str, object]:
 
 
 def format_status(state: LabState | None) -> str:
-    info = status_dict(state)
     if state is None:
         return "lab is down"
-    lines = [f"lab: {state.phase}, {len(state.hosts)} host(s); state in {info['state_file']} (root only)"]
-    lines.append(f"  {'HOST':<8} {'ADDRESS':<14} {'CONTROL SIDE':<14} STATUS")
-    for h in info["hosts"]:  # type: ignore[union-attr]
-        lines.append(f"  {h['name']:<8} {h['address']:<14} {h['control_address']:<14} {h['status']}")
-    proxy, s3 = info["proxy"], info["s3"]
-    lines.append(f"  proxy: {proxy['url']} ({proxy['status']})")  # type: ignore[index]
-    lines.append(f"  s3:    {s3['endpoint']} region {s3['region']} ({s3['status']}); "  # type: ignore[index]
-                 "credentials in the state file")
-    lines.append(f"  ssh:   counselkit lab ssh HOST   (key {info['ssh_key']}, known_hosts {info['known_hosts']})")
+    lines = [
+        f"lab: {state.phase}, {len(state.hosts)} host(s); state in {settings.STATE_FILE} (root only)",
+        f"  {'HOST':<8} {'ADDRESS':<14} {'CONTROL SIDE':<14} STATUS",
+    ]
+    for h in state.hosts:
+        lines.append(f"  {h.name:<8} {h.address:<14} {h.control_address:<14} {host_status(state, h)}")
+    lines.append(f"  proxy: {state.proxy_url} ({service_status(state, 'proxy')})")
+    if state.s3:
+        lines.append(f"  s3:    {state.s3.endpoint} region {state.s3.region} "
+                     f"({service_status(state, 's3')}); credentials in the state file")
+    lines.append(f"  ssh:   counselkit lab ssh HOST   (key {settings.SSH_KEY}, "
+                 f"known_hosts {settings.KNOWN_HOSTS})")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ LAB_CLI = [sys.executable, "-c", "from counselkit.lab.commands import lab; lab()
 def lab_cli(*args: str, uid: int | None = None) -> subprocess.CompletedProcess[str]:
     prefix = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid is not None else []
     return subprocess.run([*prefix, *LAB_CLI, *args], capture_output=True, text=True, timeout=300,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, check=False)
 
 
 @pytest.mark.lab

@@ -6,6 +6,7 @@ Named test_zz_* so it runs after every other lab test: they share one lab.
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -33,9 +34,9 @@ def test_lab_down_leaves_nothing_behind(lab, request: pytest.FixtureRequest) -> 
     assert leftover_netns == []
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
     assert all(f" {h.veth}" not in links and f" {h.veth}@" not in links for h in state.hosts), links
-    lo = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
+    lo = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=True).stdout
     assert settings.SERVICE_ADDRESS not in lo
-    mounts = open("/proc/self/mounts").read()
+    mounts = Path("/proc/self/mounts").read_text()
     assert str(settings.STATE_DIR) not in mounts
     assert f"{settings.NETNS_DIR}/{settings.NETNS_PREFIX}" not in mounts
     if state.created_netns_mount:
