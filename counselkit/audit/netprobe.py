@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,8 +58,10 @@ def _client_context(version: ssl.TLSVersion | None = None, ciphers: str | None =
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if version is not None:
-        context.minimum_version = version
-        context.maximum_version = version
+        with warnings.catch_warnings():  # offering TLS 1.0/1.1 is deprecated — that is the point of the probe
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = version
+            context.maximum_version = version
         if version < ssl.TLSVersion.TLSv1_2:
             context.set_ciphers("DEFAULT:@SECLEVEL=0")  # let the client *offer* old versions so the server must refuse
     if ciphers:
