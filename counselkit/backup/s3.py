@@ -157,7 +157,9 @@ def _object_lock(s3: Any, backup: Backup, created: bool) -> Check:
             if _code(exc) != "ObjectLockConfigurationNotFoundError":
                 raise
             current = {}
-        if current.get("ObjectLockEnabled") == "Enabled" and current.get("Rule") == wanted:
+        retention = current.get("Rule", {}).get("DefaultRetention", {})
+        if (current.get("ObjectLockEnabled") == "Enabled" and retention.get("Mode") == backup.object_lock_mode
+                and retention.get("Days") == backup.immutable_days and not retention.get("Years")):
             return Check("object-lock", "ok", f"{backup.object_lock_mode}, {backup.immutable_days} days")
         s3.put_object_lock_configuration(
             Bucket=backup.bucket,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from counselkit import layout
-from counselkit.backup.jobs import BackupJob, tenant_job
+from counselkit.backup.jobs import BackupJob, find_job
 from counselkit.backup.render import Credentials, _common, job_files, render
 from counselkit.plan import Plan
 from tests.integration.servers import Postgres
@@ -30,19 +30,22 @@ class LocalJob:
                               env=self.env, timeout=timeout, cwd="/")
 
 
-def install(plan: Plan, slug: str, root: Path, pg: Postgres, credentials: Credentials, password: str,
+def install(plan: Plan, label: str, root: Path, pg: Postgres, credentials: Credentials, password: str,
             unix_user: str = "nobody") -> LocalJob:
-    """The script and one tenant job as deploy/backup.py would install them, relocated under `root`."""
+    """The script and one job (tenant slug or _platform/<host>) as deploy/backup.py installs them, under `root`."""
     config_root, state_root = root / "etc/backup", root / "var/backup"
     roots = {"config_root": str(config_root), "state_root": str(state_root), "lock_dir": str(state_root / "locks"),
              "host_lock": str(state_root / "locks/host.lock")}
     script = root / "counselkit-backup"
     script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(render("counselkit-backup.sh.j2", **(_common(plan) | roots)))
+    job = find_job(plan, label)
+    slug = job.name
     media, key = root / f"data/{slug}/media", root / f"etc/synapse/{slug}/signing.key"
     names = {k: v.replace(layout.BACKUP_CONFIG_ROOT, str(config_root)).replace(layout.BACKUP_STATE_ROOT, str(state_root))
              for k, v in layout.backup_job_names(slug).items()}
-    job = replace(tenant_job(plan.tenant(slug)), paths=(str(media), str(key)), unix_user=unix_user, unit=None, names=names)
+    paths = (str(media), str(key)) if job.kind == "tenant" else ()
+    job = replace(job, paths=paths, unix_user=unix_user if job.kind == "tenant" else None, unit=None, names=names)
     for f in job_files(plan, job, credentials, password):
         path = Path(f.path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.slow
 SLUG, OTHER = "awo-kiel", "diakonie-luebeck"
 SECRET_TEXT = "Vertraulich-Beratungsnachricht-7f3a9c"
 CREDS = Credentials("AKIALOCALTEST0000001", "local/secret+key=for-moto-only-0123456789")
-PASSWORDS = {SLUG: "restic-pw-awo-1", OTHER: "restic-pw-diakonie-2"}
+THIRD, PLATFORM = "skf-husum", "_platform/node1"
+PASSWORDS = {SLUG: "restic-pw-awo-1", OTHER: "restic-pw-diakonie-2", THIRD: "restic-pw-skf-3", PLATFORM: "platform-pw"}
 
 
 class Store:
@@ -38,7 +39,7 @@ class Store:
     def __init__(self, plan) -> None:
         self.values = {plan.platform_secrets["backup_s3_access_key"]: CREDS.access_key,
                        plan.platform_secrets["backup_s3_secret_key"]: CREDS.secret_key,
-                       plan.platform_secrets["restic_password_platform"]: "platform-pw"}
+                       plan.platform_secrets["restic_password_platform"]: PASSWORDS[PLATFORM]}
         for t in plan.tenants():
             self.values[t.secrets["restic_password"]] = PASSWORDS.get(t.slug, "unused-pw")
 
@@ -111,7 +112,7 @@ def test_03_status_fresh_then_stale(world) -> None:
     for slug in (SLUG, OTHER):
         assert by_label[slug].state == st.FRESH and by_label[slug].snapshots == 1
         assert by_label[slug].bytes and by_label[slug].bytes > 1000
-    assert by_label["skf-husum"].state == st.MISSING  # never backed up
+    assert by_label[THIRD].state == st.MISSING  # not backed up yet
     assert st.exit_code(list(by_label.values())) == 1
     later = now + timedelta(hours=27)
     stale = {s.label: s.state for s in st.collect(plan, store, now=later)}
@@ -120,7 +121,7 @@ def test_03_status_fresh_then_stale(world) -> None:
     assert st.exit_code(only_fresh) == 0
     sizes = st.storage_bytes(plan, store)
     assert set(sizes) == {t.slug for t in plan.tenants()}
-    assert sizes[SLUG] == by_label[SLUG].bytes and sizes["skf-husum"] == 0
+    assert sizes[SLUG] == by_label[SLUG].bytes and sizes[THIRD] == 0
 
 
 def test_04_wrong_password_is_unknown_not_fresh(world) -> None:
@@ -189,3 +190,41 @@ def test_08_retention_prunes(world) -> None:
     # --keep-daily=7 keeps one snapshot per day: the runs of today collapse into the newest
     assert len(snaps) == 1
     assert snaps[0]["id"].startswith(json.loads(job.status_file.read_text())["snapshot_id"])
+
+
+def test_09_status_command_fresh_then_stale(world, tmp_path, monkeypatch) -> None:
+    """The CLI end to end: real secrets store, restic, moto; exit 0 when all fresh, 1 once the clock passes the policy."""
+    from click.testing import CliRunner
+
+    from counselkit.backup.commands import backup
+    from counselkit.secrets import SecretStore
+
+    plan, jobs, pg, endpoint = world
+    pg.psql("CREATE DATABASE keycloak")
+    pg.psql(f"CREATE DATABASE {plan.tenant(THIRD).db_name}")
+    root = jobs[SLUG].root.parent
+    for label in (THIRD, PLATFORM):
+        job = install(plan, label, root / label.replace("/", "-"), pg, CREDS, PASSWORDS[label])
+        assert job.run("run", job.job.name).returncode == 0
+    tenants = root / "tenants.yaml"
+    password_file = tmp_path / "vault-password"
+    password_file.write_text("local-test-vault-password")
+    monkeypatch.setenv("COUNSELKIT_VAULT_PASSWORD_FILE", str(password_file))
+    store = SecretStore.open(tenants)
+    for ref, value in Store(plan).values.items():
+        store.set(ref, value)
+    store.save()
+    runner = CliRunner()
+    fresh = runner.invoke(backup, ["status", "--file", str(tenants)])
+    assert fresh.exit_code == 0, fresh.output
+    assert "STALE" not in fresh.output and "all fresh" in fresh.output
+    later = (datetime.now(timezone.utc) + timedelta(hours=27)).isoformat()
+    stale = runner.invoke(backup, ["status", "--file", str(tenants), "--at", later])
+    assert stale.exit_code == 1, stale.output
+    assert stale.output.count("STALE") >= 4
+    as_json = runner.invoke(backup, ["status", "--file", str(tenants), "--json"])
+    data = json.loads(as_json.output)
+    assert {r["repository"] for r in data["repositories"]} == {SLUG, OTHER, THIRD, PLATFORM}
+    assert all(r["bytes"] > 0 for r in data["repositories"])
+    for secret in (CREDS.secret_key, *PASSWORDS.values()):
+        assert secret not in fresh.output + stale.output + as_json.output

@@ -1,0 +1,95 @@
+"""pyinfra deploy: restic backups of every tenant on this host (and the host's platform job, Keycloak's DB).
+
+Call it last from deploy/site.py, after PostgreSQL, Synapse and Keycloak:
+
+    from deploy import backup
+    backup.install(plan=plan, secrets=store)   # or put both into host.data (see _inputs)
+
+It installs restic, the job script (layout.BACKUP_SCRIPT), the systemd template units
+counselkit-backup@.service/.timer and, per job, root-only (0700 dir, 0600 files) job.conf, restic.env with the
+S3 credentials and restic.password; then enables one timer per job. Secret files go through `secret_file`
+(no --diff output, upload through a temporary file inside the root-only directory), so no credential
+reaches a log, a command line or a world-readable place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as random_source
+from io import BytesIO, StringIO
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, deploy, operation
+from pyinfra.facts.files import File, Sha256File
+from pyinfra.operations import apt, files, systemd
+
+from counselkit import layout
+from counselkit.backup.jobs import host_jobs
+from counselkit.backup.render import common_files, host_secrets, job_files
+
+PACKAGES = ["restic", "python3", "util-linux"]  # pg_dump/pg_restore come with the PostgreSQL deploy
+
+
+def _inputs(plan: Any, secrets: Any, host_name: str | None) -> tuple[Any, Any, str]:
+    plan = plan or host.data.get("counselkit_plan")
+    secrets = secrets or host.data.get("counselkit_secrets")
+    host_name = host_name or host.data.get("counselkit_host") or host.name
+    if plan is None or secrets is None:
+        raise ValueError("deploy.backup.install needs plan= and secrets= (or host.data counselkit_plan / counselkit_secrets)")
+    return plan, secrets, host_name
+
+
+@operation()
+def secret_file(content: str, dest: str, temp_dir: str):
+    """A root-only 0600 file holding credentials. Unlike files.put it never prints the content (pyinfra --diff
+    would), and the upload lands in `temp_dir` (root-only) before the rename, never in a shared /tmp."""
+    data = content.encode()
+    current = host.get_fact(File, path=dest)
+    same = current and host.get_fact(Sha256File, path=dest) == hashlib.sha256(data).hexdigest()
+    if same and current.get("mode") == 600 and current.get("user") == "root":
+        host.noop(f"{dest} is up to date")
+        return
+    if not same:
+        yield FileUploadCommand(BytesIO(data), dest,
+                                remote_temp_filename=f"{temp_dir}/.upload-{random_source.token_hex(8)}")
+    yield f"chown root:root {dest}"
+    yield f"chmod 0600 {dest}"
+
+
+@deploy("counselkit backup")
+def install(plan: Any = None, secrets: Any = None, host_name: str | None = None) -> None:
+    plan, secrets, host_name = _inputs(plan, secrets, host_name)
+    credentials, passwords = host_secrets(plan, host_name, secrets)
+
+    apt.packages(name="Install restic", packages=PACKAGES)
+
+    for path in (layout.BACKUP_CONFIG_ROOT, layout.BACKUP_STATE_ROOT, layout.BACKUP_LOCK_DIR):
+        files.directory(name=f"Backup directory {path}", path=path, user="root", group="root", mode="0700")
+
+    units_changed = False
+    for f in common_files(plan):
+        op = files.put(name=f"Backup: {f.path}", src=StringIO(f.content), dest=f.path, user="root", group="root", mode=f.mode)
+        units_changed = units_changed or (f.path.startswith("/etc/systemd/") and op.will_change)
+
+    jobs = host_jobs(plan, host_name)
+    for job in jobs:
+        names = job.names
+        for path in (names["config_dir"], names["state_dir"]):
+            files.directory(name=f"Backup {job.label}: {path}", path=path, user="root", group="root", mode="0700")
+        for f in job_files(plan, job, credentials, passwords[job.password_ref]):
+            if f.secret:
+                secret_file(name=f"Backup {job.label}: {f.path} (secret)", content=f.content, dest=f.path,
+                            temp_dir=names["config_dir"])
+            else:
+                files.put(name=f"Backup {job.label}: {f.path}", src=StringIO(f.content), dest=f.path,
+                          user="root", group="root", mode=f.mode)
+
+    for index, job in enumerate(jobs):
+        systemd.service(
+            name=f"Backup timer {job.names['timer']}",
+            service=job.names["timer"],
+            running=True,
+            enabled=True,
+            daemon_reload=units_changed and index == 0,
+        )
