@@ -1,0 +1,322 @@
+"""Keycloak on a real lab host (Debian 12 under systemd-nspawn).
+
+Without the release archive: everything up to it (Java, user, directories, PostgreSQL role and database,
+keycloak.conf, secret env file, sandboxed unit). With COUNSELKIT_ARTIFACTS holding keycloak-<version>.tar.gz:
+the full flow (Keycloak healthy on loopback, realms provisioned, an org admin logs in with password + OTP
+through Synapse's SSO, a user of realm A cannot log in at tenant B, the access report sees it all).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from counselkit.keycloak.artifact import archive_name
+from tests.support import REPO, example_data, write_yaml
+
+pytestmark = pytest.mark.lab
+
+SKIP_REASON = "Keycloak archive not available: set COUNSELKIT_ARTIFACTS to a directory holding keycloak-<version>.tar.gz"
+VAULT_PASSWORD = "lab-test-vault-password"
+ARCHIVE_RE = re.compile(r"^keycloak-(\d+\.\d+\.\d+)\.tar\.gz$")
+
+
+def find_archive() -> Path | None:
+    directory = os.environ.get("COUNSELKIT_ARTIFACTS")
+    if not directory or not Path(directory).is_dir():
+        return None
+    found = sorted((p for p in Path(directory).iterdir() if ARCHIVE_RE.match(p.name)), key=lambda p: p.name)
+    return found[-1] if found else None
+
+
+def make_site(lab: Any, workdir: Path, archive: Path | None) -> Path:
+    """tenants.yaml for the lab (first lab host, internal CA, the lab proxy) plus its secrets."""
+    data = example_data()
+    host = lab.hosts[0]
+    data["platform"]["hosts"] = [{"name": host.name, "address": host.address, "capacity_tenants": 10}]
+    data["platform"]["tls"] = "internal"
+    data["platform"]["proxy"] = lab.proxy_url
+    if archive is not None:
+        version = ARCHIVE_RE.match(archive.name).group(1)  # type: ignore[union-attr]
+        data["platform"]["artifacts"] = {"keycloak": {
+            "version": version,
+            "url": f"https://github.com/keycloak/keycloak/releases/download/{version}/{archive_name(version)}",
+            "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+        }}
+    tenants = write_yaml(workdir / "tenants.yaml", data)
+    password_file = workdir / "vault-password"
+    password_file.write_text(VAULT_PASSWORD)
+    password_file.chmod(0o600)
+    os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = str(password_file)
+    subprocess.run([sys.executable, "-m", "counselkit.cli", "secrets", "ensure", str(tenants)], check=True,
+                   cwd=REPO, capture_output=True)
+    return tenants
+
+
+def run_pyinfra(lab: Any, workdir: Path, tenants: Path, with_archive: bool) -> str:
+    host = lab.hosts[0]
+    inventory = workdir / "inventory.py"
+    inventory.write_text(
+        "hosts = [(%r, %r)]\n" % (host.address, {
+            "ssh_user": host.ssh_user, "ssh_port": host.ssh_port, "ssh_key": str(host.ssh_key_path),
+            "ssh_known_hosts_file": str(host.known_hosts_path), "ssh_strict_host_key_checking": "yes",
+            "counselkit_host": host.name,
+        }))
+    use_site = with_archive and (REPO / "deploy" / "site.py").exists()
+    deploy_file = workdir / "deploy_keycloak.py"
+    deploy_file.write_text(f"""
+import sys
+sys.path.insert(0, {str(REPO)!r})
+from io import StringIO
+from pyinfra.operations import apt, files
+from counselkit.plan import load_plan
+from counselkit.secrets import SecretStore
+from deploy import keycloak
+plan = load_plan({str(tenants)!r})
+store = SecretStore.open({str(tenants)!r})
+# Lab preconditions the base/postgresql deploys provide on a real site.
+files.put(name="lab: apt proxy", src=StringIO('Acquire::http::Proxy "{lab.proxy_url}";\\n'),
+          dest="/etc/apt/apt.conf.d/01counselkit-proxy")
+apt.packages(name="lab: PostgreSQL", packages=["postgresql"], update=True)
+keycloak.install(plan=plan, secrets=store, with_archive={with_archive!r})
+if {with_archive!r}:
+    keycloak.provision(plan=plan, secrets=store)
+""")
+    target = REPO / "deploy" / "site.py" if use_site else deploy_file
+    env = dict(os.environ, COUNSELKIT_TENANTS=str(tenants))
+    result = subprocess.run([str(Path(sys.executable).with_name("pyinfra")), "-y", str(inventory), str(target)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    return output
+
+
+def secret_values(tenants: Path) -> list[str]:
+    from counselkit.secrets import SecretStore
+
+    store = SecretStore.open(tenants)
+    return [store.get(ref) for ref in store.refs() if not ref.endswith("internal_ca")]
+
+
+@pytest.fixture(scope="module")
+def prepared(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    workdir = tmp_path_factory.mktemp("keycloak-prepare")
+    tenants = make_site(lab, workdir, None)
+    output = run_pyinfra(lab, workdir, tenants, with_archive=False)
+    second = run_pyinfra(lab, workdir, tenants, with_archive=False)
+    return {"tenants": tenants, "output": output + second, "host": lab.hosts[0]}
+
+
+def test_java_user_and_directories(prepared: dict[str, Any], run_on: Any) -> None:
+    host = prepared["host"]
+    assert "openjdk" in run_on(host, "java -version 2>&1").lower()
+    passwd = run_on(host, "getent passwd keycloak").strip().split(":")
+    assert passwd[6] == "/usr/sbin/nologin" and int(passwd[2]) < 1000  # system user without login
+    assert run_on(host, "stat -c '%U:%G %a' /var/lib/counselkit/keycloak").strip() == "keycloak:keycloak 700"
+    assert run_on(host, "stat -c '%U:%G %a' /etc/counselkit/keycloak/keycloak.env").strip() == "root:keycloak 640"
+    assert run_on(host, "stat -c '%U:%G %a' /etc/counselkit/keycloak/database.sql").strip() == "root:root 600"
+
+
+def test_database_role_logs_in_with_the_stored_password(prepared: dict[str, Any], run_on: Any) -> None:
+    # The password goes through the environment of psql, read from the env file on the host: never in argv.
+    out = run_on(prepared["host"], "set -a; . /etc/counselkit/keycloak/keycloak.env; "
+                 "PGPASSWORD=\"$KC_DB_PASSWORD\" psql -X -h 127.0.0.1 -U keycloak -d keycloak -tAc 'select current_user'")
+    assert out.strip() == "keycloak"
+    owner = run_on(prepared["host"], "runuser -u postgres -- psql -X -tAc "
+                   "\"select pg_get_userbyid(datdba) from pg_database where datname='keycloak'\"")
+    assert owner.strip() == "keycloak"
+
+
+def test_unit_file_verifies_and_is_sandboxed(prepared: dict[str, Any], run_on: Any) -> None:
+    host = prepared["host"]
+    unit = run_on(host, "cat /etc/systemd/system/keycloak.service")
+    assert "ProtectSystem=strict" in unit and "NoNewPrivileges=yes" in unit
+    # kc.sh is not there yet (archive step), so verify only reports that; any other complaint fails.
+    result = run_on(host, "systemd-analyze verify /etc/systemd/system/keycloak.service 2>&1 || true")
+    problems = [line for line in result.splitlines() if line.strip() and "kc.sh" not in line and "is not executable" not in line]
+    assert problems == [], result
+
+
+def test_config_and_idempotence(prepared: dict[str, Any], run_on: Any) -> None:
+    conf = run_on(prepared["host"], "cat /etc/counselkit/keycloak/keycloak.conf")
+    assert "http-host=127.0.0.1" in conf and "proxy-headers=xforwarded" in conf
+    assert "password" not in conf.lower().replace("kc_db_password", "")
+    # The second run of the same deploy left the files alone (pyinfra reports no change for them).
+    second = prepared["output"].split("keycloak.conf")[-1]
+    assert "Error" not in second
+
+
+def test_no_secret_in_deploy_output(prepared: dict[str, Any]) -> None:
+    for value in secret_values(prepared["tenants"]):
+        assert value not in prepared["output"]
+
+
+# --- full flow: only with the archive -------------------------------------------------------------------
+
+
+def totp(secret: str, at: float | None = None) -> str:
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", int((at or time.time()) // 30)), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(struct.unpack('>I', digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def form(page: str, marker: str) -> tuple[str, dict[str, str]]:
+    match = re.search(r"<form[^>]*" + marker + r"[^>]*>(.*?)</form>", page, re.S) or \
+        re.search(r"<form[^>]*>(.*?)</form>", page, re.S)
+    assert match, page[:2000]
+    action = html.unescape(re.search(r'action="([^"]+)"', match.group(0)).group(1))
+    fields = {html.unescape(n): html.unescape(v) for n, v in
+              re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', match.group(0))}
+    return action, fields
+
+
+@pytest.fixture(scope="module")
+def full(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    archive = find_archive()
+    if archive is None:
+        pytest.skip(SKIP_REASON)
+    workdir = tmp_path_factory.mktemp("keycloak-full")
+    os.environ["COUNSELKIT_ARTIFACTS"] = str(archive.parent)
+    tenants = make_site(lab, workdir, archive)
+    output = run_pyinfra(lab, workdir, tenants, with_archive=True)
+    return {"tenants": tenants, "output": output, "host": lab.hosts[0], "workdir": workdir}
+
+
+def test_full_keycloak_listens_on_loopback_only_and_is_healthy(full: dict[str, Any], run_on: Any) -> None:
+    host = full["host"]
+    assert run_on(host, "systemctl is-active keycloak.service").strip() == "active"
+    listening = run_on(host, "ss -Htlnp | grep java || true")
+    addresses = {line.split()[3] for line in listening.splitlines()}
+    assert addresses and all(a.startswith(("127.0.0.1:", "[::1]:", "[::ffff:127.0.0.1]:")) for a in addresses), listening
+    health = run_on(host, "curl -fsS http://127.0.0.1:9000/auth/health/ready")
+    assert json.loads(health)["status"] == "UP"
+    assert run_on(host, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/auth/health/ready").strip() == "404"
+    for value in secret_values(full["tenants"]):
+        assert value not in full["output"]
+    journal = run_on(host, "journalctl -u keycloak.service --no-pager -o cat | tail -n 2000")
+    for value in secret_values(full["tenants"]):
+        assert value not in journal
+    cmdline = run_on(host, "cat /proc/$(systemctl show -p MainPID --value keycloak.service)/cmdline | tr '\\0' ' '")
+    for value in secret_values(full["tenants"]):
+        assert value not in cmdline
+
+
+def test_full_access_report_sees_the_realms(full: dict[str, Any], lab: Any) -> None:
+    from counselkit.lab.ssh import ssh_options
+
+    options = [arg for opt in ssh_options(full["host"]) for arg in ["--ssh-option", opt]]
+    result = subprocess.run(
+        [sys.executable, "-c", "from counselkit.access.commands import access; access()", "report",
+         str(full["tenants"]), "--json", *options], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = {t["tenant"]: t for t in json.loads(result.stdout)}
+    assert set(report) == {"awo-kiel", "diakonie-luebeck", "skf-husum"}
+    assert not any(t["realm_missing"] for t in report.values())
+    assert [a["username"] for a in report["diakonie-luebeck"]["accounts"]] == ["m.krueger", "s.yilmaz"]
+    assert report["awo-kiel"]["seats_used"] == 0 and report["awo-kiel"]["seats_licensed"] == 12
+
+
+def test_full_org_admin_logs_in_with_password_and_otp_via_synapse_sso(full: dict[str, Any], lab: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests
+    import urllib3.util.connection as connection
+
+    from counselkit.keycloak.admin import host_admin
+    from counselkit.lab.ssh import ssh_options
+    from counselkit.plan import load_plan
+    from counselkit.secrets import SecretStore
+
+    if not (REPO / "deploy" / "site.py").exists():
+        pytest.fail("deploy/site.py is missing: the SSO part needs nginx and Synapse from the site deploy")
+    plan = load_plan(full["tenants"])
+    store = SecretStore.open(full["tenants"])
+    host = full["host"]
+    tenant_a, tenant_b = plan.tenant("awo-kiel"), plan.tenant("diakonie-luebeck")
+    temporary, final = "Lab-Temp-Passw0rd-1", "Lab-Final-Passw0rd-2"
+    with host_admin(plan, plan.hosts[0], store.get(plan.platform_secrets["keycloak_admin_password"]),
+                    tuple(ssh_options(host))) as admin:
+        admin.change_current_realm(tenant_a.keycloak_realm)
+        user = admin.get_users({"username": "b.jensen", "exact": True})[0]
+        admin.set_user_password(user["id"], temporary, temporary=True)
+        # No SMTP in the lab: mark the address verified so VERIFY_EMAIL does not wait for a mail.
+        admin.update_user(user["id"], {"emailVerified": True,
+                                       "requiredActions": ["UPDATE_PASSWORD", "CONFIGURE_TOTP"]})
+
+    # Resolve the tenants' names to the lab host; trust the platform's internal CA.
+    real_create = connection.create_connection
+
+    def to_lab(address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+        name, port = address
+        if name.endswith(plan.platform.domain):
+            name = host.address
+        return real_create((name, port), *args, **kwargs)
+
+    monkeypatch.setattr(connection, "create_connection", to_lab)
+    ca_pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----",
+                       store.get(plan.platform_secrets["internal_ca"]), re.S).group(0)
+    ca_file = full["workdir"] / "ca.pem"
+    ca_file.write_text(ca_pem + "\n")
+
+    def sso_login(tenant: Any, username: str, password: str, otp_secret: str | None) -> tuple[requests.Session, str]:
+        session = requests.Session()
+        session.verify = str(ca_file)
+        done = f"https://{tenant.domain}/sso-done"
+        page = session.get(f"https://{tenant.domain}/_matrix/client/v3/login/sso/redirect", params={"redirectUrl": done})
+        assert page.url.startswith(f"https://{tenant.domain}/auth/realms/{tenant.keycloak_realm}/"), page.url
+        action, fields = form(page.text, 'id="kc-form-login"')
+        page = session.post(action, data=dict(fields, username=username, password=password))
+        for _ in range(5):
+            text = page.text
+            if "loginToken=" in page.url or "loginToken=" in text:
+                break
+            if 'name="password-new"' in text:
+                action, fields = form(text, "kc-passwd-update-form")
+                page = session.post(action, data=dict(fields, **{"password-new": final, "password-confirm": final}))
+            elif 'name="totpSecret"' in text:
+                action, fields = form(text, "kc-totp-settings-form")
+                otp_secret = fields["totpSecret"]
+                page = session.post(action, data=dict(fields, totp=totp(otp_secret), userLabel="lab"))
+            elif 'name="otp"' in text:
+                assert otp_secret, "OTP asked but none configured"
+                action, fields = form(text, "kc-otp-login-form")
+                page = session.post(action, data=dict(fields, otp=totp(otp_secret)))
+            else:
+                return session, text
+        token = re.search(r"loginToken=([A-Za-z0-9_.~-]+)", page.url + page.text).group(1)
+        login = session.post(f"https://{tenant.domain}/_matrix/client/v3/login",
+                             json={"type": "m.login.token", "token": token})
+        assert login.status_code == 200, login.text
+        return session, json.dumps(dict(login.json(), otp_secret=otp_secret))
+
+    _, first = sso_login(tenant_a, "b.jensen", temporary, None)
+    first_login = json.loads(first)
+    assert first_login["user_id"] == f"@b.jensen:{tenant_a.domain}"
+    assert first_login["otp_secret"], "CONFIGURE_TOTP was not enforced at first login"
+
+    time.sleep(31)  # a fresh TOTP window
+    _, second = sso_login(tenant_a, "b.jensen", final, first_login["otp_secret"])
+    assert json.loads(second)["user_id"] == f"@b.jensen:{tenant_a.domain}"
+
+    # Realm A's account does not exist at tenant B: Keycloak of realm B rejects it, no Matrix login.
+    _, text_b = sso_login(tenant_b, "b.jensen", final, first_login["otp_secret"])
+    assert "kc-form-login" in text_b and "loginToken" not in text_b
+
+    # Password login at Synapse is off: the realm is the only way in.
+    password_login = requests.post(f"https://{tenant_a.domain}/_matrix/client/v3/login", verify=str(ca_file),
+                                   json={"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "b.jensen"},
+                                         "password": final})
+    assert password_login.status_code in (400, 403)
