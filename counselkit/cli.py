@@ -31,7 +31,7 @@ LAZY_GROUPS = {
     "billing": "counselkit.billing.commands:billing",
     "backup": "counselkit.backup.commands:backup",
     "access": "counselkit.access.commands:access",
-    "audit": "counselkit.audit.commands:audit",
+    "audit": "counselkit.audit.commands:audit_command",
 }
 
 
