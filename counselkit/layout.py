@@ -147,3 +147,58 @@ def keycloak_theme(slug: str) -> str:
 def synapse_oidc_config(slug: str) -> str:
     """The extra Synapse config file with the tenant's OIDC provider (loaded with a second --config-path)."""
     return f"{SYNAPSE_CONFIG_ROOT}/{slug}/oidc.yaml"
+
+# --- Host files and system names used by the deploy (deploy/, templates/, roles/) ---------------------------
+ADMIN_GROUP = "counselkit-admins"  # the platform admins from tenants.yaml; sudo without password (no passwords exist)
+SUDOERS_ADMINS = "/etc/sudoers.d/counselkit-admins"
+SSHD_CONFIG = "/etc/ssh/sshd_config"
+SSHD_HOST_KEYS = ("/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key")
+SYSCTL_NET_FILE = "/etc/sysctl.d/60-counselkit-net.conf"  # per network namespace: applies in containers too
+SYSCTL_KERNEL_FILE = "/etc/sysctl.d/61-counselkit-kernel.conf"  # kernel-wide: not settable inside a container
+NFTABLES_CONF = "/etc/nftables.conf"
+NFTABLES_TABLE = "counselkit"  # table inet counselkit
+AUDIT_RULES = "/etc/audit/rules.d/counselkit.rules"
+JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/counselkit.conf"
+JOURNAL_DIR = "/var/log/journal"
+APT_PROXY_CONF = "/etc/apt/apt.conf.d/01counselkit-proxy"
+APT_AUTO_UPGRADES = "/etc/apt/apt.conf.d/20auto-upgrades"
+APT_UNATTENDED_CONF = "/etc/apt/apt.conf.d/52counselkit-unattended-upgrades"
+PIP_CONF = "/etc/pip.conf"
+POSTGRES_VERSION = 15
+POSTGRES_CONF_DIR = f"/etc/postgresql/{POSTGRES_VERSION}/main"
+POSTGRES_CONF_DROPIN = f"{POSTGRES_CONF_DIR}/conf.d/counselkit.conf"
+POSTGRES_HBA = f"{POSTGRES_CONF_DIR}/pg_hba.conf"
+POSTGRES_UNIT = f"postgresql@{POSTGRES_VERSION}-main.service"
+POSTGRES_HOST = "127.0.0.1"
+SYNAPSE_UNIT_PATH = f"/etc/systemd/system/{SYNAPSE_UNIT_TEMPLATE}"
+SYNAPSE_PIP_EXTRA_PACKAGES = ("psycopg2-binary==2.9.13",)  # wheel: no compiler on the host; Synapse checks no postgres extra
+SYNAPSE_MAX_UPLOAD = "50M"
+SYNAPSE_SECRETS = ("synapse_db_password", "registration_shared_secret", "macaroon_secret_key", "form_secret")
+NGINX_CONF = "/etc/nginx/nginx.conf"  # replaced whole: Debian's sets ssl_protocols incl. TLS 1.0/1.1
+NGINX_HEADERS_SNIPPET = "/etc/nginx/snippets/counselkit-security-headers.conf"
+NGINX_SITES_DIR = "/etc/nginx/sites-enabled"
+NGINX_DEFAULT_SITE = f"{NGINX_SITES_DIR}/default"  # Debian's stock site, removed
+NGINX_CATCHALL_SITE = f"{NGINX_SITES_DIR}/000-counselkit-default.conf"
+ACME_WEBROOT = "/var/www/acme"  # certbot --webroot answers /.well-known/acme-challenge/ from here
+LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
+INTERNAL_CA_CERT = "/usr/local/share/ca-certificates/counselkit-internal-ca.crt"
+TENANT_TLS_SECRET = "tls_internal"  # derived, not generated: key + certificate issued from platform.internal_ca
+TLS_CERT_DAYS = 397  # issued host certificates; re-issued when less than TLS_RENEW_DAYS remain
+TLS_RENEW_DAYS = 30
+
+
+def tenant_site(slug: str) -> str:
+    """The tenant's nginx vhost file."""
+    return f"{NGINX_SITES_DIR}/{slug}.conf"
+
+
+def tenant_synapse_files(slug: str) -> dict[str, str]:
+    config_dir = tenant_names(slug)["config_dir"]
+    return {"homeserver_yaml": f"{config_dir}/homeserver.yaml", "log_config": f"{config_dir}/log.config"}  # not *.yaml: Synapse loads every *.yaml in config_dir
+
+
+def tenant_tls_paths(slug: str, domain: str, mode: str) -> dict[str, str]:
+    """Certificate and key nginx uses for a tenant: ACME (certbot's live dir) or issued by the internal CA."""
+    if mode == "acme":
+        return {"cert": f"{LETSENCRYPT_LIVE}/{domain}/fullchain.pem", "key": f"{LETSENCRYPT_LIVE}/{domain}/privkey.pem"}
+    return {"cert": f"{TLS_DIR}/{slug}/fullchain.pem", "key": f"{TLS_DIR}/{slug}/privkey.pem"}

@@ -1,0 +1,155 @@
+"""The template contract: the variables every file in templates/ may read, built from the plan.
+
+Both engines use this module, so a template renders to the same bytes whoever deploys:
+
+* ``host_vars(plan, host)`` — plain data (JSON types, no secret values) that an engine's inventory attaches to a
+  host: pyinfra's host data (inventories/*.py) and, later, the Ansible inventory plugin's hostvars.
+* ``host_context(vars, secret)`` — ``vars`` plus the layout paths and the secret *values* the templates need;
+  ``secret(ref)`` reads the encrypted secrets file (counselkit.secrets.SecretStore.get, or Ansible's vault lookup).
+* ``render(name, context)`` — Jinja2 with the options of Ansible's template module (trim_blocks, trailing newline
+  kept, no lstrip), StrictUndefined so a missing variable is an error and never an empty line in a config file.
+
+Host templates see the host context; per-tenant templates (``TENANT_TEMPLATES``) see it with ``tenant`` set to one
+entry of ``tenants``. Templates use only these variables and standard Jinja2 filters: no engine objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from . import layout
+from .plan import HostPlan, Plan, TenantPlan
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+
+# template -> destination on the host (host-wide files)
+HOST_TEMPLATES: dict[str, str] = {
+    "base/sshd_config.j2": layout.SSHD_CONFIG,
+    "base/sysctl-net.conf.j2": layout.SYSCTL_NET_FILE,
+    "base/sysctl-kernel.conf.j2": layout.SYSCTL_KERNEL_FILE,
+    "base/nftables.conf.j2": layout.NFTABLES_CONF,
+    "base/audit.rules.j2": layout.AUDIT_RULES,
+    "base/journald.conf.j2": layout.JOURNALD_DROPIN,
+    "base/auto-upgrades.j2": layout.APT_AUTO_UPGRADES,
+    "base/unattended-upgrades.j2": layout.APT_UNATTENDED_CONF,
+    "base/sudoers-admins.j2": layout.SUDOERS_ADMINS,
+    "base/apt-proxy.conf.j2": layout.APT_PROXY_CONF,  # only with platform.proxy
+    "base/pip.conf.j2": layout.PIP_CONF,
+    "postgres/counselkit.conf.j2": layout.POSTGRES_CONF_DROPIN,
+    "postgres/pg_hba.conf.j2": layout.POSTGRES_HBA,
+    "synapse/matrix-synapse@.service.j2": layout.SYNAPSE_UNIT_PATH,
+    "nginx/nginx.conf.j2": layout.NGINX_CONF,
+    "nginx/security-headers.conf.j2": layout.NGINX_HEADERS_SNIPPET,
+    "nginx/default.conf.j2": layout.NGINX_CATCHALL_SITE,
+}
+# template -> key of the destination path in a tenant's vars
+TENANT_TEMPLATES: dict[str, str] = {
+    "synapse/homeserver.yaml.j2": "homeserver_yaml",
+    "synapse/log.config.j2": "log_config",
+    "nginx/tenant.conf.j2": "site",
+    "web/index.html.j2": "index_html",
+}
+
+# Paths and names the templates read through `layout` (a plain dict, so an Ansible role can be given the same).
+LAYOUT_KEYS = (
+    "ADMIN_GROUP", "SSHD_HOST_KEYS", "NFTABLES_TABLE", "JOURNAL_DIR", "POSTGRES_VERSION", "POSTGRES_PORT",
+    "POSTGRES_HOST", "SYNAPSE_VENV", "SYNAPSE_MAX_UPLOAD", "NGINX_SITES_DIR", "NGINX_HEADERS_SNIPPET",
+    "ACME_WEBROOT", "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER",
+)
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=False,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render(name: str, context: dict[str, Any]) -> str:
+    return environment().get_template(name).render(**context)
+
+
+def tenant_vars(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
+    data = tenant.model_dump(mode="json", exclude={"tenant"})
+    model = tenant.tenant
+    data.update(
+        name=model.name,
+        federation=model.federation,
+        branding=model.branding.model_dump(mode="json"),
+        site=layout.tenant_site(tenant.slug),
+        index_html=f"{tenant.web_root}/index.html",
+        tls=layout.tenant_tls_paths(tenant.slug, tenant.domain, plan.platform.tls),
+        tls_ref=layout.tenant_secret_ref(tenant.slug, layout.TENANT_TLS_SECRET),
+        **layout.tenant_synapse_files(tenant.slug),
+    )
+    return data
+
+
+def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
+    """Everything a host's deploy needs, as plain data without secret values."""
+    if isinstance(host, str):
+        host = plan.host(host)
+    platform = plan.platform
+    return {
+        "host": {"name": host.name, "address": host.address},
+        "platform": {
+            "domain": platform.domain,
+            "tls": platform.tls,
+            "acme_email": platform.acme_email,
+            "proxy": str(platform.proxy) if platform.proxy else None,
+            "admins": [{"name": a.name, "ssh_key": a.ssh_key} for a in platform.admins],
+            "synapse_version": platform.artifacts.synapse.version,
+            "keycloak": platform.artifacts.keycloak is not None,
+        },
+        "platform_secrets": dict(plan.platform_secrets),
+        "public_tcp_ports": list(plan.public_tcp_ports),
+        "tenants": [tenant_vars(plan, t) for t in host.tenants],
+        "removed": [r.model_dump(mode="json") for r in host.removed],
+        # Templated unit: the same names as tenant_names(), with systemd's instance specifier for the slug.
+        "synapse_unit": {**layout.tenant_names("%i"), **layout.tenant_synapse_files("%i")},
+    }
+
+
+def host_context(vars: dict[str, Any], secret: Callable[[str], str] | None) -> dict[str, Any]:
+    """Template context: host vars + layout + the secret values of each tenant (``tenant.secret_values``).
+
+    With ``secret=None`` (unit tests, dry renders) secret values are placeholders naming their reference.
+    """
+    def value(ref: str) -> str:
+        return secret(ref) if secret is not None else f"<{ref}>"
+
+    tenants = []
+    for tenant in vars["tenants"]:
+        values = {name: value(ref) for name, ref in tenant["secrets"].items() if name in layout.SYNAPSE_SECRETS}
+        tenants.append({**tenant, "secret_values": values})
+    context = {**vars, "tenants": tenants, "layout": {key: getattr(layout, key) for key in LAYOUT_KEYS}}
+    context["tenant"] = None
+    return context
+
+
+def tenant_context(context: dict[str, Any], slug: str) -> dict[str, Any]:
+    tenant = next(t for t in context["tenants"] if t["slug"] == slug)
+    return {**context, "tenant": tenant}
+
+
+def render_host_files(context: dict[str, Any]) -> dict[str, str]:
+    """Destination path -> content of every host-wide file (apt proxy only when a proxy is set)."""
+    files = {}
+    for name, dest in HOST_TEMPLATES.items():
+        if name == "base/apt-proxy.conf.j2" and not context["platform"]["proxy"]:
+            continue
+        files[dest] = render(name, context)
+    return files
+
+
+def render_tenant_files(context: dict[str, Any], slug: str) -> dict[str, str]:
+    tenant_ctx = tenant_context(context, slug)
+    return {tenant_ctx["tenant"][key]: render(name, tenant_ctx) for name, key in TENANT_TEMPLATES.items()}

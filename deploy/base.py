@@ -1,0 +1,105 @@
+"""Base hardening of a Debian 12 host: admins, sshd, sysctl, nftables, auditd, journald, updates, time sync."""
+
+from __future__ import annotations
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.facts.server import Command
+from pyinfra.facts.systemd import SystemdStatus
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from counselkit import layout, render
+
+from .common import context, in_container, put, put_template, virtualization
+
+BASE_PACKAGES = [
+    "nftables", "auditd", "unattended-upgrades", "apt-listchanges", "systemd-timesyncd", "sudo", "ca-certificates",
+    "python3-venv", "curl",
+]
+# Services a Debian host may bring that nothing here needs; stopped and disabled where present.
+UNNEEDED_SERVICES = ["rpcbind", "avahi-daemon", "cups", "exim4", "postfix", "nfs-server", "smbd", "nmbd", "bluetooth"]
+
+
+@deploy("counselkit: apt and proxy")
+def apt_setup() -> None:
+    ctx = context()
+    if ctx["platform"]["proxy"]:
+        put_template("base/apt-proxy.conf.j2", layout.APT_PROXY_CONF)
+    else:
+        files.file(name=f"No apt proxy ({layout.APT_PROXY_CONF})", path=layout.APT_PROXY_CONF, present=False)
+    put_template("base/pip.conf.j2", layout.PIP_CONF)
+    apt.update(name="apt update (at most hourly)", cache_time=3600)
+
+
+@deploy("counselkit: base hardening")
+def base() -> None:
+    ctx = context()
+    container = in_container()
+    if container:
+        logger.warning(f"{host.name}: runs in a container ({virtualization()}): kernel-wide sysctls, auditd and "
+                       "time sync are configured but not activated (the container's host kernel owns them)")
+
+    apt.packages(name="Base packages", packages=BASE_PACKAGES, no_recommends=True)
+
+    # --- admins: from platform.admins, keys only, sudo via the admin group
+    server.group(name=f"Group {layout.ADMIN_GROUP}", group=layout.ADMIN_GROUP)
+    for admin in ctx["platform"]["admins"]:
+        server.user(name=f"Admin {admin['name']}", user=admin["name"], shell="/bin/bash", create_home=True,
+                    groups=[layout.ADMIN_GROUP], public_keys=[admin["ssh_key"]], delete_keys=True)
+    sudoers = put_template("base/sudoers-admins.j2", layout.SUDOERS_ADMINS, mode="440")
+    server.shell(name="Check sudoers", commands=[f"visudo -cf {layout.SUDOERS_ADMINS}"], _if=sudoers.did_change)
+
+    # --- sshd
+    sshd = put_template("base/sshd_config.j2", layout.SSHD_CONFIG, mode="600")
+    server.shell(name="Check sshd config", commands=["sshd -t"], _if=sshd.did_change)
+    systemd.service(name="Reload sshd", service="ssh.service", running=True, reloaded=True, _if=sshd.did_change)
+
+    # --- sysctl: network ones always (own netns), kernel-wide ones only where this is the kernel's host
+    net = put_template("base/sysctl-net.conf.j2", layout.SYSCTL_NET_FILE)
+    kernel = put_template("base/sysctl-kernel.conf.j2", layout.SYSCTL_KERNEL_FILE)
+    server.shell(name="Apply network sysctls", commands=[f"sysctl -q -p {layout.SYSCTL_NET_FILE}"], _if=net.did_change)
+    if not container:
+        server.shell(name="Apply kernel sysctls", commands=[f"sysctl -q -p {layout.SYSCTL_KERNEL_FILE}"],
+                     _if=kernel.did_change)
+
+    # --- nftables: default-deny inbound
+    nft = put_template("base/nftables.conf.j2", layout.NFTABLES_CONF, mode="755")
+    server.shell(name="Check nftables rules", commands=[f"nft -c -f {layout.NFTABLES_CONF}"], _if=nft.did_change)
+    systemd.service(name="nftables running", service="nftables.service", running=True, enabled=True)
+    systemd.service(name="Reload nftables", service="nftables.service", reloaded=True, _if=nft.did_change)
+
+    # --- auditd
+    rules = put_template("base/audit.rules.j2", layout.AUDIT_RULES, mode="640")
+    if container:
+        systemd.service(name="auditd off (container: no audit subsystem)", service="auditd.service",
+                        running=False, enabled=False)
+    else:
+        systemd.service(name="auditd running", service="auditd.service", running=True, enabled=True)
+        server.shell(name="Load audit rules", commands=["augenrules --load"], _if=rules.did_change)
+
+    # --- journald: persistent
+    journald = put_template("base/journald.conf.j2", layout.JOURNALD_DROPIN)
+    files.directory(name="Journal directory", path=layout.JOURNAL_DIR, user="root", group="systemd-journal",
+                    mode="2755")
+    systemd.service(name="Restart journald", service="systemd-journald.service", restarted=True,
+                    _if=journald.did_change)
+
+    # --- unattended security upgrades
+    put_template("base/auto-upgrades.j2", layout.APT_AUTO_UPGRADES)
+    put_template("base/unattended-upgrades.j2", layout.APT_UNATTENDED_CONF)
+    systemd.service(name="unattended-upgrades enabled", service="unattended-upgrades.service", running=True,
+                    enabled=True)
+    for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
+        systemd.service(name=f"{timer} enabled", service=timer, running=True, enabled=True)
+
+    # --- time sync (systemd-timesyncd refuses to run in containers: ConditionVirtualization=!container)
+    systemd.service(name="systemd-timesyncd enabled", service="systemd-timesyncd.service",
+                    running=None if container else True, enabled=True)
+
+    # --- nothing listening that is not needed
+    status = host.get_fact(SystemdStatus) or {}
+    for name in UNNEEDED_SERVICES:
+        unit = f"{name}.service"
+        if unit in status:
+            systemd.service(name=f"{unit} stopped and disabled", service=unit, running=False, enabled=False)

@@ -1,0 +1,57 @@
+"""What every packaged deploy shares: the host's template context, secrets, file upload, container detection.
+
+The inventory (inventories/*.py) attaches `counselkit` (counselkit.render.host_vars: plain plan data, no secret
+values) and `counselkit_tenants_file` to each host. Secret values are read here, on the control machine, from the
+encrypted secrets file and only ever go into files uploaded with restrictive modes.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from pyinfra import host
+from pyinfra.facts.server import Command
+from pyinfra.operations import files
+
+from counselkit import render
+
+_contexts: dict[str, dict[str, Any]] = {}
+_stores: dict[str, Any] = {}
+
+
+def host_vars() -> dict[str, Any]:
+    return host.data.counselkit
+
+
+def secret(ref: str) -> str:
+    from counselkit.secrets import SecretStore
+
+    tenants_file = host.data.counselkit_tenants_file
+    if tenants_file not in _stores:
+        _stores[tenants_file] = SecretStore.open(tenants_file)
+    return _stores[tenants_file].get(ref)
+
+
+def context() -> dict[str, Any]:
+    """The template context of the current host (counselkit.render.host_context), built once per host."""
+    if host.name not in _contexts:
+        _contexts[host.name] = render.host_context(host_vars(), secret)
+    return _contexts[host.name]
+
+
+def put(name: str, dest: str, content: str, user: str = "root", group: str = "root", mode: str = "644"):
+    return files.put(name=name, src=io.StringIO(content), dest=dest, user=user, group=group, mode=mode)
+
+
+def put_template(template: str, dest: str, ctx: dict[str, Any] | None = None, **kwargs: str):
+    return put(f"Render {dest}", dest, render.render(template, ctx or context()), **kwargs)
+
+
+def virtualization() -> str:
+    """systemd-detect-virt --container: 'none' on a real host or VM, else the container kind (e.g. systemd-nspawn)."""
+    return (host.get_fact(Command, "systemd-detect-virt --container 2>/dev/null || true") or "none").strip() or "none"
+
+
+def in_container() -> bool:
+    return virtualization() != "none"

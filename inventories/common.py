@@ -1,0 +1,53 @@
+"""Shared by inventories/lab.py and inventories/production.py: plan -> pyinfra hosts with their data.
+
+Each host gets `counselkit` (counselkit.render.host_vars: its tenants, names, ports, paths — plain data, no secret
+values) and `counselkit_tenants_file`. Before any host is touched, the secrets file is completed (missing secrets
+generated, internal-CA certificates issued or renewed) so every deploy of the run reads the same values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from counselkit import render
+from counselkit.plan import Plan, load_plan
+from counselkit.site import SiteOverrides
+
+REPO = Path(__file__).resolve().parents[1]
+TENANTS_ENV = "COUNSELKIT_TENANTS"
+
+
+def tenants_file() -> Path:
+    return Path(os.environ.get(TENANTS_ENV) or REPO / "tenants.yaml").resolve()
+
+
+def prepare_secrets(path: Path, plan: Plan) -> None:
+    from counselkit.secrets import SecretStore
+    from counselkit.tls import ensure_certificates
+
+    store = SecretStore.open(path)
+    changed = list(store.ensure(plan))
+    changed += ensure_certificates(store, plan)
+    if changed:
+        store.save()
+
+
+def pyinfra_hosts(site: SiteOverrides | None, ssh: dict[str, dict[str, Any]] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """[(plan host name, data)] for every host of the plan; `ssh` adds connector settings per host name."""
+    path = tenants_file()
+    plan = load_plan(path, update_lock=True, site=site)
+    prepare_secrets(path, plan)
+    hosts = []
+    for host_plan in plan.hosts:
+        data: dict[str, Any] = {
+            "counselkit": render.host_vars(plan, host_plan),
+            "counselkit_tenants_file": str(path),
+            "ssh_hostname": host_plan.address,  # pyinfra names the host as the plan does, connects to its address
+            "ssh_user": host_plan.ssh_user,
+            "ssh_port": host_plan.ssh_port,
+        }
+        data.update((ssh or {}).get(host_plan.name, {}))
+        hosts.append((host_plan.name, data))
+    return hosts

@@ -1,0 +1,193 @@
+"""templates/: what each rendered file promises (hardening, isolation, loopback-only), checked on the text."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from ruamel.yaml import YAML
+
+from counselkit import layout, render
+from counselkit.plan import load_plan
+from tests.support import example_data, tenant_entry, write_yaml
+
+
+@pytest.fixture()
+def context(tmp_path):
+    data = example_data()
+    data["platform"]["proxy"] = "http://10.248.0.1:8888"
+    data["tenants"].append(tenant_entry("caritas-flensburg", federation=True))
+    plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    return render.host_context(render.host_vars(plan, "node1"), lambda ref: f"secret:{ref}")
+
+
+def files_of(context):
+    files = render.render_host_files(context)
+    for tenant in context["tenants"]:
+        files.update(render.render_tenant_files(context, tenant["slug"]))
+    return files
+
+
+def homeserver(context, slug):
+    tenant = next(t for t in context["tenants"] if t["slug"] == slug)
+    return YAML(typ="safe").load(render.render_tenant_files(context, slug)[tenant["homeserver_yaml"]])
+
+
+def directives(text):
+    pairs = [line.split(None, 1) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return {p[0]: p[1] if len(p) > 1 else "" for p in pairs}
+
+
+def test_templates_use_only_the_contract():
+    for path in render.TEMPLATES_DIR.rglob("*.j2"):
+        if path.relative_to(render.TEMPLATES_DIR).parts[0] in ("backup", "keycloak"):
+            continue  # other components' templates, with their own tests
+        text = path.read_text()
+        assert not re.search(r"\b(host\.(data|name|fact)|inventory|pyinfra|hostvars|ansible_)\b", text), path
+
+
+def test_sshd_keys_only_and_modern_algorithms(context):
+    d = directives(files_of(context)[layout.SSHD_CONFIG])
+    assert d["PasswordAuthentication"] == "no"
+    assert d["KbdInteractiveAuthentication"] == "no"
+    assert d["PermitRootLogin"] == "prohibit-password"
+    assert d["AuthenticationMethods"] == "publickey"
+    algorithms = ",".join(d[k] for k in ("KexAlgorithms", "Ciphers", "MACs", "HostKeyAlgorithms"))
+    for weak in ("sha1", "cbc", "md5", "diffie-hellman-group1", "diffie-hellman-group14", "ssh-rsa,", "3des", "arcfour"):
+        assert weak not in algorithms + ",", weak
+    assert all("etm" in mac for mac in d["MACs"].split(","))
+
+
+def test_nftables_default_deny_with_public_ports_only(context):
+    text = files_of(context)[layout.NFTABLES_CONF]
+    assert "policy drop;" in text.split("chain input", 1)[1].split("}", 1)[0]
+    assert "tcp dport { 22, 80, 443 } ct state new accept" in text
+    assert 'iif "lo" accept' in text
+    assert len(re.findall(r"dport", text)) == 1
+
+
+@pytest.mark.skipif(not shutil.which("nft"), reason="nft (package nftables) is not installed on this machine")
+def test_nftables_syntax_checks(context, tmp_path):
+    rules = tmp_path / "nftables.conf"
+    rules.write_text(files_of(context)[layout.NFTABLES_CONF])
+    result = subprocess.run(["nft", "-c", "-f", str(rules)], capture_output=True, text=True)
+    if result.returncode != 0 and "Operation not permitted" in result.stderr:
+        pytest.skip("nft -c needs CAP_NET_ADMIN here: " + result.stderr.strip())
+    assert result.returncode == 0, result.stderr
+
+
+def test_sysctl_split_by_namespace(context):
+    files = files_of(context)
+    net = directives(files[layout.SYSCTL_NET_FILE])
+    kernel = directives(files[layout.SYSCTL_KERNEL_FILE])
+    assert all(key.startswith("net.") for key in net)
+    assert not any(key.startswith("net.ipv") for key in kernel)
+    assert "net.ipv4.tcp_syncookies" in net and "kernel.kptr_restrict" in kernel
+
+
+def test_audit_rules_cover_identity_sudo_and_config(context):
+    text = files_of(context)[layout.AUDIT_RULES]
+    for key in ("identity", "sudoers", "sudo", "privilege_escalation", "sshd_config", "counselkit_config", "nginx",
+                "postgresql", "time_change"):
+        assert f"-k {key}" in text, key
+
+
+def test_journald_persistent_and_upgrades_security_only(context):
+    files = files_of(context)
+    assert "Storage=persistent" in files[layout.JOURNALD_DROPIN]
+    assert 'Unattended-Upgrade "1"' in files[layout.APT_AUTO_UPGRADES]
+    assert "label=Debian-Security" in files[layout.APT_UNATTENDED_CONF]
+
+
+def test_proxy_reaches_apt_and_pip(context):
+    files = files_of(context)
+    assert 'Acquire::https::Proxy "http://10.248.0.1:8888/";' in files[layout.APT_PROXY_CONF]
+    assert "proxy = http://10.248.0.1:8888/" in files[layout.PIP_CONF]
+    context["platform"]["proxy"] = None
+    assert layout.APT_PROXY_CONF not in render.render_host_files(context)
+    assert "proxy" not in render.render_host_files(context)[layout.PIP_CONF].split("]", 1)[1]
+
+
+def test_postgres_local_scram_and_each_role_its_own_database(context):
+    files = files_of(context)
+    conf = files[layout.POSTGRES_CONF_DROPIN]
+    assert "listen_addresses = 'localhost'" in conf and "password_encryption = 'scram-sha-256'" in conf
+    rows = [line.split() for line in files[layout.POSTGRES_HBA].splitlines() if line and not line.startswith("#")]
+    assert rows[0] == ["local", "all", "postgres", "peer"]
+    assert rows[-3:] == [["local", "all", "all", "reject"], ["host", "all", "all", "0.0.0.0/0", "reject"],
+                         ["host", "all", "all", "::/0", "reject"]]
+    for row in rows[1:-3]:
+        assert row[0] == "host" and row[1] == row[2] and row[-1] == "scram-sha-256"
+        assert row[3] in ("127.0.0.1/32", "::1/128")
+    assert {row[1] for row in rows[1:-3]} == {t["db_name"] for t in context["tenants"]}
+
+
+def test_unit_template_is_sandboxed_and_per_tenant(context):
+    unit = files_of(context)[layout.SYNAPSE_UNIT_PATH]
+    d = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+    assert d["User"] == "mx-%i" and d["Group"] == "mx-%i"
+    for setting, value in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("PrivateTmp", "yes"),
+                           ("ProtectHome", "yes"), ("ReadWritePaths", f"{layout.SYNAPSE_DATA_ROOT}/%i")):
+        assert d[setting] == value, setting
+    assert f"--config-path={layout.SYNAPSE_CONFIG_ROOT}/%i" in d["ExecStart"]
+    assert d["ExecStart"].startswith(f"{layout.SYNAPSE_VENV}/bin/python ")
+
+
+def test_homeserver_per_tenant_closed_and_loopback(context):
+    for tenant in context["tenants"]:
+        config = homeserver(context, tenant["slug"])
+        assert config["server_name"] == tenant["domain"] == f"{tenant['slug']}.beratung.example.org"
+        (listener,) = config["listeners"]
+        assert listener["port"] == tenant["synapse_port"] and listener["bind_addresses"] == ["127.0.0.1"]
+        assert config["enable_registration"] is False
+        assert config["database"]["args"]["dbname"] == tenant["db_name"]
+        assert config["database"]["args"]["user"] == tenant["db_user"]
+        assert config["database"]["args"]["password"] == f"secret:tenants.{tenant['slug']}.synapse_db_password"
+        assert config["media_store_path"] == tenant["media_dir"]
+        assert config["signing_key_path"] == tenant["signing_key_path"]
+        assert config["retention"]["enabled"] is True
+        assert config["rc_login"]["failed_attempts"]["burst_count"] <= 10
+        assert "oidc_providers" not in config  # Keycloak seam: only with a keycloak config
+
+
+def test_federation_off_by_default_on_by_flag(context):
+    closed = homeserver(context, "awo-kiel")
+    assert closed["federation_domain_whitelist"] == [] and closed["trusted_key_servers"] == []
+    assert closed["listeners"][0]["resources"][0]["names"] == ["client"]
+    open_ = homeserver(context, "caritas-flensburg")
+    assert "federation_domain_whitelist" not in open_
+    assert open_["listeners"][0]["resources"][0]["names"] == ["client", "federation"]
+
+
+def test_ports_are_distinct_per_tenant(context):
+    ports = [homeserver(context, t["slug"])["listeners"][0]["port"] for t in context["tenants"]]
+    assert len(set(ports)) == len(ports)
+
+
+def test_nginx_tls_headers_and_no_version(context):
+    files = files_of(context)
+    main = directives(files[layout.NGINX_CONF].replace("\t", ""))
+    assert main["server_tokens"] == "off;"
+    assert main["ssl_protocols"] == "TLSv1.2 TLSv1.3;"
+    assert all("GCM" in c or "CHACHA20" in c for c in main["ssl_ciphers"].rstrip(";").split(":"))
+    headers = files[layout.NGINX_HEADERS_SNIPPET]
+    assert "Strict-Transport-Security" in headers and "X-Content-Type-Options" in headers
+
+
+def test_tenant_vhost_proxies_to_its_own_synapse_only(context):
+    for tenant in context["tenants"]:
+        site = render.render_tenant_files(context, tenant["slug"])[tenant["site"]]
+        assert set(re.findall(r"proxy_pass http://127\.0\.0\.1:(\d+);", site)) == {str(tenant["synapse_port"])}
+        assert f"server_name {tenant['domain']};" in site
+        assert "/.well-known/matrix/client" in site and "/.well-known/matrix/server" in site
+        assert f"ssl_certificate {tenant['tls']['cert']};" in site
+        assert "location ^~ /_synapse/admin" in site
+        assert ("location ^~ /_matrix/federation" in site) is (not tenant["federation"])
+
+
+def test_catch_all_answers_nothing(context):
+    text = files_of(context)[layout.NGINX_CATCHALL_SITE]
+    assert "listen 443 ssl default_server;" in text and "ssl_reject_handshake on;" in text
+    assert "return 444;" in text
