@@ -76,7 +76,8 @@ def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_dat
     result = run_period(tenants_file, Period.parse(period), out_dir, _date(issue_date))
     click.echo(f"period {result.period}: {len(result.issued)} invoices in {result.out_dir}")
     click.echo(f"storage usage source: {result.usage_source}"
-               + ("" if result.usage_source != "none" else " (not measured; storage above quota billed as 0)"))
+               + ("" if result.usage_source != "none" else
+                  f" (not measured: {result.usage_note}; storage above quota billed as 0)"))
     for issued in result.issued:
         doc = issued.document
         state = "new       " if issued.new else "reproduced"

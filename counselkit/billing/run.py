@@ -51,6 +51,7 @@ class RunResult:
     summary_csv: Path | None = None
     rule_sets: list[str] = field(default_factory=list)
     usage_source: str = "none"
+    usage_note: str = ""  # why storage was not measured, when it was not
 
 
 def _prechecks(tenants_file: Path) -> None:
@@ -67,7 +68,7 @@ def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = 
     inventory = load_inventory(tenants_file)
     _prechecks(tenants_file)
     plan = load_plan(tenants_file)
-    usage = storage_usage(plan, usage_source)
+    usage = storage_usage(plan, usage_source, tenants_file)
     validator = validator or shared_validator()
     out_dir = (out_dir or tenants_file.parent / "invoices") / str(period)
     prefix = inventory.platform.pricing.invoice_prefix
@@ -98,7 +99,8 @@ def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = 
                                    f"(sha256 {sha[:12]} != {recorded[:12]}); refusing to overwrite")
             report = validator.check(doc.number, xml)
             rendered.append((doc, new, xml, sha, report))
-        result = RunResult(str(period), out_dir, rule_sets=validator.rule_sets, usage_source=usage.source)
+        result = RunResult(str(period), out_dir, rule_sets=validator.rule_sets, usage_source=usage.source,
+                           usage_note=usage.why_not)
         out_dir.mkdir(parents=True, exist_ok=True)
         for doc, new, xml, sha, report in rendered:
             xml_file, pdf_file = _write_pair(out_dir, doc, xml)

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+if TYPE_CHECKING:
     from ..plan import Plan
 
 GB = 10**9  # storage is billed per started gigabyte (SI, 10^9 bytes)
@@ -21,6 +24,7 @@ GB = 10**9  # storage is billed per started gigabyte (SI, 10^9 bytes)
 class StorageUsage:
     source: str  # "backup-status" or "none"
     bytes_by_slug: dict[str, int] = field(default_factory=dict)
+    why_not: str = ""  # with source "none": why storage was not measured
 
     @property
     def measured(self) -> bool:
@@ -30,23 +34,36 @@ class StorageUsage:
         return self.bytes_by_slug.get(slug) if self.measured else None
 
 
-def storage_usage(plan: "Plan", source: str = "auto") -> StorageUsage:
-    """Storage bytes per tenant slug. `source`: "auto" (backup status when installed, else none) or "none"."""
+def storage_usage(plan: "Plan", source: str = "auto", tenants_file: "Path | None" = None) -> StorageUsage:
+    """Storage bytes per tenant slug.
+
+    `source`: "backup-status" (measure, or fail), "auto" (measure when the secrets store holds the backup
+    credentials and the bucket answers; otherwise say why not and bill no storage), or "none".
+    """
     if source == "none":
-        return StorageUsage("none")
+        return StorageUsage("none", why_not="usage source 'none' chosen")
     if source not in ("auto", "backup-status"):
         raise ValueError(f"unknown usage source '{source}'; allowed: auto, backup-status, none")
     try:
-        status = importlib.import_module("counselkit.backup.status")
-    except ModuleNotFoundError:
+        measured = _measure(plan, tenants_file)
+    except Exception as exc:  # noqa: BLE001 — in auto mode any reason not to measure is reported, not fatal
         if source == "backup-status":
-            raise ValueError("usage source 'backup-status' needs counselkit.backup, which is not installed") from None
-        return StorageUsage("none")
-    measured = status.storage_bytes(plan)
+            raise ValueError(f"cannot measure storage from the backups: {exc}") from None
+        return StorageUsage("none", why_not=str(exc))
     clean = {str(slug): int(value) for slug, value in measured.items()}
     if any(value < 0 for value in clean.values()):
         raise ValueError("backup status reported a negative storage size")
     return StorageUsage("backup-status", clean)
+
+
+def _measure(plan: "Plan", tenants_file: "Path | None") -> dict[str, int]:
+    status = importlib.import_module("counselkit.backup.status")
+    from ..secrets import SecretStore
+
+    if tenants_file is None:
+        raise ValueError("no tenants.yaml to find the secrets store from")
+    store = SecretStore.open(tenants_file, plan.platform.secrets_file)
+    return status.storage_bytes(plan, store=store)
 
 
 def started_gb(nbytes: int) -> int:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from counselkit import layout
 from tests.support import REPO
 
 COUNSELKIT = [sys.executable, "-m", "counselkit.cli"]
@@ -63,7 +64,8 @@ def test_secrets_never_printed(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("pw\n")
     env_cmd = ["env", f"COUNSELKIT_VAULT_PASSWORD_FILE={tmp_path / 'pw'}"]
     ensure = subprocess.run([*env_cmd, *COUNSELKIT, "secrets", "ensure", str(tenants)], capture_output=True, text=True, cwd=REPO)
-    assert ensure.returncode == 0 and "21 secrets created" in ensure.stdout
+    wanted = len(layout.PLATFORM_SECRETS) + 3 * len(layout.TENANT_SECRETS)
+    assert ensure.returncode == 0 and f"{wanted} secrets created" in ensure.stdout
     stored = subprocess.run([*env_cmd, *COUNSELKIT, "secrets", "set", "platform.backup_s3_access_key", "--file", str(tenants)],
                             capture_output=True, text=True, cwd=REPO, input="AKIAEXAMPLE\n")
     assert stored.returncode == 0 and "AKIAEXAMPLE" not in stored.stdout + stored.stderr

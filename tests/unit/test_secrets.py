@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from counselkit import layout
 from counselkit.ca import split_pem
 from counselkit.plan import load_plan
 from counselkit.secrets import PASSWORD_FILE_ENV, SecretsError, SecretStore
@@ -27,7 +28,8 @@ def test_ensure_creates_all_then_nothing(example_copy: Path, password_file: Path
     plan = load_plan(example_copy)
     store = SecretStore.open(example_copy)
     created = store.ensure(plan)
-    assert len(created) == 3 + 3 * 6
+    assert len(created) == len(layout.PLATFORM_SECRETS) + len(plan.tenants()) * len(layout.TENANT_SECRETS)
+    assert "tenants.skf-husum.oidc_client_secret" in created
     store.save()
     again = SecretStore.open(example_copy)
     assert again.ensure(plan) == []
