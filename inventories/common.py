@@ -44,6 +44,8 @@ def pyinfra_hosts(site: SiteOverrides | None, ssh: dict[str, dict[str, Any]] | N
         data: dict[str, Any] = {
             "counselkit": render.host_vars(plan, host_plan),
             "counselkit_tenants_file": str(path),
+            "counselkit_host": host_plan.name,  # what deploy/keycloak.py and deploy/backup.py look up
+            "counselkit_plan": plan,  # the Plan object, for those deploys (not for templates)
             "ssh_hostname": host_plan.address,  # pyinfra names the host as the plan does, connects to its address
             "ssh_user": host_plan.ssh_user,
             "ssh_port": host_plan.ssh_port,

@@ -1,0 +1,60 @@
+"""Run the pyinfra deploy as an operator would (CLI, -y) and read what it changed — for tests, bench and demo."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class DeployResult:
+    returncode: int
+    output: str
+    seconds: float
+    changed: list[tuple[str, int]] = field(default_factory=list)  # (operation, hosts it changed)
+
+    @property
+    def changes(self) -> int:
+        return sum(n for _, n in self.changed)
+
+
+def _strip(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def parse_changes(output: str) -> list[tuple[str, int]]:
+    """Rows of pyinfra's results table ("Operation  Hosts  Success  Error  No Change") whose Success is not '-'."""
+    changed = []
+    in_table = False
+    for line in _strip(output).splitlines():
+        words = line.split()
+        if "Operation" in words and "Success" in words and "Change" in words:
+            in_table = True
+            continue
+        if not in_table or len(words) < 5:
+            continue
+        if words[0] == "Grand" and words[1] == "total":
+            break
+        success = words[-3]
+        if success != "-" and success.isdigit():
+            changed.append((" ".join(words[:-4]), int(success)))
+    return changed
+
+
+def run_deploy(tenants_file: Path | str, inventory: str = "inventories/lab.py", extra_env: dict[str, str] | None = None,
+               timeout: float = 3600) -> DeployResult:
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    env = {**os.environ, "COUNSELKIT_TENANTS": str(tenants_file), **(extra_env or {})}
+    start = time.monotonic()
+    result = subprocess.run([str(pyinfra), "-y", inventory, "deploy/site.py"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    seconds = time.monotonic() - start
+    output = result.stdout + result.stderr
+    return DeployResult(result.returncode, output, seconds, parse_changes(output) if result.returncode == 0 else [])

@@ -1,0 +1,443 @@
+"""The pyinfra deploy on two lab hosts, checked over SSH with testinfra and from the control side.
+
+Order matters (pytest runs this module top to bottom): deploy the three example tenants spread over node1/node2,
+check every promise of the lite installation, re-run (zero changes), add a tenant (only its resources, no other
+Synapse restarts), remove it again from tenants.yaml (the deploy refuses), and use a real Matrix client.
+
+What a systemd-nspawn container cannot do is skipped with the reason; on a real host the same tests assert it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets as random_source
+import socket
+import ssl
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from counselkit import layout
+from counselkit.ca import split_pem
+from counselkit.plan import load_plan
+from counselkit.site import lab_site
+from deploy.runner import run_deploy
+from tests.support import example_data, tenant_entry, write_yaml
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+PLACEMENT = {"awo-kiel": "node1", "diakonie-luebeck": "node2", "skf-husum": "node1"}
+ADDED = "caritas-flensburg"  # added later on node1, with federation on
+
+
+def tenants_data(with_added: bool) -> dict:
+    data = example_data()
+    data["platform"]["hosts"] = [{"name": "node1", "address": "203.0.113.10"}, {"name": "node2", "address": "203.0.113.11"}]
+    for entry in data["tenants"]:
+        entry["host"] = PLACEMENT[entry["slug"]]
+    if with_added:
+        data["tenants"].append(tenant_entry(ADDED, name="Caritas Flensburg", host="node1", federation=True))
+    return data
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("deploy")
+
+
+@pytest.fixture(scope="module")
+def vault_env(workdir):
+    password_file = workdir / "vault-password"
+    password_file.write_text(random_source.token_urlsafe(24) + "\n")
+    password_file.chmod(0o600)
+    old = os.environ.get("COUNSELKIT_VAULT_PASSWORD_FILE")
+    os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = str(password_file)
+    yield {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
+    if old is None:
+        os.environ.pop("COUNSELKIT_VAULT_PASSWORD_FILE", None)
+    else:
+        os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = old
+
+
+@pytest.fixture(scope="module")
+def tenants_file(workdir) -> Path:
+    return write_yaml(workdir / "tenants.yaml", tenants_data(with_added=False))
+
+
+@pytest.fixture(scope="module")
+def first_deploy(lab, tenants_file, vault_env):
+    result = run_deploy(tenants_file, extra_env=vault_env)
+    assert result.returncode == 0, result.output[-6000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def plan(lab, tenants_file, first_deploy):
+    return load_plan(tenants_file, site=lab_site(lab))
+
+
+@pytest.fixture(scope="module")
+def store(tenants_file, first_deploy):
+    from counselkit.secrets import SecretStore
+
+    return SecretStore.open(tenants_file)
+
+
+@pytest.fixture(scope="module")
+def ca_file(workdir, plan, store) -> Path:
+    path = workdir / "ca.pem"
+    path.write_bytes(split_pem(store.get(plan.platform_secrets["internal_ca"]))[1])
+    return path
+
+
+@pytest.fixture(scope="module")
+def hosts(lab, first_deploy):
+    import testinfra
+
+    return {
+        h.name: testinfra.get_host(
+            f"ssh://{h.ssh_user}@{h.address}",
+            ssh_identity_file=str(h.ssh_key_path),
+            ssh_extra_args=f"-F none -o UserKnownHostsFile={h.known_hosts_path} -o StrictHostKeyChecking=yes",
+        )
+        for h in lab.hosts
+    }
+
+
+@pytest.fixture(scope="module")
+def container(hosts) -> dict[str, str]:
+    return {name: h.run("systemd-detect-virt --container || true").stdout.strip() for name, h in hosts.items()}
+
+
+@pytest.fixture()
+def resolve_lab(monkeypatch, plan):
+    """Tenant domains resolve to their lab host inside this test process (the lab has no DNS)."""
+    names = {t.domain: plan.host(t.host).address for t in plan.tenants()}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        return real(names.get(host, host), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return names
+
+
+def tls_context(ca_file: Path, **limits) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(ca_file))
+    for key, value in limits.items():
+        setattr(context, key, value)
+    return context
+
+
+def https_get(url: str, ca_file: Path, method: str = "GET", body: bytes | None = None):
+    request = urllib.request.Request(url, method=method, data=body)
+    try:
+        with urllib.request.urlopen(request, context=tls_context(ca_file), timeout=15) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def unit_start(host, unit: str) -> str:
+    return host.run(f"systemctl show -p ActiveEnterTimestampMonotonic --value {unit}").stdout.strip()
+
+
+# --- 1. base ---------------------------------------------------------------------------------------------------
+
+
+def test_admins_have_their_keys_and_sudo(hosts, plan):
+    for name, host in hosts.items():
+        for admin in plan.platform.admins:
+            user = host.user(admin.name)
+            assert user.exists, f"{name}: admin {admin.name} missing"
+            assert layout.ADMIN_GROUP in user.groups
+            assert admin.ssh_key in host.file(f"{user.home}/.ssh/authorized_keys").content_string
+        assert host.run(f"visudo -cf {layout.SUDOERS_ADMINS}").rc == 0
+
+
+def test_sshd_keys_only_and_modern_algorithms(hosts):
+    for name, host in hosts.items():
+        effective = dict(line.split(" ", 1) for line in host.check_output("sshd -T").splitlines() if " " in line)
+        assert effective["passwordauthentication"] == "no", name
+        assert effective["kbdinteractiveauthentication"] == "no", name
+        assert effective["permitrootlogin"] in ("without-password", "prohibit-password"), name
+        for key in ("kexalgorithms", "ciphers", "macs"):
+            assert "sha1" not in effective[key] and "cbc" not in effective[key], (name, key, effective[key])
+
+
+def test_ssh_refuses_passwords_and_weak_ciphers_from_outside(lab):
+    for h in lab.hosts:
+        base = ["ssh", "-F", "none", "-o", f"UserKnownHostsFile={h.known_hosts_path}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{h.address}", "true"]
+        password = subprocess.run(base[:1] + ["-o", "PubkeyAuthentication=no", "-o",
+                                              "PreferredAuthentications=password,keyboard-interactive"] + base[1:],
+                                  capture_output=True, text=True)
+        assert password.returncode != 0 and "Permission denied (publickey)" in password.stderr, password.stderr
+        weak = subprocess.run(base[:1] + ["-i", str(h.ssh_key_path), "-o", "Ciphers=aes128-cbc"] + base[1:],
+                              capture_output=True, text=True)
+        assert weak.returncode != 0 and "no matching cipher" in weak.stderr, weak.stderr
+
+
+def test_network_sysctls_applied(hosts):
+    for name, host in hosts.items():
+        for key, value in (("net.ipv4.conf.all.accept_redirects", "0"), ("net.ipv4.conf.all.send_redirects", "0"),
+                           ("net.ipv4.tcp_syncookies", "1"), ("net.ipv4.conf.all.rp_filter", "1")):
+            assert host.sysctl(key) == int(value), (name, key)
+
+
+def test_kernel_sysctls_applied(hosts, container):
+    for name, host in hosts.items():
+        assert host.file(layout.SYSCTL_KERNEL_FILE).contains("kernel.kptr_restrict = 2")
+        if container[name] != "none":
+            continue
+        assert host.sysctl("kernel.kptr_restrict") == 2 and host.sysctl("fs.protected_symlinks") == 1
+    if any(kind != "none" for kind in container.values()):
+        pytest.skip(f"kernel-wide sysctls (kernel.*, fs.*) belong to the container's host kernel in {set(container.values())}: "
+                    f"file {layout.SYSCTL_KERNEL_FILE} checked, running values not")
+
+
+def test_nftables_default_deny(hosts):
+    for name, host in hosts.items():
+        table = host.check_output(f"nft list table inet {layout.NFTABLES_TABLE}")
+        assert "policy drop" in table.split("chain input", 1)[1].split("}", 1)[0], name
+        assert host.service("nftables").is_enabled
+
+
+def test_only_public_ports_reachable_from_control(lab, plan):
+    probe = [22, 80, 443, 25, 111, layout.POSTGRES_PORT, layout.KEYCLOAK_HTTP_PORT, 8000, 8008, 8448,
+             *range(layout.SYNAPSE_PORT_BASE, layout.SYNAPSE_PORT_BASE + 5)]
+    for h in lab.hosts:
+        open_ports = []
+        for port in probe:
+            with socket.socket() as sock:
+                sock.settimeout(1.5)
+                if sock.connect_ex((h.address, port)) == 0:
+                    open_ports.append(port)
+        assert open_ports == [22, 80, 443], (h.name, open_ports)
+
+
+def test_nothing_else_listens_outside_loopback(hosts):
+    for name, host in hosts.items():
+        public = set()
+        for line in host.check_output("ss -Htlnu").splitlines():
+            local = line.split()[4]
+            address, port = local.rsplit(":", 1)
+            if not address.startswith(("127.", "[::1]", "::1")) and address != "[::ffff:127.0.0.1]":
+                public.add(int(port))
+        assert public <= {22, 80, 443}, (name, sorted(public))
+
+
+def test_auditd_rules(hosts, container):
+    for name, host in hosts.items():
+        assert host.package("auditd").is_installed
+        assert host.file(layout.AUDIT_RULES).contains("-k identity")
+        if container[name] == "none":
+            rules = host.check_output("auditctl -l")
+            assert "identity" in rules and "sudoers" in rules
+    if any(kind != "none" for kind in container.values()):
+        pytest.skip("auditd cannot run in a container (the kernel audit subsystem is not namespaced): rules file "
+                    f"{layout.AUDIT_RULES} checked, loaded rules (auditctl -l) not")
+
+
+def test_journald_persistent(hosts):
+    for name, host in hosts.items():
+        assert host.file(layout.JOURNALD_DROPIN).contains("Storage=persistent")
+        assert host.file(layout.JOURNAL_DIR).is_directory
+        assert host.run(f"find {layout.JOURNAL_DIR} -name '*.journal' | head -1").stdout.strip(), name
+
+
+def test_unattended_security_upgrades(hosts):
+    for name, host in hosts.items():
+        assert host.package("unattended-upgrades").is_installed
+        dump = host.check_output("apt-config dump")
+        assert 'APT::Periodic::Unattended-Upgrade "1";' in dump, name
+        assert "label=Debian-Security" in dump
+        assert host.service("apt-daily-upgrade.timer").is_enabled
+
+
+def test_time_sync(hosts, container):
+    for name, host in hosts.items():
+        assert host.service("systemd-timesyncd").is_enabled, name
+        if container[name] == "none":
+            assert host.service("systemd-timesyncd").is_running
+    if any(kind != "none" for kind in container.values()):
+        pytest.skip("systemd-timesyncd does not run in a container (ConditionVirtualization=!container; the "
+                    "container's host keeps the clock): enabled checked, running not")
+
+
+# --- 2. PostgreSQL -----------------------------------------------------------------------------------------------
+
+
+def psql(host, sql: str) -> str:
+    return host.check_output(f"cd / && sudo -u postgres psql -XAtc \"{sql}\"").strip()
+
+
+def test_postgres_local_scram_c_collation(hosts, plan):
+    for name, host in hosts.items():
+        assert psql(host, "SHOW listen_addresses") == "localhost"
+        assert psql(host, "SHOW password_encryption") == "scram-sha-256"
+        for tenant in plan.host(name).tenants:
+            assert psql(host, f"SELECT datcollate || ',' || datctype FROM pg_database WHERE datname='{tenant.db_name}'") == "C,C"
+            assert psql(host, f"SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname='{tenant.db_user}'") == "t"
+            assert psql(host, f"SELECT has_database_privilege('public', '{tenant.db_name}', 'CONNECT')") == "f"
+
+
+def test_each_role_reaches_only_its_own_database(hosts, plan, store):
+    node1 = plan.host("node1").tenants
+    a, b = node1[0], node1[1]
+    host = hosts["node1"]
+    password = store.get(a.secrets["synapse_db_password"])
+    own = host.run(f"PGPASSWORD='{password}' psql -h 127.0.0.1 -U {a.db_user} -d {a.db_name} -XAtc 'select 1'")
+    assert own.rc == 0 and own.stdout.strip() == "1", own.stderr
+    other = host.run(f"PGPASSWORD='{password}' psql -h 127.0.0.1 -U {a.db_user} -d {b.db_name} -XAtc 'select 1'")
+    assert other.rc != 0 and "no pg_hba.conf entry" in other.stderr, other.stderr
+
+
+# --- 3. Synapse --------------------------------------------------------------------------------------------------
+
+
+def test_synapse_pinned_release_and_sandboxed_units(hosts, plan):
+    for name, host in hosts.items():
+        version = host.check_output(f"{layout.SYNAPSE_VENV}/bin/python -c 'import synapse; print(synapse.__version__)'")
+        assert version.strip() == plan.platform.artifacts.synapse.version
+        for tenant in plan.host(name).tenants:
+            assert host.service(tenant.unit).is_running, (name, tenant.unit)
+            props = dict(line.split("=", 1) for line in host.check_output(
+                f"systemctl show {tenant.unit} -p User,NoNewPrivileges,ProtectSystem,PrivateTmp,ProtectHome").splitlines())
+            assert props == {"User": tenant.unix_user, "NoNewPrivileges": "yes", "ProtectSystem": "strict",
+                             "PrivateTmp": "yes", "ProtectHome": "yes"}, props
+            pid = host.check_output(f"systemctl show -p MainPID --value {tenant.unit}").strip()
+            assert host.check_output(f"ps -o user= -p {pid}").strip() == tenant.unix_user
+            assert host.socket(f"tcp://127.0.0.1:{tenant.synapse_port}").is_listening
+            assert not host.socket(f"tcp://0.0.0.0:{tenant.synapse_port}").is_listening
+            assert host.file(tenant.signing_key_path).user == tenant.unix_user
+            assert host.file(tenant.signing_key_path).mode == 0o600
+
+
+def test_each_tenant_own_server_name_closed_registration_no_federation(plan, ca_file, resolve_lab):
+    for tenant in plan.tenants():
+        status, _, body = https_get(f"{tenant.url}.well-known/matrix/client", ca_file)
+        assert status == 200 and json.loads(body)["m.homeserver"]["base_url"] == f"https://{tenant.domain}"
+        status, _, body = https_get(f"{tenant.url}.well-known/matrix/server", ca_file)
+        assert status == 200 and json.loads(body)["m.server"] == f"{tenant.domain}:443"
+        status, _, body = https_get(f"{tenant.url}_matrix/client/v3/register", ca_file, "POST",
+                                    json.dumps({"username": "intruder", "password": "x" * 16}).encode())
+        assert status == 403, body
+        status, _, _ = https_get(f"{tenant.url}_matrix/federation/v1/version", ca_file)
+        assert status == 404
+        status, _, _ = https_get(f"{tenant.url}_synapse/admin/v1/server_version", ca_file)
+        assert status == 404
+
+
+# --- 4. nginx ----------------------------------------------------------------------------------------------------
+
+
+def test_tls_headers_no_version(plan, ca_file, resolve_lab):
+    tenant = plan.tenants()[0]
+    status, headers, _ = https_get(f"{tenant.url}_matrix/client/versions", ca_file)
+    assert status == 200
+    assert headers.get("Server") == "nginx", headers.get("Server")
+    assert "max-age=" in headers["Strict-Transport-Security"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    old = tls_context(ca_file, minimum_version=ssl.TLSVersion.TLSv1, maximum_version=ssl.TLSVersion.TLSv1_1)
+    old.set_ciphers("ALL:@SECLEVEL=0")
+    address = resolve_lab[tenant.domain]
+    with pytest.raises(ssl.SSLError):
+        with socket.create_connection((address, 443), timeout=10) as sock:
+            old.wrap_socket(sock, server_hostname=tenant.domain)
+
+
+def test_catch_all_vhost_answers_nothing(lab, ca_file):
+    address = lab.hosts[0].address
+    with pytest.raises(ssl.SSLError):
+        with socket.create_connection((address, 443), timeout=10) as sock:
+            tls_context(ca_file).wrap_socket(sock, server_hostname="unknown.example.org")
+    with socket.create_connection((address, 80), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: unknown.example.org\r\nConnection: close\r\n\r\n")
+        assert sock.recv(100) == b""
+
+
+# --- 5. idempotence, adding a tenant; 6. removal refuses ------------------------------------------------------------
+
+
+def test_second_run_changes_nothing(first_deploy, tenants_file, vault_env):
+    again = run_deploy(tenants_file, extra_env=vault_env)
+    assert again.returncode == 0, again.output[-4000:]
+    assert again.changed == [], again.changed
+
+
+def test_adding_a_tenant_touches_only_that_tenant(lab, hosts, plan, tenants_file, vault_env):
+    before = {t.unit: unit_start(hosts[t.host], t.unit) for t in plan.tenants()}
+    write_yaml(tenants_file, tenants_data(with_added=True))
+    result = run_deploy(tenants_file, extra_env=vault_env)
+    assert result.returncode == 0, result.output[-4000:]
+    after = {t.unit: unit_start(hosts[t.host], t.unit) for t in plan.tenants()}
+    assert after == before, "another tenant's Synapse restarted"
+    added = load_plan(tenants_file, site=lab_site(lab)).tenant(ADDED)
+    assert added.host == "node1"
+    assert hosts["node1"].service(added.unit).is_running
+    others = [t.slug for t in plan.tenants()]
+    leaked = [(op, n) for op, n in result.changed if any(f"[{slug}]" in op for slug in others)]
+    assert not leaked, leaked
+    assert not any(n and op.startswith("Restart") for op, n in result.changed), result.changed
+
+
+def test_removing_a_tenant_is_refused(lab, hosts, tenants_file, vault_env):
+    added = load_plan(tenants_file, site=lab_site(lab)).tenant(ADDED)
+    before = unit_start(hosts["node1"], added.unit)
+    write_yaml(tenants_file, tenants_data(with_added=False))
+    try:
+        result = run_deploy(tenants_file, extra_env=vault_env)
+        assert result.returncode != 0
+        assert f"'{ADDED}'" in result.output and "refuses" in result.output, result.output[-3000:]
+        assert unit_start(hosts["node1"], added.unit) == before
+        assert hosts["node1"].file(added.media_dir).is_directory
+    finally:
+        write_yaml(tenants_file, tenants_data(with_added=True))  # keep the lab consistent with its lock file
+
+
+# --- 7. a real Matrix client ---------------------------------------------------------------------------------------
+
+
+def register_user(host, tenant, user: str, password: str) -> None:
+    command = (f"{layout.SYNAPSE_VENV}/bin/register_new_matrix_user --no-admin -u {user} -p '{password}' "
+               f"-c {layout.tenant_synapse_files(tenant.slug)['homeserver_yaml']} http://127.0.0.1:{tenant.synapse_port}")
+    result = host.run(command)
+    assert result.rc == 0 or "User ID already taken" in result.stdout + result.stderr, result.stderr
+
+
+def test_matrix_client_login_room_message_and_tenant_isolation(hosts, plan, ca_file, resolve_lab):
+    from nio import AsyncClient, LoginError, LoginResponse, RoomCreateResponse, RoomMessagesResponse
+
+    tenant_a = plan.host("node1").tenants[0]
+    tenant_b = plan.host("node2").tenants[0]
+    password = random_source.token_urlsafe(16)
+    register_user(hosts[tenant_a.host], tenant_a, "alice", password)
+    context = tls_context(ca_file)
+
+    async def scenario():
+        client = AsyncClient(f"https://{tenant_a.domain}", "alice", ssl=context)
+        try:
+            login = await client.login(password)
+            assert isinstance(login, LoginResponse), login
+            assert login.user_id == f"@alice:{tenant_a.domain}"
+            room = await client.room_create(name="Beratung")
+            assert isinstance(room, RoomCreateResponse), room
+            await client.room_send(room.room_id, "m.room.message", {"msgtype": "m.text", "body": "Guten Tag"})
+            messages = await client.room_messages(room.room_id, start=None, limit=20)
+            assert isinstance(messages, RoomMessagesResponse), messages
+            assert "Guten Tag" in [getattr(event, "body", None) for event in messages.chunk]
+        finally:
+            await client.close()
+        other = AsyncClient(f"https://{tenant_b.domain}", f"@alice:{tenant_a.domain}", ssl=context)
+        try:
+            refused = await other.login(password)
+            assert isinstance(refused, LoginError), refused
+        finally:
+            await other.close()
+
+    asyncio.run(scenario())
