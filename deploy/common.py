@@ -24,13 +24,18 @@ def host_vars() -> dict[str, Any]:
     return host.data.counselkit
 
 
-def secret(ref: str) -> str:
+def secret_store() -> Any:
+    """The secrets file next to the host's tenants file, opened once per run."""
     from counselkit.secrets import SecretStore
 
     tenants_file = host.data.counselkit_tenants_file
     if tenants_file not in _stores:
         _stores[tenants_file] = SecretStore.open(tenants_file)
-    return _stores[tenants_file].get(ref)
+    return _stores[tenants_file]
+
+
+def secret(ref: str) -> str:
+    return secret_store().get(ref)
 
 
 def context() -> dict[str, Any]:
