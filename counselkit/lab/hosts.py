@@ -82,6 +82,22 @@ def container_init(host: LabHost, nspawn: LabProcess) -> LabProcess | None:
     return None
 
 
+def _retry_failed_units(host: LabHost) -> str:
+    """Start failed units once more; return the new system state ('' if unknown).
+
+    On a control machine with a hybrid cgroup hierarchy, a unit started while
+    several containers boot at once now and then fails to attach to its cgroup;
+    a second start succeeds. Anything that fails again stays failed.
+    """
+    retry = ("units=$(systemctl list-units --failed --plain --no-legend | awk '{print $1}'); "
+             "[ -z \"$units\" ] || { systemctl reset-failed $units; systemctl start $units; }; "
+             "systemctl is-system-running")
+    try:
+        return ssh.run(host, retry, timeout=60).stdout.strip()
+    except subprocess.TimeoutExpired:
+        return ""
+
+
 def wait_ready(host: LabHost, nspawn: LabProcess, timeout: float = settings.BOOT_TIMEOUT) -> str:
     """Wait until SSH answers and systemd has finished booting; return its state."""
     deadline = time.monotonic() + timeout
@@ -96,6 +112,8 @@ def wait_ready(host: LabHost, nspawn: LabProcess, timeout: float = settings.BOOT
         except subprocess.TimeoutExpired:
             break
         state = result.stdout.strip()
+        if state == "degraded":
+            state = _retry_failed_units(host) or state
         if state in READY_STATES:
             return state
         last = state or result.stderr.strip()

@@ -41,6 +41,10 @@ install -d -m 0700 /root/.ssh
 systemctl mask --quiet getty@tty1.service serial-getty@console.service \\
     systemd-udevd.service systemd-modules-load.service sys-kernel-config.mount \\
     2>/dev/null || true
+# The per-user manager that an SSH login starts (libpam-systemd) can hang on
+# stop inside the container and hold up poweroff for its full 90 s timeout.
+install -d /etc/systemd/system/user@.service.d
+printf '[Service]\\nTimeoutStopSec=5s\\n' > /etc/systemd/system/user@.service.d/counselkit-lab.conf
 # No package lists in the image: hosts fetch them through the proxy, as at a site.
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
