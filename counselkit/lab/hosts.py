@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import shutil
 import subprocess
 import time
@@ -68,8 +70,14 @@ def nspawn_argv(name: str, root: Path, netns: str) -> list[str]:
     ]
 
 
+# Each host has its own network namespace, so its net.* sysctls are its own: let it set them, as a real host
+# would (nspawn keeps /proc/sys read-only otherwise). Kernel-wide sysctls stay read-only.
+NSPAWN_ENV = {"SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
+
+
 def boot(host: LabHost, log_path: Path) -> LabProcess:
-    return spawn(f"host:{host.name}", nspawn_argv(host.name, host.root_path, host.netns), log_path)
+    env = {**os.environ, **NSPAWN_ENV}
+    return spawn(f"host:{host.name}", nspawn_argv(host.name, host.root_path, host.netns), log_path, env=env)
 
 
 def container_init(host: LabHost, nspawn: LabProcess) -> LabProcess | None:
