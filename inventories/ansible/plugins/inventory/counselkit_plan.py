@@ -1,0 +1,225 @@
+"""Ansible inventory plugin: the hosts of tenants.yaml, with exactly the data the pyinfra inventory gives them.
+
+    ansible-playbook -i inventories/ansible/lab site.yml            (the lab; tenants file: $COUNSELKIT_TENANTS)
+    ansible-playbook -i inventories/ansible/production site.yml     (real addresses from tenants.yaml)
+
+Built on the same model and plan as inventories/common.py (counselkit.plan.load_plan + counselkit.site.lab_site,
+counselkit.render.host_vars), so no name, port or path is computed here. Like the pyinfra inventory, it completes
+the secrets file first (missing secrets generated, internal-CA certificates issued) so both engines read the same
+values; the values themselves are read by the roles with include_vars (ansible-vault), never put into hostvars.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: counselkit_plan
+short_description: counselkit hosts and their plan data from tenants.yaml
+description:
+  - Reads tenants.yaml through counselkit's model and plan and adds one host per plan host with the pyinfra
+    host data (counselkit, counselkit_tenants_file, counselkit_host) plus the role inputs derived from the plan.
+options:
+  plugin:
+    description: The name of this plugin.
+    required: true
+    choices: ['counselkit_plan']
+  site:
+    description: C(lab) takes addresses, proxy and S3 from the running lab; C(production) uses tenants.yaml as is.
+    type: str
+    default: production
+    choices: ['lab', 'production']
+  tenants_file:
+    description: Path of tenants.yaml; default $COUNSELKIT_TENANTS, else tenants.yaml at the repository root.
+    type: str
+    required: false
+  prepare_secrets:
+    description: Generate missing secrets and internal-CA certificates into the secrets file first (as pyinfra does).
+    type: bool
+    default: true
+"""
+
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin
+
+REPO = Path(__file__).resolve().parents[4]
+GROUP = "counselkit"
+
+
+def _import_path() -> None:
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+
+
+def backup_data(plan: Any, host_name: str) -> dict[str, Any]:
+    """Template context of templates/backup/ without secrets (counselkit.backup.render, as plain data)."""
+    from counselkit.backup import render as backup_render
+    from counselkit.backup.jobs import host_jobs, retention_flags
+
+    common = backup_render._common(plan)
+    jobs = []
+    for job in host_jobs(plan, host_name):
+        jobs.append({
+            **asdict(job),
+            "databases": list(job.databases),
+            "paths": list(job.paths),
+            "label": job.label,
+            "db_owner": plan.tenant(job.name).db_user if job.kind == "tenant" else "",
+        })
+    return {
+        "common": common,
+        "job_extra": {
+            "keep_flags": retention_flags(plan.platform.backup.retention),
+            "region": plan.platform.backup.region,
+            "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
+            "no_proxy": "localhost,127.0.0.1,::1",
+        },
+        "jobs": jobs,
+        "common_files": [
+            {"src": "counselkit-backup.sh.j2", "dest": f.path, "mode": f.mode}
+            for f in _backup_common_paths(plan)
+        ],
+        "dirs": [_layout().BACKUP_CONFIG_ROOT, _layout().BACKUP_STATE_ROOT, _layout().BACKUP_LOCK_DIR],
+        "packages": list(_backup_packages()),
+        "s3_refs": [plan.platform_secrets["backup_s3_access_key"], plan.platform_secrets["backup_s3_secret_key"]],
+    }
+
+
+def _layout() -> Any:
+    from counselkit import layout
+
+    return layout
+
+
+def _backup_common_paths(plan: Any) -> list[Any]:
+    from counselkit.backup import render as backup_render
+
+    return backup_render.common_files(plan)
+
+
+def _backup_packages() -> list[str]:
+    return ["restic", "python3", "util-linux"]  # = deploy/backup.py PACKAGES (checked by tests/unit/test_ansible_lint.py)
+
+
+def keycloak_data(plan: Any) -> dict[str, Any]:
+    """Template contexts of templates/keycloak/ without secrets (counselkit.keycloak.render, as plain data)."""
+    from counselkit.keycloak import render as kc
+
+    layout = _layout()
+    artifact = plan.platform.artifacts.keycloak
+    version = artifact.version if artifact else "unpinned"
+    return {
+        "enabled": artifact is not None,
+        "version": version,
+        "managed_by": kc.MANAGED_BY,
+        "conf": kc.conf_context(plan, version),
+        "unit": kc.unit_context(version),
+        "env": {"group": layout.KEYCLOAK_GROUP, "admin_user": layout.KEYCLOAK_ADMIN_USER},
+        "java_packages": dict(layout.KEYCLOAK_JAVA_PACKAGES),
+        "user": layout.KEYCLOAK_USER,
+        "group": layout.KEYCLOAK_GROUP,
+        "dirs": [
+            {"path": layout.KEYCLOAK_HOME, "owner": "root", "mode": "0755"},
+            {"path": layout.KEYCLOAK_RELEASES, "owner": "root", "mode": "0755"},
+            {"path": layout.KEYCLOAK_ARCHIVE_DIR, "owner": "root", "mode": "0700"},
+            {"path": layout.KEYCLOAK_CONFIG_DIR, "owner": "root", "mode": "0750"},
+            {"path": layout.KEYCLOAK_DATA_DIR, "owner": layout.KEYCLOAK_USER, "mode": "0700"},
+        ],
+        "data_dir": layout.KEYCLOAK_DATA_DIR,
+        "config_dir": layout.KEYCLOAK_CONFIG_DIR,
+        "conf_path": layout.KEYCLOAK_CONF,
+        "env_path": layout.KEYCLOAK_ENV_FILE,
+        "unit_path": f"/etc/systemd/system/{layout.KEYCLOAK_UNIT}",
+        "unit_name": layout.KEYCLOAK_UNIT,
+        "db": layout.KEYCLOAK_DB,
+        "db_user": layout.KEYCLOAK_DB_USER,
+        "secret_refs": {"db_password": plan.platform_secrets["keycloak_db_password"],
+                        "admin_password": plan.platform_secrets["keycloak_admin_password"]},
+    }
+
+
+def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
+    """Hostvars of one plan host: the pyinfra host data (inventories/common.py) plus role inputs, all plain data."""
+    from counselkit import layout, render
+
+    secrets_file = (tenants_file.parent / plan.platform.secrets_file).resolve()  # as counselkit.secrets.SecretStore.open
+    return {
+        # the same three keys pyinfra's inventory attaches (inventories/common.py)
+        "counselkit": render.host_vars(plan, host_plan),
+        "counselkit_tenants_file": str(tenants_file),
+        "counselkit_host": host_plan.name,
+        # where the roles find the shared templates and the encrypted secrets file
+        "counselkit_templates": str(render.TEMPLATES_DIR),
+        "counselkit_secrets_file": str(secrets_file),
+        "counselkit_host_templates": dict(render.HOST_TEMPLATES),
+        "counselkit_tenant_templates": dict(render.TENANT_TEMPLATES),
+        "counselkit_layout": {
+            "POSTGRES_UNIT": layout.POSTGRES_UNIT, "POSTGRES_HBA": layout.POSTGRES_HBA,
+            "POSTGRES_CONF_DROPIN": layout.POSTGRES_CONF_DROPIN, "POSTGRES_VERSION": layout.POSTGRES_VERSION,
+            "SYNAPSE_PIP_EXTRA_PACKAGES": list(layout.SYNAPSE_PIP_EXTRA_PACKAGES),
+            "NGINX_DEFAULT_SITE": layout.NGINX_DEFAULT_SITE, "INTERNAL_CA_CERT": layout.INTERNAL_CA_CERT,
+            "SYNAPSE_CONFIG_ROOT": layout.SYNAPSE_CONFIG_ROOT,
+        },
+        "counselkit_backup": backup_data(plan, host_plan.name),
+        "counselkit_keycloak": keycloak_data(plan),
+        "ansible_host": host_plan.address,
+        "ansible_user": host_plan.ssh_user,
+        "ansible_port": host_plan.ssh_port,
+    }
+
+
+class InventoryModule(BaseInventoryPlugin):
+    NAME = "counselkit_plan"
+
+    def verify_file(self, path: str) -> bool:
+        return super().verify_file(path) and path.endswith(("counselkit.yml", "counselkit.yaml"))
+
+    def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        _import_path()
+        from counselkit.plan import load_plan
+
+        site_name = self.get_option("site")
+        tenants_file = Path(self.get_option("tenants_file") or os.environ.get("COUNSELKIT_TENANTS")
+                            or REPO / "tenants.yaml").resolve()
+        ssh: dict[str, dict[str, Any]] = {}
+        site = None
+        if site_name == "lab":
+            from counselkit.lab.state import load_state
+            from counselkit.site import lab_site
+
+            state = load_state()
+            if state is None:
+                raise AnsibleParserError("the lab is not up: run `counselkit lab up` first (see docs/lab.md)")
+            site = lab_site(state)
+            ssh = {
+                h.name: {
+                    "ansible_ssh_private_key_file": str(h.ssh_key_path),
+                    "ansible_ssh_common_args": f"-F none -o IdentitiesOnly=yes -o UserKnownHostsFile={h.known_hosts_path} "
+                                               "-o StrictHostKeyChecking=yes",
+                    "ansible_user": h.ssh_user,
+                    "ansible_port": h.ssh_port,
+                }
+                for h in state.hosts
+            }
+        try:
+            plan = load_plan(tenants_file, update_lock=True, site=site)
+        except Exception as exc:  # the model's problems name file, line and field
+            raise AnsibleParserError(f"{tenants_file}: {exc}") from exc
+        if self.get_option("prepare_secrets"):
+            from inventories.common import prepare_secrets
+
+            prepare_secrets(tenants_file, plan)
+
+        self.inventory.add_group(GROUP)
+        for host_plan in plan.hosts:
+            name = self.inventory.add_host(host_plan.name, group=GROUP)
+            data = host_data(plan, host_plan, tenants_file)
+            data.update(ssh.get(host_plan.name, {}))
+            for key, value in data.items():
+                self.inventory.set_variable(name, key, value)
