@@ -64,6 +64,9 @@ def nspawn_argv(name: str, root: Path, netns: str) -> list[str]:
         f"--directory={root}",
         f"--machine={name}",
         f"--network-namespace-path={settings.NETNS_DIR / netns}",
+        # The host owns its network namespace, so it may manage it (nftables, net.* sysctls) like a real host;
+        # nspawn grants this by itself only with --private-network, which cannot join a prepared namespace.
+        "--capability=CAP_NET_ADMIN",
         "--link-journal=no",  # keep the control machine's /var/log/journal untouched
         "--resolv-conf=off",
         "--console=read-only",  # boot messages go to the host's log file
