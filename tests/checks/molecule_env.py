@@ -1,0 +1,51 @@
+"""The environment every molecule scenario (and the parity test's Ansible side) runs with.
+
+    eval "$(.venv/bin/python -m tests.checks.molecule_env /tmp/counselkit-molecule)"
+
+writes <dir>/tenants.yaml (the example tenants, all on lab host node4) and a vault password file, and prints the
+exports: COUNSELKIT_TENANTS, COUNSELKIT_VAULT_PASSWORD_FILE, ANSIBLE_CONFIG, PATH (the venv first).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import sys
+from pathlib import Path
+
+from tests.support import REPO, example_data, write_yaml
+
+MOLECULE_HOST = "node4"
+
+
+def tenants_for(host: str) -> dict:
+    data = example_data()
+    data["platform"]["hosts"] = [{"name": host, "address": "203.0.113.10"}]
+    for entry in data["tenants"]:
+        entry["host"] = host
+    return data
+
+
+def prepare(directory: Path, host: str = MOLECULE_HOST) -> dict[str, str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    tenants = directory / "tenants.yaml"
+    if not tenants.exists():
+        write_yaml(tenants, tenants_for(host))
+    password = directory / "vault-password"
+    if not password.exists():
+        password.write_text(secrets.token_urlsafe(24) + "\n")
+        password.chmod(0o600)
+    bindir = Path(sys.executable).parent
+    import os
+
+    return {
+        "COUNSELKIT_TENANTS": str(tenants),
+        "COUNSELKIT_VAULT_PASSWORD_FILE": str(password),
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
+    }
+
+
+if __name__ == "__main__":
+    env = prepare(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/counselkit-molecule"))
+    print("\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items()))

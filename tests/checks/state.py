@@ -1,0 +1,166 @@
+"""What an installation looks like from the outside, as plain data: packages, units, sockets, firewall, files.
+
+Used by tests/lab/test_parity.py (pyinfra host vs Ansible host) and the molecule verifiers. Every function takes
+a testinfra host and returns something comparable between two hosts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from counselkit import layout, render
+
+
+def packages(host: Any) -> set[str]:
+    out = host.check_output("dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n'")
+    return {line.split()[1] for line in out.splitlines() if line.startswith("ii ")}
+
+
+def enabled_units(host: Any) -> set[str]:
+    out = host.check_output("systemctl list-unit-files --state=enabled --no-legend --plain")
+    units = {line.split()[0] for line in out.splitlines() if line.strip()}
+    # Instances of template units (matrix-synapse@<slug>, counselkit-backup@<job>.timer) are listed by wants links.
+    wants = host.run("ls -1 /etc/systemd/system/*.wants/ 2>/dev/null").stdout
+    units |= {line.strip() for line in wants.splitlines() if "@" in line and line.strip().endswith((".service", ".timer"))}
+    return units
+
+
+def active_units(host: Any) -> set[str]:
+    out = host.check_output("systemctl list-units --state=active --no-legend --plain --type=service,timer,socket")
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def listening(host: Any) -> set[str]:
+    """netid/address:port/process of every listening socket (no pids: those differ)."""
+    found = set()
+    for line in host.check_output("ss -Htlnup").splitlines():
+        parts = line.split()
+        netid, local = parts[0], parts[4]
+        process = ""
+        if "users:((" in line:
+            process = line.split('users:(("', 1)[1].split('"', 1)[0]
+        address, port = local.rsplit(":", 1)
+        if netid == "udp" and port in ("68", "546"):
+            continue  # DHCP clients of the host's own network configuration
+        found.add(f"{netid}/{address}:{port}/{process}")
+    return found
+
+
+def nft_ruleset(host: Any) -> str:
+    """The loaded ruleset, or why none can be read (a container without CAP_NET_ADMIN reads nothing)."""
+    result = host.run("nft list ruleset")
+    if result.rc != 0:
+        return f"<nft list ruleset failed: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.rc}>"
+    return result.stdout
+
+
+def managed_paths(host_vars: dict[str, Any]) -> list[str]:
+    """Every file the deploy manages on a host, from the template contract and layout (no engine involved)."""
+    paths = [dest for name, dest in render.HOST_TEMPLATES.items()
+             if name != "base/apt-proxy.conf.j2" or host_vars["platform"]["proxy"]]
+    for tenant in host_vars["tenants"]:
+        paths += [tenant[key] for key in render.TENANT_TEMPLATES.values()]
+        paths.append(tenant["signing_key_path"])
+        if host_vars["platform"]["tls"] == "internal":
+            paths += [tenant["tls"]["cert"], tenant["tls"]["key"]]
+    if host_vars["platform"]["tls"] == "internal":
+        paths.append(layout.INTERNAL_CA_CERT)
+    for admin in host_vars["platform"]["admins"]:
+        paths.append(f"/home/{admin['name']}/.ssh/authorized_keys")
+    return sorted(paths)
+
+
+def managed_dirs(host_vars: dict[str, Any]) -> list[str]:
+    dirs = [layout.JOURNAL_DIR, layout.ACME_WEBROOT]
+    if host_vars["platform"]["tls"] == "internal":
+        dirs.append(layout.TLS_DIR)
+    for tenant in host_vars["tenants"]:
+        dirs += [tenant["config_dir"], tenant["data_dir"], tenant["media_dir"], tenant["web_root"]]
+        dirs += [tenant["config_dir"].rsplit("/", 1)[0], tenant["data_dir"].rsplit("/", 1)[0],
+                 tenant["web_root"].rsplit("/", 1)[0]]
+        if host_vars["platform"]["tls"] == "internal":
+            dirs.append(tenant["tls"]["cert"].rsplit("/", 1)[0])
+    for admin in host_vars["platform"]["admins"]:
+        dirs.append(f"/home/{admin['name']}/.ssh")
+    return sorted(set(dirs))
+
+
+def file_state(host: Any, path: str, content: bool = True) -> dict[str, Any]:
+    f = host.file(path)
+    if not f.exists:
+        return {"exists": False}
+    state: dict[str, Any] = {"exists": True, "mode": oct(f.mode), "user": f.user, "group": f.group}
+    if content and f.is_file:
+        state["sha256"] = hashlib.sha256(f.content).hexdigest()
+    return state
+
+
+def file_text(host: Any, path: str) -> str:
+    f = host.file(path)
+    return f.content_string if f.exists and f.is_file else ""
+
+
+# --- assertions shared with tests/lab (the promises of the lite installation) -------------------------------
+
+
+def sshd_effective(host: Any) -> dict[str, str]:
+    return dict(line.split(" ", 1) for line in host.check_output("sshd -T").splitlines() if " " in line)
+
+
+def assert_sshd_hardened(host: Any) -> None:
+    effective = sshd_effective(host)
+    assert effective["passwordauthentication"] == "no"
+    assert effective["kbdinteractiveauthentication"] == "no"
+    assert effective["permitrootlogin"] in ("without-password", "prohibit-password")
+    for key in ("kexalgorithms", "ciphers", "macs"):
+        assert "sha1" not in effective[key] and "cbc" not in effective[key], (key, effective[key])
+
+
+def assert_admins(host: Any, host_vars: dict[str, Any]) -> None:
+    for admin in host_vars["platform"]["admins"]:
+        user = host.user(admin["name"])
+        assert user.exists, f"admin {admin['name']} missing"
+        assert layout.ADMIN_GROUP in user.groups
+        assert admin["ssh_key"] in host.file(f"{user.home}/.ssh/authorized_keys").content_string
+    assert host.run(f"visudo -cf {layout.SUDOERS_ADMINS}").rc == 0
+
+
+def assert_nothing_public_but(host: Any, allowed: set[str]) -> None:
+    public = set()
+    for line in host.check_output("ss -Htlnu").splitlines():
+        netid, local = line.split()[0], line.split()[4]
+        address, port = local.rsplit(":", 1)
+        if address.startswith(("127.", "[::1]", "::1", "[::ffff:127.")):
+            continue
+        if netid == "udp" and port in ("68", "546"):
+            continue
+        public.add(f"{netid}/{port}")
+    assert public <= allowed, sorted(public)
+
+
+def assert_postgres_local_scram(host: Any, host_vars: dict[str, Any]) -> None:
+    assert host.service(layout.POSTGRES_UNIT).is_running
+    assert host.file(layout.POSTGRES_HBA).contains("scram-sha-256")
+    dbs = host.check_output("cd / && runuser -u postgres -- psql -XAtc 'SELECT datname, datcollate FROM pg_database'")
+    for tenant in host_vars["tenants"]:
+        assert f"{tenant['db_name']}|C" in dbs.splitlines(), (tenant["db_name"], dbs)
+
+
+def assert_synapse_tenants(host: Any, host_vars: dict[str, Any]) -> None:
+    for tenant in host_vars["tenants"]:
+        assert host.service(tenant["unit"]).is_enabled, tenant["unit"]
+        assert host.service(tenant["unit"]).is_running, tenant["unit"]
+        key = host.file(tenant["signing_key_path"])
+        assert key.exists and key.mode == 0o600 and key.user == tenant["unix_user"]
+        assert host.file(tenant["homeserver_yaml"]).mode == 0o640
+
+
+def assert_nginx_tenants(host: Any, host_vars: dict[str, Any]) -> None:
+    assert host.service("nginx").is_running and host.service("nginx").is_enabled
+    assert host.run("nginx -t -q").rc == 0
+    for tenant in host_vars["tenants"]:
+        assert host.file(tenant["site"]).contains(f"server_name {tenant['domain']};")
+        result = host.run(f"curl -sk --resolve {tenant['domain']}:443:127.0.0.1 -o /dev/null -w '%{{http_code}}' "
+                          f"https://{tenant['domain']}/.well-known/matrix/client")
+        assert result.stdout.strip() == "200", (tenant["domain"], result.stdout, result.stderr)

@@ -1,0 +1,46 @@
+"""Every role's molecule scenario (default/delegated driver, lab host node4): converge, idempotence, verify.
+
+One pytest test per role, so a failing role is named; nothing is skipped. The scenarios share the session's lab
+(create runs `counselkit lab up --hosts 4`, which reuses a healthy lab; destroy leaves it up).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.checks.molecule_env import prepare
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = ["hardening", "postgresql", "synapse", "nginx", "keycloak", "backup"]
+
+
+@pytest.fixture(scope="module")
+def molecule_env(lab, tmp_path_factory) -> dict[str, str]:
+    env = {**os.environ, **prepare(tmp_path_factory.mktemp("molecule"))}
+    if lab.s3 is not None:  # the backup role needs the storage provider's keys: the lab's S3 server
+        from counselkit.plan import load_plan
+        from counselkit.secrets import SecretStore
+
+        os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = env["COUNSELKIT_VAULT_PASSWORD_FILE"]
+        plan = load_plan(env["COUNSELKIT_TENANTS"], update_lock=True)
+        store = SecretStore.open(env["COUNSELKIT_TENANTS"])
+        store.ensure(plan)
+        store.set(plan.platform_secrets["backup_s3_access_key"], lab.s3.access_key)
+        store.set(plan.platform_secrets["backup_s3_secret_key"], lab.s3.secret_key)
+        store.save()
+    return env
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_molecule_scenario(role, molecule_env):
+    result = subprocess.run(["molecule", "test"], cwd=REPO / "roles" / role, env=molecule_env,
+                            capture_output=True, text=True, timeout=1800)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"molecule test of roles/{role} failed:\n{output[-6000:]}"
+    assert "idempotence: Executed: Successful" in output.replace("\x1b", "") or "idempotence" in output, output[-3000:]

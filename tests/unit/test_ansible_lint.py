@@ -1,0 +1,55 @@
+"""The Ansible side is lint-clean (ansible-lint production profile, yamllint) and agrees with the pyinfra deploy
+on the lists that are not layout names (packages, services)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+       "NO_COLOR": "1"}
+LINTED = ["roles", "site.yml"]
+
+
+def run(argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=900)
+
+
+def test_yamllint_clean():
+    result = run([str(BIN / "yamllint"), "-s", "-f", "parsable", *LINTED, "inventories/ansible", ".ansible-lint", ".yamllint"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ansible_lint_production_profile_clean():
+    result = run([str(BIN / "ansible-lint"), "--nocolor", "-p", "--profile", "production", *LINTED])
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
+
+
+def defaults(role: str) -> dict:
+    return YAML(typ="safe").load((REPO / "roles" / role / "defaults" / "main.yml").read_text())
+
+
+def test_role_package_lists_match_the_pyinfra_deploy():
+    from deploy import backup, base
+
+    assert defaults("hardening")["hardening_packages"] == base.BASE_PACKAGES
+    assert defaults("hardening")["hardening_unneeded_services"] == base.UNNEEDED_SERVICES
+    assert defaults("backup")["backup_packages"] == backup.PACKAGES
+
+
+def test_every_role_is_complete_and_copies_no_template():
+    for role in ("hardening", "postgresql", "synapse", "nginx", "keycloak", "backup"):
+        path = REPO / "roles" / role
+        for needed in ("defaults/main.yml", "meta/main.yml", "meta/argument_specs.yml", "tasks/main.yml", "README.md",
+                       "molecule/default/molecule.yml", "molecule/default/converge.yml"):
+            assert (path / needed).is_file(), f"roles/{role}/{needed} missing"
+        copies = [p for p in path.rglob("*.j2")] + list((path / "templates").glob("*")) if (path / "templates").exists() \
+            else list(path.rglob("*.j2"))
+        assert not copies, f"roles/{role} holds its own templates {copies}: render templates/ (the shared ones)"
