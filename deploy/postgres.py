@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host
-from pyinfra.api import deploy, operation
+from pyinfra.api import StringCommand, deploy, operation
+from pyinfra.api.command import HiddenValue
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, postgres, systemd
 
 from counselkit import layout
+from counselkit.pgscram import scram_verifier, verifier_matches
 
 from .common import context, put_template
 
@@ -15,7 +19,8 @@ AS_POSTGRES = {"_sudo": True, "_sudo_user": "postgres"}
 
 
 def _psql(sql: str) -> str:
-    return f"psql -X -q -v ON_ERROR_STOP=1 -d postgres -Atc \"{sql}\""
+    # Single-quoted for the shell: SCRAM verifiers hold '$', which double quotes would expand.
+    return f"psql -X -q -v ON_ERROR_STOP=1 -d postgres -Atc {shlex.quote(sql)}"
 
 
 @operation()
@@ -31,6 +36,29 @@ def revoke_public_connect(database: str):
         host.noop(f"PUBLIC has no access to database {database}")
 
 
+@operation()
+def tenant_role(role: str, password: str):
+    """A LOGIN role with no other powers whose SCRAM verifier matches `password` (idempotent).
+
+    pyinfra's postgres.role re-sets a given password on every run and puts it on the command line; here the
+    verifier is made on the control machine and compared with pg_authid, so a re-run is a no-op and the plain
+    password never reaches the host.
+    """
+    query = f"SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, coalesce(rolpassword, '') FROM pg_authid WHERE rolname = '{role}'"
+    row = (host.get_fact(Command, f"cd / && sudo -u postgres {_psql(query)}") or "").strip()
+    verifier = scram_verifier(role, password)
+    if not row:
+        sql = f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{verifier}'"
+    else:
+        login, superuser, createdb, createrole, stored = row.split("|", 4)
+        if (login, superuser, createdb, createrole) == ("t", "f", "f", "f") and verifier_matches(stored, password):
+            host.noop(f"role {role} is as wanted")
+            return
+        sql = f"ALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{verifier}'"
+    # Role names are [a-z0-9_] (layout.db_identifier); the verifier is base64 and '$:' only.
+    yield StringCommand("cd / && sudo -u postgres", HiddenValue(_psql(sql)))
+
+
 @deploy("counselkit: PostgreSQL")
 def postgresql() -> None:
     ctx = context()
@@ -44,8 +72,8 @@ def postgresql() -> None:
     systemd.service(name="Reload PostgreSQL (pg_hba)", service=layout.POSTGRES_UNIT, reloaded=True,
                     _if=hba.did_change)
     for tenant in ctx["tenants"]:
-        postgres.role(name=f"Role {tenant['db_user']}", role=tenant["db_user"], login=True,
-                      password=tenant["secret_values"]["synapse_db_password"], **AS_POSTGRES)
+        tenant_role(name=f"Role {tenant['db_user']}", role=tenant["db_user"],
+                    password=tenant["secret_values"]["synapse_db_password"])
         postgres.database(name=f"Database {tenant['db_name']}", database=tenant["db_name"], owner=tenant["db_user"],
                           template="template0", encoding="UTF8", lc_collate="C", lc_ctype="C", **AS_POSTGRES)
         revoke_public_connect(name=f"Only {tenant['db_user']} may connect to {tenant['db_name']}",
