@@ -29,3 +29,17 @@ def tenant_entry(slug: str, **changes: Any) -> dict[str, Any]:
     entry["slug"] = slug
     entry.update(changes)
     return entry
+
+
+# Which lab host each suite may change. One lab serves every suite in a test session, so each suite keeps to its
+# own hosts; a suite that needs a bare Debian image gets one nobody deploys to.
+LAB_HOSTS = {
+    "example": "node1",          # the example tenants.yaml (audit: deployed host, backup drill, demo)
+    "bare": "node2",             # never deployed: the audit shows its controls fail here
+    "parity_pyinfra": "node3",   # parity: pyinfra side
+    "ansible": "node4",          # parity: Ansible side, and every role's molecule scenario
+    "deploy_a": "node5",         # the deploy suite's two hosts
+    "deploy_b": "node6",
+    "keycloak": "node7",         # Keycloak up to (and with) the release archive
+}
+LAB_HOST_COUNT = len(LAB_HOSTS)

@@ -1,4 +1,4 @@
-"""The `lab` fixture: one lab (2 hosts) shared by every lab test in the session.
+"""The `lab` fixture: one lab (7 hosts, see tests/support.py) shared by every lab test in the session.
 
 It reuses a healthy lab that is already up, otherwise brings one up, and takes
 it down at the end unless --reuse-lab was given. tests/lab/test_zz_lab_down.py
@@ -15,9 +15,10 @@ import pytest
 
 from counselkit.lab import LabHost, LabState, lab_down, lab_up, load_state, ssh
 from counselkit.lab.status import is_healthy
+from tests.support import LAB_HOST_COUNT, LAB_HOSTS
 
-LAB_TEST_HOSTS = 2
-TEST_HOST_NAMES = [f"node{i}" for i in range(1, LAB_TEST_HOSTS + 1)]
+LAB_TEST_HOSTS = LAB_HOST_COUNT  # see tests/support.py LAB_HOSTS: which suite uses which host
+TEST_HOST_NAMES = [LAB_HOSTS["example"], LAB_HOSTS["bare"]]
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +57,22 @@ def run_on(lab: LabState) -> RunOn:
 def lab_host(request: pytest.FixtureRequest, lab: LabState) -> LabHost:
     """Each lab test host in turn."""
     return lab.host(request.param)
+
+
+@pytest.fixture(scope="session")
+def example_secrets(lab: LabState):
+    """The example tenants.yaml made deployable to the lab, as `counselkit demo` does it: a vault password,
+    every generated secret, the lab's S3 credentials, and the backup bucket. Returns the secrets store."""
+    from click.testing import CliRunner
+
+    from counselkit.backup.commands import backup
+    from counselkit.demo import ensure_vault_password, prepare_secrets
+    from counselkit.secrets import SecretStore
+    from tests.support import EXAMPLE
+
+    assert lab.s3 is not None, "the lab has no S3 server"
+    ensure_vault_password()
+    prepare_secrets(EXAMPLE, lab.s3.access_key, lab.s3.secret_key)
+    provisioned = CliRunner().invoke(backup, ["provision", "--file", str(EXAMPLE), "--lab"])
+    assert provisioned.exit_code == 0, provisioned.output
+    return SecretStore.open(EXAMPLE)

@@ -53,14 +53,16 @@ def _lynis(host: LabHost) -> None:
 
 def _run_audit(tmp_path: Path, host: str) -> AuditRun:
     plan, targets = lab_targets(EXAMPLE, tmp_path, host)
-    run = audit(targets, plan, "lab")
+    from counselkit.secrets import SecretStore
+
+    run = audit(targets, plan, "lab", secrets=SecretStore.open(EXAMPLE))
     paths = write_reports(run, tmp_path / f"report-{host}")
     print(f"audit report for {host}: {paths['html']}")
     return run
 
 
 @pytest.fixture(scope="session")
-def deployed_node1(lab: LabState) -> LabHost:
+def deployed_node1(lab: LabState, example_secrets) -> LabHost:
     command = os.environ.get("COUNSELKIT_AUDIT_DEPLOY")
     if command is None:
         if not (DEPLOY_ENTRY.exists() and LAB_INVENTORY.exists()):
@@ -94,7 +96,7 @@ def test_deployed_host_passes_every_control(deployed_node1: LabHost, tmp_path: P
     assert host.lynis.warnings == [], host.lynis.warnings
 
 
-def test_bare_host_fails_the_same_controls(lab: LabState, tmp_path: Path) -> None:
+def test_bare_host_fails_the_same_controls(lab: LabState, example_secrets, tmp_path: Path) -> None:
     node2 = lab.host("node2")
     _lynis(node2)
     run = _run_audit(tmp_path, "node2")
@@ -109,7 +111,8 @@ def test_bare_host_fails_the_same_controls(lab: LabState, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("name", ["node1", "node2"])
-def test_audit_changes_nothing_on_the_host(lab: LabState, name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_audit_changes_nothing_on_the_host(lab: LabState, example_secrets, name: str, tmp_path: Path,
+                                          request: pytest.FixtureRequest) -> None:
     if name == "node1":
         request.getfixturevalue("deployed_node1")
     host = lab.host(name)

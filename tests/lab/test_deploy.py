@@ -1,6 +1,6 @@
 """The pyinfra deploy on two lab hosts, checked over SSH with testinfra and from the control side.
 
-Order matters (pytest runs this module top to bottom): deploy the three example tenants spread over node1/node2,
+Order matters (pytest runs this module top to bottom): deploy the three example tenants spread over two hosts (LAB_HOSTS deploy_a/deploy_b),
 check every promise of the lite installation, re-run (zero changes), add a tenant (only its resources, no other
 Synapse restarts), remove it again from tenants.yaml (the deploy refuses), and use a real Matrix client.
 
@@ -26,22 +26,23 @@ from counselkit.ca import split_pem
 from counselkit.plan import load_plan
 from counselkit.site import lab_site
 from deploy.runner import run_deploy
-from tests.support import example_data, tenant_entry, write_yaml
+from tests.support import LAB_HOSTS, example_data, tenant_entry, write_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-PLACEMENT = {"awo-kiel": "node1", "diakonie-luebeck": "node2", "skf-husum": "node1"}
+A, B = LAB_HOSTS["deploy_a"], LAB_HOSTS["deploy_b"]
+PLACEMENT = {"awo-kiel": A, "diakonie-luebeck": B, "skf-husum": A}
 DEPLOYED_HOSTS = sorted(set(PLACEMENT.values()))
-ADDED = "caritas-flensburg"  # added later on node1, with federation on
+ADDED = "caritas-flensburg"  # added later on host A, with federation on
 
 
 def tenants_data(with_added: bool) -> dict:
     data = example_data()
-    data["platform"]["hosts"] = [{"name": "node1", "address": "203.0.113.10"}, {"name": "node2", "address": "203.0.113.11"}]
+    data["platform"]["hosts"] = [{"name": A, "address": "203.0.113.10"}, {"name": B, "address": "203.0.113.11"}]
     for entry in data["tenants"]:
         entry["host"] = PLACEMENT[entry["slug"]]
     if with_added:
-        data["tenants"].append(tenant_entry(ADDED, name="Caritas Flensburg", host="node1", federation=True))
+        data["tenants"].append(tenant_entry(ADDED, name="Caritas Flensburg", host=A, federation=True))
     return data
 
 
@@ -292,9 +293,9 @@ def test_postgres_local_scram_c_collation(hosts, plan):
 
 
 def test_each_role_reaches_only_its_own_database(hosts, plan, store):
-    node1 = plan.host("node1").tenants
-    a, b = node1[0], node1[1]
-    host = hosts["node1"]
+    on_a = plan.host(A).tenants
+    a, b = on_a[0], on_a[1]
+    host = hosts[A]
     password = store.get(a.secrets["synapse_db_password"])
     own = host.run(f"PGPASSWORD='{password}' psql -h 127.0.0.1 -U {a.db_user} -d {a.db_name} -XAtc 'select 1'")
     assert own.rc == 0 and own.stdout.strip() == "1", own.stderr
@@ -357,7 +358,7 @@ def test_tls_headers_no_version(plan, ca_file, resolve_lab):
 
 
 def test_catch_all_vhost_answers_nothing(lab, ca_file):
-    address = lab.hosts[0].address
+    address = lab.host(A).address
     with pytest.raises(ssl.SSLError):
         with socket.create_connection((address, 443), timeout=10) as sock:
             tls_context(ca_file).wrap_socket(sock, server_hostname="unknown.example.org")
@@ -383,8 +384,8 @@ def test_adding_a_tenant_touches_only_that_tenant(lab, hosts, plan, tenants_file
     after = {t.unit: unit_start(hosts[t.host], t.unit) for t in plan.tenants()}
     assert after == before, "another tenant's Synapse restarted"
     added = load_plan(tenants_file, site=lab_site(lab)).tenant(ADDED)
-    assert added.host == "node1"
-    assert hosts["node1"].service(added.unit).is_running
+    assert added.host == A
+    assert hosts[A].service(added.unit).is_running
     others = [t.slug for t in plan.tenants()]
     leaked = [(op, n) for op, n in result.changed if any(f"[{slug}]" in op for slug in others)]
     assert not leaked, leaked
@@ -393,14 +394,14 @@ def test_adding_a_tenant_touches_only_that_tenant(lab, hosts, plan, tenants_file
 
 def test_removing_a_tenant_is_refused(lab, hosts, tenants_file, vault_env):
     added = load_plan(tenants_file, site=lab_site(lab)).tenant(ADDED)
-    before = unit_start(hosts["node1"], added.unit)
+    before = unit_start(hosts[A], added.unit)
     write_yaml(tenants_file, tenants_data(with_added=False))
     try:
         result = run_deploy(tenants_file, extra_env=vault_env)
         assert result.returncode != 0
         assert f"'{ADDED}'" in result.output and "refuses" in result.output, result.output[-3000:]
-        assert unit_start(hosts["node1"], added.unit) == before
-        assert hosts["node1"].file(added.media_dir).is_directory
+        assert unit_start(hosts[A], added.unit) == before
+        assert hosts[A].file(added.media_dir).is_directory
     finally:
         write_yaml(tenants_file, tenants_data(with_added=True))  # keep the lab consistent with its lock file
 
@@ -418,8 +419,8 @@ def register_user(host, tenant, user: str, password: str) -> None:
 def test_matrix_client_login_room_message_and_tenant_isolation(hosts, plan, ca_file, resolve_lab):
     from nio import AsyncClient, LoginError, LoginResponse, RoomCreateResponse, RoomMessagesResponse
 
-    tenant_a = plan.host("node1").tenants[0]
-    tenant_b = plan.host("node2").tenants[0]
+    tenant_a = plan.host(A).tenants[0]
+    tenant_b = plan.host(B).tenants[0]
     password = random_source.token_urlsafe(16)
     register_user(hosts[tenant_a.host], tenant_a, "alice", password)
     context = tls_context(ca_file)

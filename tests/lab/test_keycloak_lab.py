@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from counselkit.keycloak.artifact import archive_name
-from tests.support import REPO, example_data, write_yaml
+from tests.support import LAB_HOSTS, REPO, example_data, write_yaml
 
 pytestmark = pytest.mark.lab
 
@@ -45,7 +45,7 @@ def find_archive() -> Path | None:
 def make_site(lab: Any, workdir: Path, archive: Path | None) -> Path:
     """tenants.yaml for the lab (first lab host, internal CA, the lab proxy) plus its secrets."""
     data = example_data()
-    host = lab.hosts[0]
+    host = lab.host(LAB_HOSTS["keycloak"])
     data["platform"]["hosts"] = [{"name": host.name, "address": host.address, "capacity_tenants": 10}]
     data["platform"]["tls"] = "internal"
     data["platform"]["proxy"] = lab.proxy_url
@@ -67,7 +67,7 @@ def make_site(lab: Any, workdir: Path, archive: Path | None) -> Path:
 
 
 def run_pyinfra(lab: Any, workdir: Path, tenants: Path, with_archive: bool) -> str:
-    host = lab.hosts[0]
+    host = lab.host(LAB_HOSTS["keycloak"])
     inventory = workdir / "inventory.py"
     inventory.write_text(
         "hosts = [(%r, %r)]\n" % (host.address, {
@@ -117,7 +117,7 @@ def prepared(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     tenants = make_site(lab, workdir, None)
     output = run_pyinfra(lab, workdir, tenants, with_archive=False)
     second = run_pyinfra(lab, workdir, tenants, with_archive=False)
-    return {"tenants": tenants, "output": output + second, "host": lab.hosts[0]}
+    return {"tenants": tenants, "output": output + second, "host": lab.host(LAB_HOSTS["keycloak"])}
 
 
 def test_java_user_and_directories(prepared: dict[str, Any], run_on: Any) -> None:
@@ -193,7 +193,7 @@ def full(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     os.environ["COUNSELKIT_ARTIFACTS"] = str(archive.parent)
     tenants = make_site(lab, workdir, archive)
     output = run_pyinfra(lab, workdir, tenants, with_archive=True)
-    return {"tenants": tenants, "output": output, "host": lab.hosts[0], "workdir": workdir}
+    return {"tenants": tenants, "output": output, "host": lab.host(LAB_HOSTS["keycloak"]), "workdir": workdir}
 
 
 def test_full_keycloak_listens_on_loopback_only_and_is_healthy(full: dict[str, Any], run_on: Any) -> None:
