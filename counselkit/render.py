@@ -58,7 +58,8 @@ TENANT_TEMPLATES: dict[str, str] = {
 LAYOUT_KEYS = (
     "ADMIN_GROUP", "SSHD_HOST_KEYS", "NFTABLES_TABLE", "JOURNAL_DIR", "POSTGRES_VERSION", "POSTGRES_PORT",
     "POSTGRES_HOST", "SYNAPSE_VENV", "SYNAPSE_MAX_UPLOAD", "NGINX_SITES_DIR", "NGINX_HEADERS_SNIPPET",
-    "ACME_WEBROOT", "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER",
+    "ACME_WEBROOT", "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER", "KEYCLOAK_PATH",
+    "KEYCLOAK_HTTP_PORT",
 )
 
 
@@ -108,6 +109,7 @@ def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
             "admins": [{"name": a.name, "ssh_key": a.ssh_key} for a in platform.admins],
             "synapse_version": platform.artifacts.synapse.version,
             "keycloak": platform.artifacts.keycloak is not None,
+            "admin_networks": list(platform.admin_networks),
         },
         "platform_secrets": dict(plan.platform_secrets),
         "public_tcp_ports": list(plan.public_tcp_ports),

@@ -191,3 +191,28 @@ def test_catch_all_answers_nothing(context):
     text = files_of(context)[layout.NGINX_CATCHALL_SITE]
     assert "listen 443 ssl default_server;" in text and "ssl_reject_handshake on;" in text
     assert "return 444;" in text
+
+
+def test_keycloak_paths_in_tenant_vhost_only_when_keycloak_is_configured(tmp_path):
+    data = example_data()
+    data["platform"]["admin_networks"] = ["192.0.2.0/24"]
+    data["platform"]["artifacts"] = {"keycloak": {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz",
+                                                  "sha256": "0" * 64}}
+    plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    ctx = render.host_context(render.host_vars(plan, "node1"), lambda ref: f"secret:{ref}")
+    tenant = ctx["tenants"][0]
+    vhost = render.render_tenant_files(ctx, tenant["slug"])[tenant["site"]]
+    realm = f"location ^~ {layout.KEYCLOAK_PATH}/realms/{tenant['slug']}/ {{"
+    assert realm in vhost and f"proxy_pass http://127.0.0.1:{layout.KEYCLOAK_HTTP_PORT};" in vhost
+    admin = vhost.split(f"location ^~ {layout.KEYCLOAK_PATH}/admin/ {{", 1)[1].split("}", 1)[0]
+    assert "allow 192.0.2.0/24;" in admin and "deny all;" in admin
+    master = vhost.split(f"location ^~ {layout.KEYCLOAK_PATH}/realms/master/ {{", 1)[1].split("}", 1)[0]
+    assert "deny all;" in master
+    other = ctx["tenants"][1]["slug"]
+    assert f"/realms/{other}/" not in vhost  # a tenant's vhost never serves another tenant's realm
+
+
+def test_no_keycloak_paths_without_keycloak(context):
+    tenant = context["tenants"][0]
+    vhost = render.render_tenant_files(context, tenant["slug"])[tenant["site"]]
+    assert layout.KEYCLOAK_PATH + "/" not in vhost
