@@ -26,6 +26,7 @@ from counselkit.ca import split_pem
 from counselkit.plan import load_plan
 from counselkit.site import lab_site
 from deploy.runner import run_deploy
+from tests.checks.state import assert_nothing_public_but
 from tests.support import LAB_HOSTS, example_data, tenant_entry, write_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -224,17 +225,8 @@ def test_only_public_ports_reachable_from_control(lab, plan):
 
 
 def test_nothing_else_listens_outside_loopback(hosts):
-    for name, host in hosts.items():
-        public = set()
-        for line in host.check_output("ss -Htlnu").splitlines():
-            netid, local = line.split()[0], line.split()[4]
-            address, port = local.rsplit(":", 1)
-            if address.startswith(("127.", "[::1]", "::1", "[::ffff:127.")):
-                continue
-            if netid == "udp" and port in ("68", "546"):
-                continue  # DHCP clients (IPv4/IPv6) of the host's own network configuration
-            public.add(f"{netid}/{port}")
-        assert public <= {"tcp/22", "tcp/80", "tcp/443"}, (name, sorted(public))
+    for host in hosts.values():  # DHCP client ports are allowed by the shared check
+        assert_nothing_public_but(host, {"tcp/22", "tcp/80", "tcp/443"})
 
 
 def test_auditd_rules(hosts, container):
