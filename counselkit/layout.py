@@ -14,6 +14,7 @@ SYNAPSE_PORT_MAX = 8999
 KEYCLOAK_HTTP_PORT = 8080
 KEYCLOAK_MANAGEMENT_PORT = 9000
 POSTGRES_PORT = 5432
+POSTGRES_MAINTENANCE_DBS = ("postgres", "template1")  # PUBLIC loses CONNECT there too
 
 # Install locations.
 COUNSELKIT_ETC = "/etc/counselkit"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from .model import Inventory
 
@@ -20,6 +21,7 @@ class SiteOverrides:
     proxy: str | None = None
     s3_endpoint: str | None = None
     s3_region: str | None = None
+    no_proxy: tuple[str, ...] = ()
 
 
 def apply_site(inventory: Inventory, site: SiteOverrides) -> Inventory:
@@ -33,6 +35,8 @@ def apply_site(inventory: Inventory, site: SiteOverrides) -> Inventory:
     update: dict[str, object] = {"hosts": hosts, "backup": platform.backup.model_copy(update=backup_update)}
     if site.proxy:
         update["proxy"] = site.proxy
+    if site.no_proxy:
+        update["no_proxy"] = [*platform.no_proxy, *site.no_proxy]
     changed = inventory.model_copy(update={"platform": platform.model_copy(update=update)})
     changed._source = inventory.source
     return changed
@@ -45,4 +49,6 @@ def lab_site(state: "LabState") -> SiteOverrides:
         proxy=state.proxy_url,
         s3_endpoint=state.s3.endpoint if state.s3 else None,
         s3_region=state.s3.region if state.s3 else None,
+        # The lab's S3 server sits beside its proxy on the control side; the proxy only tunnels port 443.
+        no_proxy=(urlsplit(state.s3.endpoint).hostname or "",) if state.s3 else (),
     )

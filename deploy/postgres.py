@@ -78,3 +78,6 @@ def postgresql() -> None:
                           template="template0", encoding="UTF8", lc_collate="C", lc_ctype="C", **AS_POSTGRES)
         revoke_public_connect(name=f"Only {tenant['db_user']} may connect to {tenant['db_name']}",
                               database=tenant["db_name"])
+    # Tenant roles have no business in the maintenance databases either (pg_hba refuses them already).
+    for database in layout.POSTGRES_MAINTENANCE_DBS:
+        revoke_public_connect(name=f"Only superusers may connect to {database}", database=database)

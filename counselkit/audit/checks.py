@@ -115,10 +115,11 @@ def ssh_modern_algorithms(ctx: CheckContext) -> Finding:
 
 # --- accounts and sudo ---------------------------------------------------------------------------------
 
-@check("accounts_admins_with_keys", "every planned admin exists, is in group sudo and has exactly their planned key")
+@check("accounts_admins_with_keys",
+       f"every planned admin exists, is in group {layout.ADMIN_GROUP} and has exactly their planned key")
 def accounts_admins_with_keys(ctx: CheckContext) -> Finding:
     admins = ctx.plan.platform.admins
-    expected = f"accounts {', '.join(a.name for a in admins)} with their planned SSH key, members of sudo"
+    expected = f"accounts {', '.join(a.name for a in admins)} with their planned SSH key, members of {layout.ADMIN_GROUP}"
     keys_file = (ctx.sshd or {}).get("authorizedkeysfile", ".ssh/authorized_keys").split()[0]
     problems, found = [], []
     for admin in admins:
@@ -143,25 +144,29 @@ def accounts_admins_with_keys(ctx: CheckContext) -> Finding:
             if extra:
                 problems.append(f"{admin.name}: {len(extra)} unplanned key(s) in {path}")
         groups = ctx.out("id", "-nG", admin.name).split()
-        if "sudo" not in groups:
-            problems.append(f"{admin.name}: not in group sudo (groups: {' '.join(groups) or '-'})")
+        if layout.ADMIN_GROUP not in groups:
+            problems.append(f"{admin.name}: not in group {layout.ADMIN_GROUP} (groups: {' '.join(groups) or '-'})")
         found.append(f"{admin.name}: key present, groups {' '.join(groups)}")
     return verdict(problems, expected, "\n".join(found))
 
 
-@check("sudo_group_matches_plan", "group sudo holds the planned admins and nobody else")
+@check("sudo_group_matches_plan",
+       f"the admin group {layout.ADMIN_GROUP} holds the planned admins; Debian's sudo group nobody unplanned")
 def sudo_group_matches_plan(ctx: CheckContext) -> Finding:
     planned = {a.name for a in ctx.plan.platform.admins}
-    expected = f"sudo members ⊆ {{{', '.join(sorted(planned))}}}"
-    entry = ctx.out("getent", "group", "sudo").strip()
-    if not entry:
-        return failed(expected, "group sudo does not exist")
-    members = {m for m in entry.split(":")[3].split(",") if m}
-    extra = members - planned
-    problems = [f"unplanned sudo members: {', '.join(sorted(extra))}"] if extra else []
-    if not members:
-        problems.append("nobody is in group sudo: the planned admins were not set up")
-    return verdict(problems, expected, f"sudo members: {', '.join(sorted(members))}")
+    expected = f"{layout.ADMIN_GROUP} members = {{{', '.join(sorted(planned))}}}; sudo members ⊆ that set"
+    problems, found = [], []
+    for group in (layout.ADMIN_GROUP, "sudo"):
+        entry = ctx.out("getent", "group", group).strip()
+        members = {m for m in entry.split(":")[3].split(",") if m} if entry else set()
+        found.append(f"{group}: {', '.join(sorted(members)) or '-'}{'' if entry else ' (no such group)'}")
+        extra = members - planned
+        if extra:
+            problems.append(f"unplanned members of {group}: {', '.join(sorted(extra))}")
+        if group == layout.ADMIN_GROUP and members != planned:
+            missing = planned - members
+            problems.append(f"group {group} lacks {', '.join(sorted(missing))}" if entry else f"group {group} does not exist")
+    return verdict(problems, expected, "\n".join(found))
 
 
 @check("sudoers_permissions", "/etc/sudoers and /etc/sudoers.d/* owned by root and not writable or readable by others")
@@ -349,6 +354,8 @@ def _classify_accept(expr: list[dict[str, Any]]) -> tuple[str, set[int]]:
             kinds.append("loopback" if right == "lo" else f"interface {right}")
         elif "ct" in left and left["ct"].get("key") == "state":
             states = right if isinstance(right, list) else [right]
+            if set(states) <= {"new"}:
+                continue  # narrows a port rule to new connections; admits nothing by itself
             kinds.append("established" if set(states) <= {"established", "related"} else f"ct state {states}")
         elif "payload" in left and left["payload"].get("field") == "dport":
             proto = left["payload"].get("protocol")
@@ -739,7 +746,7 @@ def postgres_scram_only(ctx: CheckContext) -> Finding:
     for line, kind, dbs, users, address, mask, method in hba:
         if method not in {"peer", "scram-sha-256", "reject"}:
             problems.append(f"pg_hba line {line}: {kind} {dbs} {users} {address} {method}")
-        if kind.startswith("host") and address and not (address.startswith("127.") or address == "::1"):
+        if kind.startswith("host") and method != "reject" and address and not (address.startswith("127.") or address == "::1"):
             problems.append(f"pg_hba line {line}: {kind} from {address}/{mask}")
     shown = "\n".join(" ".join(r) for r in hba)
     return verdict(problems, expected, f"password_encryption = {encryption}\n{shown}")
@@ -851,16 +858,22 @@ def synapse_registration_closed(ctx: CheckContext) -> Finding:
     return _per_tenant(ctx, expected, probe, lambda t: seen.get(t.slug, ""))
 
 
-@check("synapse_federation_off", "federation endpoints are not reachable on each tenant domain")
+@check("synapse_federation_off", "federation endpoints are not reachable on tenant domains that did not opt in")
 def synapse_federation_off(ctx: CheckContext) -> Finding:
-    expected = "/_matrix/federation/v1/version and /.well-known/matrix/server not 2xx; nothing on 8448"
+    # /.well-known/matrix/server is only a delegation hint (served for every tenant, as clients expect); what
+    # federation needs are the server-server and key APIs, so those are probed.
+    expected = ("/_matrix/federation/v1/version and /_matrix/key/v2/server not 2xx unless the tenant has "
+                "federation: true; nothing on 8448")
     listeners = ctx.listeners or []
     seen: dict[str, str] = {}
 
     def probe(tenant: Any) -> list[str]:
+        if tenant.tenant.federation:
+            seen[tenant.slug] = "federation enabled in tenants.yaml (federation: true)"
+            return []
         issues = []
         results = []
-        for path in ("/_matrix/federation/v1/version", "/.well-known/matrix/server"):
+        for path in ("/_matrix/federation/v1/version", "/_matrix/key/v2/server"):
             answer = netprobe.get(ctx.target.address, netprobe.HTTPS_PORT, tenant.domain, path)
             results.append(f"{path} → {answer.status if answer.ok else answer.error}")
             if not answer.ok:

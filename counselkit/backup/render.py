@@ -79,7 +79,7 @@ def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_passw
         "s3_secret_key": credentials.secret_key,
         "region": plan.platform.backup.region,
         "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
-        "no_proxy": "localhost,127.0.0.1,::1",
+        "no_proxy": ",".join(["localhost", "127.0.0.1", "::1", *plan.platform.no_proxy]),
     }
     names = job.names
     return [

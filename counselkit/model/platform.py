@@ -198,6 +198,7 @@ class Platform(Strict):
     tls: Literal["acme", "internal"] = "acme"
     acme_email: Email | None = None
     proxy: Url | None = None
+    no_proxy: list[NetAddress] = []  # reached directly, not through the proxy (e.g. an S3 endpoint in the same network)
     admin_networks: list[Network] = []  # may reach the Keycloak admin console; empty = nobody from outside
     backup: Backup
     pricing: Pricing

@@ -74,9 +74,9 @@ def deployed_node1(lab: LabState, example_secrets) -> LabHost:
         pytest.fail(f"deploy of node1 failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     node1 = lab.host("node1")
     # A fresh deploy has no backup yet: run the first one so CK-BAK-* have something to prove.
-    _sh(node1, "systemctl start --wait 'counselkit-backup@*.service' || "
-               "for u in $(systemctl list-units --all --plain --no-legend 'counselkit-backup@*.timer' | awk '{print $1}'); "
-               "do systemctl start --wait ${u%.timer}.service; done")
+    # Each job by name: `systemctl start` with a glob matches only units in memory and succeeds on no match.
+    _sh(node1, "set -e; timers=$(systemctl list-units --all --plain --no-legend 'counselkit-backup@*.timer' | awk '{print $1}'); "
+               "test -n \"$timers\"; for u in $timers; do systemctl start --wait ${u%.timer}.service; done")
     return node1
 
 
