@@ -37,9 +37,10 @@ LAB_HOSTS = {
     "example": "node1",          # the example tenants.yaml (audit: deployed host, backup drill, demo)
     "bare": "node2",             # never deployed: the audit shows its controls fail here
     "parity_pyinfra": "node3",   # parity: pyinfra side
-    "ansible": "node4",          # parity: Ansible side, and every role's molecule scenario
+    "molecule": "node4",         # every role's molecule scenario (roles/*/molecule/default)
     "deploy_a": "node5",         # the deploy suite's two hosts
     "deploy_b": "node6",
     "keycloak": "node7",         # Keycloak up to (and with) the release archive
+    "parity_ansible": "node8",   # parity: Ansible side, on a host no molecule scenario touched
 }
 LAB_HOST_COUNT = len(LAB_HOSTS)

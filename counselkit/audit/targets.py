@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from counselkit.plan import HostPlan, Plan, load_plan
-from counselkit.site import SiteOverrides
+from counselkit.site import lab_site
 
 from .context import Target
 
@@ -42,10 +42,7 @@ def lab_targets(tenants_file: Path, workdir: Path, host_filter: str | None = Non
     state = load_state()
     if state is None or state.phase != "up":
         raise TargetError("the lab is not up (counselkit lab up)")
-    site = SiteOverrides(host_addresses={h.name: h.address for h in state.hosts}, proxy=state.proxy_url,
-                         s3_endpoint=state.s3.endpoint if state.s3 else None,
-                         s3_region=state.s3.region if state.s3 else None)
-    plan = load_plan(tenants_file, site=site)
+    plan = load_plan(tenants_file, site=lab_site(state))
     lab_names = {h.name for h in state.hosts}
     targets = []
     for plan_host in _pick(plan, host_filter):

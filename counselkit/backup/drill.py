@@ -18,6 +18,16 @@ base = DATA["base"]
 
 
 def call(method, path, body=None, token=None, raw=None, content_type="application/json", timeout=60):
+    # A well-behaved client: Synapse's rate limits (rc_message ...) answer 429 with retry_after_ms; wait and retry.
+    for _ in range(30):
+        status, answer = _call_once(method, path, body, token, raw, content_type, timeout)
+        if status != 429 or not isinstance(answer, dict):
+            return status, answer
+        time.sleep(min(answer.get("retry_after_ms", 1000), 10000) / 1000)
+    return status, answer
+
+
+def _call_once(method, path, body, token, raw, content_type, timeout):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(base + path, data=data, method=method)
     if data is not None:

@@ -1,4 +1,4 @@
-"""The `lab` fixture: one lab (7 hosts, see tests/support.py) shared by every lab test in the session.
+"""The `lab` fixture: one lab (the hosts of tests/support.py LAB_HOSTS) shared by every lab test in the session.
 
 It reuses a healthy lab that is already up, otherwise brings one up, and takes
 it down at the end unless --reuse-lab was given. tests/lab/test_zz_lab_down.py

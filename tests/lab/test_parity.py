@@ -1,4 +1,4 @@
-"""Parity: the same tenants.yaml deployed with pyinfra onto node3 and with Ansible (site.yml) onto node4.
+"""Parity: the same tenants.yaml deployed with pyinfra onto one lab host and with Ansible (site.yml) onto another.
 
 Compared: installed packages, enabled units, active units, listening sockets, the nftables ruleset, and owner,
 mode and content of every managed file and directory (from the template contract, counselkit.render, and layout —
@@ -24,12 +24,12 @@ from counselkit.plan import load_plan
 from counselkit.site import lab_site
 from deploy.runner import run_deploy
 from tests.checks import state
-from tests.support import example_data, write_yaml
+from tests.support import LAB_HOSTS, example_data, write_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-PYINFRA_HOST, ANSIBLE_HOST = "node3", "node4"
+PYINFRA_HOST, ANSIBLE_HOST = LAB_HOSTS["parity_pyinfra"], LAB_HOSTS["parity_ansible"]
 
 # Paths whose content differs between any two hosts, whoever deploys; compared by owner and mode only.
 LEGITIMATE_DIFFERENCES = {
