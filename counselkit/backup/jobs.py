@@ -75,7 +75,9 @@ def platform_job(plan: Plan, host: str) -> BackupJob:
 
 
 def host_jobs(plan: Plan, host: str) -> list[BackupJob]:
-    return [tenant_job(t) for t in plan.host(host).tenants] + [platform_job(plan, host)]
+    """Every tenant's job, plus the platform job where there is a platform database to keep (Keycloak's)."""
+    platform = [platform_job(plan, host)] if plan.platform.artifacts.keycloak is not None else []
+    return [tenant_job(t) for t in plan.host(host).tenants] + platform
 
 
 def all_jobs(plan: Plan) -> list[BackupJob]:

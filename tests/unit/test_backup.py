@@ -31,9 +31,22 @@ class FakeStore:
         return f"pw-for-{ref}"
 
 
+KEYCLOAK_ARTIFACT = {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz", "sha256": "0" * 64}
+
+
+def with_keycloak(data: dict) -> dict:
+    """The platform job backs up Keycloak's database, so it exists only where Keycloak is configured."""
+    data["platform"]["artifacts"] = {"keycloak": KEYCLOAK_ARTIFACT}
+    return data
+
+
 @pytest.fixture(scope="module")
-def plan():
-    return load_plan(EXAMPLE)
+def plan(tmp_path_factory):
+    return load_plan(write_yaml(tmp_path_factory.mktemp("backup") / "tenants.yaml", with_keycloak(example_data())))
+
+
+def test_no_platform_job_without_keycloak() -> None:
+    assert [j.label for j in all_jobs(load_plan(EXAMPLE))] == ["awo-kiel", "diakonie-luebeck", "skf-husum"]
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +270,7 @@ def test_restore_command_error_is_a_message(monkeypatch) -> None:
 
 
 def test_host_jobs_only_for_that_host(tmp_path: Path) -> None:
-    data = example_data()
+    data = with_keycloak(example_data())
     data["platform"]["hosts"].append({"name": "node2", "address": "203.0.113.11"})
     for entry, host in zip(data["tenants"], ("node1", "node1", "node2")):
         entry["host"] = host
