@@ -52,6 +52,9 @@ def world(tmp_path_factory, s3_endpoint, postgres, restic_binary):
     root = tmp_path_factory.mktemp("backup-local")
     data = example_data()
     data["platform"]["backup"].update({"s3_endpoint": s3_endpoint, "bucket": "ck-local-backups", "max_age_hours": 26})
+    # With Keycloak configured the plan has the per-host platform job (Keycloak's database) that test_09 runs.
+    data["platform"]["artifacts"] = {"keycloak": {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz",
+                                                  "sha256": "0" * 64}}
     tenants = write_yaml(root / "tenants.yaml", data)
     plan = load_plan(tenants)
     checks = provision(plan.platform.backup, CREDS)
