@@ -44,3 +44,12 @@ LAB_HOSTS = {
     "parity_ansible": "node8",   # parity: Ansible side, on a host no molecule scenario touched
 }
 LAB_HOST_COUNT = len(LAB_HOSTS)
+
+
+def example_on(host: str) -> dict[str, Any]:
+    """The example tenants, all placed on one host of that name."""
+    data = example_data()
+    data["platform"]["hosts"] = [{"name": host, "address": "203.0.113.10"}]
+    for entry in data["tenants"]:
+        entry["host"] = host
+    return data

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from ..plan import Plan
 from ..site import SiteOverrides
+from ..site import lab_site as site_of_lab
 
 
 class RemoteError(Exception):
@@ -74,10 +75,5 @@ def lab_site() -> tuple[SiteOverrides, Any]:
     state = load_state()
     if state is None or state.phase != "up":
         raise RemoteError("the lab is not up (counselkit lab up)")
-    site = SiteOverrides(
-        host_addresses={h.name: h.address for h in state.hosts},
-        proxy=state.proxy_url,
-        s3_endpoint=state.s3.endpoint if state.s3 else None,
-        s3_region=state.s3.region if state.s3 else None,
-    )
+    site = site_of_lab(state)
     return site, state

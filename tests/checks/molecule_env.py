@@ -13,17 +13,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from tests.support import REPO, example_data, write_yaml
+from tests.support import REPO, example_on, write_yaml
 
 MOLECULE_HOST = "node4"
 
 
-def tenants_for(host: str) -> dict:
-    data = example_data()
-    data["platform"]["hosts"] = [{"name": host, "address": "203.0.113.10"}]
-    for entry in data["tenants"]:
-        entry["host"] = host
-    return data
+tenants_for = example_on  # the one definition lives in tests/support.py
 
 
 def prepare(directory: Path, host: str = MOLECULE_HOST) -> dict[str, str]:

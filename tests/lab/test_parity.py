@@ -24,7 +24,7 @@ from counselkit.plan import load_plan
 from counselkit.site import lab_site
 from deploy.runner import run_deploy
 from tests.checks import state
-from tests.support import LAB_HOSTS, example_data, write_yaml
+from tests.support import LAB_HOSTS, example_on, write_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -41,12 +41,7 @@ IGNORED_UNITS: dict[str, str] = {}
 IGNORED_PACKAGES: dict[str, str] = {}
 
 
-def tenants_for(host: str) -> dict:
-    data = example_data()
-    data["platform"]["hosts"] = [{"name": host, "address": "203.0.113.10"}]
-    for entry in data["tenants"]:
-        entry["host"] = host
-    return data
+tenants_for = example_on  # the one definition lives in tests/support.py
 
 
 @pytest.fixture(scope="module")
