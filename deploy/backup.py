@@ -7,26 +7,24 @@ Call it last from deploy/site.py, after PostgreSQL, Synapse and Keycloak:
 
 It installs restic, the job script (layout.BACKUP_SCRIPT), the systemd template units
 counselkit-backup@.service/.timer and, per job, root-only (0700 dir, 0600 files) job.conf, restic.env with the
-S3 credentials and restic.password; then enables one timer per job. Secret files go through `secret_file`
-(no --diff output, upload through a temporary file inside the root-only directory), so no credential
+S3 credentials and restic.password; then enables one timer per job. Files go through deploy.managed (content
+never printed, upload to a temporary name inside the root-only directory, then renamed), so no credential
 reaches a log, a command line or a world-readable place.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets as random_source
-from io import BytesIO, StringIO
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, deploy, operation
-from pyinfra.facts.files import File, Sha256File
-from pyinfra.operations import apt, files, systemd
+from pyinfra.api import deploy
+from pyinfra.operations import apt, systemd
 
 from counselkit import layout
 from counselkit.backup.jobs import host_jobs
 from counselkit.backup.render import common_files, host_secrets, job_files
+
+from .common import directory, put
 
 PACKAGES = ["restic", "python3", "util-linux"]  # pg_dump/pg_restore come with the PostgreSQL deploy
 
@@ -40,23 +38,6 @@ def _inputs(plan: Any, secrets: Any, host_name: str | None) -> tuple[Any, Any, s
     return plan, secrets, host_name
 
 
-@operation()
-def secret_file(content: str, dest: str, temp_dir: str):
-    """A root-only 0600 file holding credentials. Unlike files.put it never prints the content (pyinfra --diff
-    would), and the upload lands in `temp_dir` (root-only) before the rename, never in a shared /tmp."""
-    data = content.encode()
-    current = host.get_fact(File, path=dest)
-    same = current and host.get_fact(Sha256File, path=dest) == hashlib.sha256(data).hexdigest()
-    if same and current.get("mode") == 600 and current.get("user") == "root":
-        host.noop(f"{dest} is up to date")
-        return
-    if not same:
-        yield FileUploadCommand(BytesIO(data), dest,
-                                remote_temp_filename=f"{temp_dir}/.upload-{random_source.token_hex(8)}")
-    yield f"chown root:root {dest}"
-    yield f"chmod 0600 {dest}"
-
-
 @deploy("counselkit backup")
 def install(plan: Any = None, secrets: Any = None, host_name: str | None = None) -> None:
     plan, secrets, host_name = _inputs(plan, secrets, host_name)
@@ -65,25 +46,21 @@ def install(plan: Any = None, secrets: Any = None, host_name: str | None = None)
     apt.packages(name="Install restic", packages=PACKAGES)
 
     for path in (layout.BACKUP_CONFIG_ROOT, layout.BACKUP_STATE_ROOT, layout.BACKUP_LOCK_DIR):
-        files.directory(name=f"Backup directory {path}", path=path, user="root", group="root", mode="0700")
+        directory(name=f"Backup directory {path}", path=path, user="root", group="root", mode="0700")
 
     units_changed = False
     for f in common_files(plan):
-        op = files.put(name=f"Backup: {f.path}", src=StringIO(f.content), dest=f.path, user="root", group="root", mode=f.mode)
+        op = put(f"Backup: {f.path}", f.path, f.content, mode=f.mode)
         units_changed = units_changed or (f.path.startswith("/etc/systemd/") and op.will_change)
 
     jobs = host_jobs(plan, host_name)
     for job in jobs:
         names = job.names
         for path in (names["config_dir"], names["state_dir"]):
-            files.directory(name=f"Backup {job.label}: {path}", path=path, user="root", group="root", mode="0700")
+            directory(name=f"Backup {job.label}: {path}", path=path, user="root", group="root", mode="0700")
         for f in job_files(plan, job, credentials, passwords[job.password_ref]):
-            if f.secret:
-                secret_file(name=f"Backup {job.label}: {f.path} (secret)", content=f.content, dest=f.path,
-                            temp_dir=names["config_dir"])
-            else:
-                files.put(name=f"Backup {job.label}: {f.path}", src=StringIO(f.content), dest=f.path,
-                          user="root", group="root", mode=f.mode)
+            # Secret files (0600, root-only directory) are uploaded next to their destination and never printed.
+            put(f"Backup {job.label}: {f.path}" + (" (secret)" if f.secret else ""), f.path, f.content, mode=f.mode)
 
     for index, job in enumerate(jobs):
         systemd.service(

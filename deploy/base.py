@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.facts.server import Command
 from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
 
-from counselkit import layout, render
+from counselkit import layout
 
-from .common import context, in_container, put, put_template, virtualization
+from .common import context, directory, in_container, put_template, virtualization
 
 BASE_PACKAGES = [
     "nftables", "auditd", "unattended-upgrades", "apt-listchanges", "systemd-timesyncd", "sudo", "ca-certificates",
@@ -80,8 +78,7 @@ def base() -> None:
 
     # --- journald: persistent
     journald = put_template("base/journald.conf.j2", layout.JOURNALD_DROPIN)
-    files.directory(name="Journal directory", path=layout.JOURNAL_DIR, user="root", group="systemd-journal",
-                    mode="2755")
+    directory(name="Journal directory", path=layout.JOURNAL_DIR, user="root", group="systemd-journal", mode="2755")
     systemd.service(name="Restart journald", service="systemd-journald.service", restarted=True,
                     _if=journald.did_change)
 

@@ -1,4 +1,4 @@
-"""What every packaged deploy shares: the host's template context, secrets, file upload, container detection.
+"""What every packaged deploy shares: the host's template context, secrets, managed files, container detection.
 
 The inventory (inventories/*.py) attaches `counselkit` (counselkit.render.host_vars: plain plan data, no secret
 values) and `counselkit_tenants_file` to each host. Secret values are read here, on the control machine, from the
@@ -7,14 +7,14 @@ encrypted secrets file and only ever go into files uploaded with restrictive mod
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from pyinfra import host
 from pyinfra.facts.server import Command
-from pyinfra.operations import files
 
 from counselkit import render
+
+from . import managed
 
 _contexts: dict[str, dict[str, Any]] = {}
 _stores: dict[str, Any] = {}
@@ -46,7 +46,18 @@ def context() -> dict[str, Any]:
 
 
 def put(name: str, dest: str, content: str, user: str = "root", group: str = "root", mode: str = "644"):
-    return files.put(name=name, src=io.StringIO(content), dest=dest, user=user, group=group, mode=mode)
+    managed.register(dest)
+    return managed.file(name=name, dest=dest, content=content, user=user, group=group, mode=mode)
+
+
+def directory(name: str, path: str, user: str = "root", group: str = "root", mode: str = "755"):
+    managed.register(path)
+    return managed.directory(name=name, path=path, user=user, group=group, mode=mode)
+
+
+def owner_and_mode(name: str, path: str, user: str = "root", group: str = "root", mode: str = "644"):
+    managed.register(path)
+    return managed.owner_and_mode(name=name, path=path, user=user, group=group, mode=mode)
 
 
 def put_template(template: str, dest: str, ctx: dict[str, Any] | None = None, **kwargs: str):

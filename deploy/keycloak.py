@@ -15,7 +15,6 @@ Secrets reach the host only inside files (0600/0640), never on a command line; p
 
 from __future__ import annotations
 
-from io import StringIO
 from typing import Any
 
 from pyinfra import host
@@ -27,6 +26,8 @@ from pyinfra.operations.util import any_changed
 from counselkit import layout
 from counselkit.keycloak import render
 from counselkit.keycloak.artifact import archive_name, fetch
+
+from .common import directory, put
 
 HEALTH_TIMEOUT_SECONDS = 240
 
@@ -78,24 +79,21 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
         (layout.KEYCLOAK_CONFIG_DIR, "root", "0750"),
         (layout.KEYCLOAK_DATA_DIR, user, "0700"),
     ):
-        files.directory(name=f"Keycloak: {path}", path=path, user=owner, group=group if owner == "root" else group,
-                        mode=mode)
+        directory(name=f"Keycloak: {path}", path=path, user=owner, group=group, mode=mode)
 
     sql = f"{layout.KEYCLOAK_CONFIG_DIR}/database.sql"
-    files.put(name="Keycloak: database SQL (secret, 0600 root)", src=StringIO(_database_sql(
-        secrets.get(plan.platform_secrets["keycloak_db_password"]))), dest=sql, user="root", group="root", mode="0600")
+    put("Keycloak: database SQL (secret, 0600 root)", sql,
+        _database_sql(secrets.get(plan.platform_secrets["keycloak_db_password"])), mode="0600")
     # root opens the file, psql (as postgres) reads it on stdin: idempotent, so it runs on every deploy.
     server.shell(name="Keycloak: PostgreSQL role and database",
                  commands=[f"cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -f - < {sql}"])
 
-    conf = files.put(name="Keycloak: keycloak.conf", src=StringIO(render.keycloak_conf(plan, version)),
-                     dest=layout.KEYCLOAK_CONF, user="root", group=group, mode="0640")
-    env = files.put(name="Keycloak: environment file (secrets, 0640)", src=StringIO(render.env_file(
+    conf = put("Keycloak: keycloak.conf", layout.KEYCLOAK_CONF, render.keycloak_conf(plan, version), group=group,
+               mode="0640")
+    env = put("Keycloak: environment file (secrets, 0640)", layout.KEYCLOAK_ENV_FILE, render.env_file(
         secrets.get(plan.platform_secrets["keycloak_db_password"]),
-        secrets.get(plan.platform_secrets["keycloak_admin_password"]))),
-        dest=layout.KEYCLOAK_ENV_FILE, user="root", group=group, mode="0640")
-    unit = files.put(name="Keycloak: systemd unit", src=StringIO(render.unit_file(version)),
-                     dest=f"/etc/systemd/system/{layout.KEYCLOAK_UNIT}", user="root", group="root", mode="0644")
+        secrets.get(plan.platform_secrets["keycloak_admin_password"])), group=group, mode="0640")
+    unit = put("Keycloak: systemd unit", f"/etc/systemd/system/{layout.KEYCLOAK_UNIT}", render.unit_file(version))
     if not with_archive:
         return
     if artifact is None:
@@ -118,9 +116,8 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
     themes = []
     for tenant in _host_plan(plan).tenants:
         for relative, content in render.theme_files(tenant).items():
-            themes.append(files.put(name=f"Keycloak: login theme {tenant.slug} {relative.rsplit('/', 1)[-1]}",
-                                    src=StringIO(content), dest=f"{release}/themes/{relative}",
-                                    user="root", group="root", mode="0644"))
+            themes.append(put(f"Keycloak: login theme {tenant.slug} {relative.rsplit('/', 1)[-1]}",
+                              f"{release}/themes/{relative}", content))
     current = files.link(name="Keycloak: current release", path=layout.KEYCLOAK_CURRENT, target=release)
     # Build-time options (db, health, metrics, relative path, cache) are baked with `kc.sh build`; the unit
     # runs `start --optimized` on a read-only home. Rebuild only when keycloak.conf or the release changed.
@@ -176,10 +173,9 @@ def provision(plan: Any, secrets: Any) -> None:
 @deploy("Keycloak: Synapse OIDC login per tenant")
 def synapse_oidc(plan: Any, secrets: Any, restart: bool = True) -> None:
     for tenant in _host_plan(plan).tenants:
-        oidc = files.put(name=f"Synapse {tenant.slug}: OIDC provider (secret, 0600)",
-                         src=StringIO(render.synapse_oidc(plan, tenant, secrets.get(tenant.secrets["oidc_client_secret"]))),
-                         dest=layout.synapse_oidc_config(tenant.slug), user=tenant.unix_user, group=tenant.unix_user,
-                         mode="0600")
+        oidc = put(f"Synapse {tenant.slug}: OIDC provider (secret, 0600)", layout.synapse_oidc_config(tenant.slug),
+                   render.synapse_oidc(plan, tenant, secrets.get(tenant.secrets["oidc_client_secret"])),
+                   user=tenant.unix_user, group=tenant.unix_user, mode="0600")
         if restart:
             systemd.service(name=f"Synapse {tenant.slug}: restart for OIDC change", service=tenant.unit,
                             restarted=True, _if=any_changed(oidc))

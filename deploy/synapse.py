@@ -7,12 +7,13 @@ from pyinfra.api import deploy, operation
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Command
 from pyinfra.facts.systemd import SystemdStatus
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from counselkit import layout, render
 
-from .common import context, put, put_template
+from . import managed
+from .common import context, directory, owner_and_mode, put, put_template
 
 
 def _wanted(version: str) -> str:
@@ -37,7 +38,7 @@ def synapse_venv(venv: str, version: str):
 @operation()
 def signing_key(venv: str, homeserver_yaml: str, key_path: str):
     """Generate the tenant's signing key once; it is never replaced (remote servers and clients pin it)."""
-    if host.get_fact(File, path=key_path):
+    if managed.state(key_path):
         host.noop(f"signing key {key_path} exists")
         return
     yield f"{venv}/bin/python -m synapse.app.homeserver --config-path={homeserver_yaml} --generate-keys"
@@ -60,18 +61,19 @@ def synapse() -> None:
         server.group(name=f"[{slug}] group {user}", group=user, system=True)
         server.user(name=f"[{slug}] user {user}", user=user, group=user, system=True, home=tenant["data_dir"],
                     shell="/usr/sbin/nologin", create_home=False, ensure_home=False)
-        files.directory(name=f"[{slug}] config dir", path=tenant["config_dir"], user="root", group=user, mode="750")
-        files.directory(name=f"[{slug}] data dir", path=tenant["data_dir"], user=user, group=user, mode="700")
-        files.directory(name=f"[{slug}] media dir", path=tenant["media_dir"], user=user, group=user, mode="700")
+        directory(name=f"[{slug}] config dir", path=tenant["config_dir"], user="root", group=user, mode="750")
+        directory(name=f"[{slug}] data dir", path=tenant["data_dir"], user=user, group=user, mode="700")
+        directory(name=f"[{slug}] media dir", path=tenant["media_dir"], user=user, group=user, mode="700")
         tenant_files = render.render_tenant_files(ctx, slug)
         homeserver = put(f"[{slug}] homeserver.yaml", tenant["homeserver_yaml"], tenant_files[tenant["homeserver_yaml"]],
                          group=user, mode="640")
         log_config = put(f"[{slug}] log config", tenant["log_config"], tenant_files[tenant["log_config"]],
                          group=user, mode="640")
+        managed.register(tenant["signing_key_path"])
         signing_key(name=f"[{slug}] signing key", venv=venv, homeserver_yaml=tenant["homeserver_yaml"],
                     key_path=tenant["signing_key_path"])
-        files.file(name=f"[{slug}] signing key owner", path=tenant["signing_key_path"], user=user, group=user,
-                   mode="600")
+        owner_and_mode(name=f"[{slug}] signing key owner", path=tenant["signing_key_path"], user=user, group=user,
+                       mode="600")
         systemd.service(name=f"[{slug}] {tenant['unit']} running", service=tenant["unit"], running=True, enabled=True)
         was_running = bool(running_before.get(tenant["unit"]))
         systemd.service(name=f"[{slug}] restart {tenant['unit']} (its config or the release changed)",

@@ -754,7 +754,7 @@ def postgres_scram_only(ctx: CheckContext) -> Finding:
 
 @check("postgres_roles_least_privilege", "tenant roles are plain roles; PUBLIC may not connect to tenant databases")
 def postgres_roles_least_privilege(ctx: CheckContext) -> Finding:
-    expected = "each tenant role exists without SUPERUSER/CREATEDB/CREATEROLE/REPLICATION/BYPASSRLS; PUBLIC lacks CONNECT"
+    expected = "each tenant role exists without SUPERUSER/CREATEDB/CREATEROLE/REPLICATION/BYPASSRLS; PUBLIC lacks CONNECT to them and to the maintenance databases"
     if not ctx.tenants:
         return _no_tenants(expected)
     names = ",".join(f"'{t.db_user}'" for t in ctx.tenants)
@@ -770,7 +770,7 @@ def postgres_roles_least_privilege(ctx: CheckContext) -> Finding:
                    if flag == "t"]
         if granted:
             problems.append(f"role {name} has {', '.join(granted)}")
-    dbs = ",".join(f"'{t.db_name}'" for t in ctx.tenants)
+    dbs = ",".join(f"'{name}'" for name in [t.db_name for t in ctx.tenants] + list(layout.POSTGRES_MAINTENANCE_DBS))
     ok, public, error = ctx.psql(f"SELECT datname, has_database_privilege('public', datname, 'CONNECT') FROM pg_database "
                                  f"WHERE datname IN ({dbs}) ORDER BY datname")
     problems += [f"PUBLIC may connect to {d}" for d, flag in public if flag == "t"]

@@ -7,6 +7,7 @@ a testinfra host and returns something comparable between two hosts.
 from __future__ import annotations
 
 import hashlib
+import shlex
 from typing import Any
 
 from counselkit import layout, render
@@ -145,6 +146,12 @@ def assert_postgres_local_scram(host: Any, host_vars: dict[str, Any]) -> None:
     dbs = host.check_output("cd / && runuser -u postgres -- psql -XAtc 'SELECT datname, datcollate FROM pg_database'")
     for tenant in host_vars["tenants"]:
         assert f"{tenant['db_name']}|C" in dbs.splitlines(), (tenant["db_name"], dbs)
+    # Each tenant's database admits only its own role, the maintenance databases only superusers.
+    names = [t["db_name"] for t in host_vars["tenants"]] + list(layout.POSTGRES_MAINTENANCE_DBS)
+    sql = (f"SELECT datname FROM pg_database WHERE datname IN ({','.join(repr(name) for name in names)}) "
+           "AND has_database_privilege('public', datname, 'CONNECT')")
+    public = host.check_output(f"cd / && runuser -u postgres -- psql -XAtc {shlex.quote(sql)}")
+    assert public.split() == [], f"PUBLIC may connect to: {public.split()}"
 
 
 def assert_synapse_tenants(host: Any, host_vars: dict[str, Any]) -> None:

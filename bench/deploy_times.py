@@ -1,6 +1,6 @@
 """Deploy timings on one lab host: fresh deploy of N tenants, no-change re-run, add one tenant; Synapse RSS.
 
-    .venv/bin/python bench/deploy.py [--host node3] [--tenants 3]       (as root; brings the lab up if needed)
+    .venv/bin/python bench/deploy_times.py [--host node3] [--tenants 3]       (as root; brings the lab up if needed)
 
 The host should be bare for the "fresh" figure (the bench says whether it was); the other figures hold either way.
 Needs a vault password: COUNSELKIT_VAULT_PASSWORD(_FILE), else a throw-away one is made for the bench's own
