@@ -165,6 +165,25 @@ APT_PROXY_CONF = "/etc/apt/apt.conf.d/01counselkit-proxy"
 APT_AUTO_UPGRADES = "/etc/apt/apt.conf.d/20auto-upgrades"
 APT_UNATTENDED_CONF = "/etc/apt/apt.conf.d/52counselkit-unattended-upgrades"
 PIP_CONF = "/etc/pip.conf"
+LOGIN_DEFS = "/etc/login.defs"
+CORE_LIMITS = "/etc/security/limits.d/60-counselkit-core.conf"
+COREDUMP_DROPIN = "/etc/systemd/coredump.conf.d/counselkit.conf"
+SHELL_PROFILE = "/etc/profile.d/counselkit.sh"
+MODPROBE_BLACKLIST = "/etc/modprobe.d/counselkit-blacklist.conf"
+ISSUE = "/etc/issue"
+ISSUE_NET = "/etc/issue.net"
+FAIL2BAN_JAIL = "/etc/fail2ban/jail.d/counselkit.local"
+AIDE_DB = "/var/lib/aide/aide.db"
+AIDE_CONF = "/etc/aide/aide.conf"
+AIDE_CHECKSUMS = "sha512"  # one strong hash instead of Debian's all-hashes group H: same assurance, faster scans
+# Packages with an upgrade from the security archive ("Inst <pkg> [old] (new Debian-Security:12/stable-security ...").
+PENDING_SECURITY_UPDATES = ("apt-get --dry-run --show-upgraded upgrade 2>/dev/null | grep '^Inst ' | grep -- '-security' "
+                            "| cut -d' ' -f2 || true")
+AIDE_INIT_UNIT = "counselkit-aide-init.service"
+AIDE_INIT_UNIT_PATH = f"/etc/systemd/system/{AIDE_INIT_UNIT}"
+# Kernel modules a hosted server never needs: removable storage and rarely used network protocols.
+DISABLED_KERNEL_MODULES = ("usb-storage", "firewire-core", "firewire-ohci", "firewire-sbp2", "dccp", "sctp", "rds",
+                           "tipc")
 POSTGRES_VERSION = 15
 POSTGRES_CONF_DIR = f"/etc/postgresql/{POSTGRES_VERSION}/main"
 POSTGRES_CONF_DROPIN = f"{POSTGRES_CONF_DIR}/conf.d/counselkit.conf"

@@ -39,6 +39,15 @@ HOST_TEMPLATES: dict[str, str] = {
     "base/sudoers-admins.j2": layout.SUDOERS_ADMINS,
     "base/apt-proxy.conf.j2": layout.APT_PROXY_CONF,  # only with platform.proxy
     "base/pip.conf.j2": layout.PIP_CONF,
+    "base/login.defs.j2": layout.LOGIN_DEFS,
+    "base/limits-core.conf.j2": layout.CORE_LIMITS,
+    "base/coredump.conf.j2": layout.COREDUMP_DROPIN,
+    "base/profile.sh.j2": layout.SHELL_PROFILE,
+    "base/modprobe-blacklist.conf.j2": layout.MODPROBE_BLACKLIST,
+    "base/issue.j2": layout.ISSUE,
+    "base/issue.net.j2": layout.ISSUE_NET,
+    "base/fail2ban-jail.conf.j2": layout.FAIL2BAN_JAIL,
+    "base/aide-init.service.j2": layout.AIDE_INIT_UNIT_PATH,
     "postgres/counselkit.conf.j2": layout.POSTGRES_CONF_DROPIN,
     "postgres/pg_hba.conf.j2": layout.POSTGRES_HBA,
     "synapse/matrix-synapse@.service.j2": layout.SYNAPSE_UNIT_PATH,
@@ -46,6 +55,9 @@ HOST_TEMPLATES: dict[str, str] = {
     "nginx/security-headers.conf.j2": layout.NGINX_HEADERS_SNIPPET,
     "nginx/default.conf.j2": layout.NGINX_CATCHALL_SITE,
 }
+# Host files that only need to be in place (0644 root, no service to reload): both engines loop over this list.
+PLAIN_HOST_TEMPLATES = ("base/login.defs.j2", "base/limits-core.conf.j2", "base/coredump.conf.j2",
+                        "base/profile.sh.j2", "base/modprobe-blacklist.conf.j2", "base/issue.j2", "base/issue.net.j2")
 # template -> key of the destination path in a tenant's vars
 TENANT_TEMPLATES: dict[str, str] = {
     "synapse/homeserver.yaml.j2": "homeserver_yaml",
@@ -59,7 +71,7 @@ LAYOUT_KEYS = (
     "ADMIN_GROUP", "SSHD_HOST_KEYS", "NFTABLES_TABLE", "JOURNAL_DIR", "POSTGRES_VERSION", "POSTGRES_PORT",
     "POSTGRES_HOST", "SYNAPSE_VENV", "SYNAPSE_MAX_UPLOAD", "NGINX_SITES_DIR", "NGINX_HEADERS_SNIPPET",
     "ACME_WEBROOT", "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER", "KEYCLOAK_PATH",
-    "KEYCLOAK_HTTP_PORT",
+    "KEYCLOAK_HTTP_PORT", "DISABLED_KERNEL_MODULES", "AIDE_DB",
 )
 
 

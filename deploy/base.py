@@ -1,22 +1,55 @@
-"""Base hardening of a Debian 12 host: admins, sshd, sysctl, nftables, auditd, journald, updates, time sync."""
+"""Base hardening of a Debian 12 host: admins, login defaults, sshd, sysctl, nftables, fail2ban, auditd, journald, updates."""
 
 from __future__ import annotations
 
 from pyinfra import host, logger
-from pyinfra.api import deploy
+from pyinfra.api import deploy, operation
+from pyinfra.facts.server import Command
 from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import apt, files, server, systemd
 
-from counselkit import layout
+from counselkit import layout, render
 
 from .common import context, directory, in_container, put_template, virtualization
 
 BASE_PACKAGES = [
     "nftables", "auditd", "unattended-upgrades", "apt-listchanges", "systemd-timesyncd", "sudo", "ca-certificates",
     "python3-venv", "curl",
+    # password quality (for sudo passwords, should an admin set one), package checksums, rootkit scans (daily timer),
+    # SSH brute-force bans (fail2ban reads the journal through python3-systemd)
+    "libpam-pwquality", "debsums", "chkrootkit", "fail2ban", "python3-systemd",
+    "aide", "aide-common",  # file integrity: baseline built after the deploy, checked daily (dailyaidecheck.timer)
 ]
 # Services a Debian host may bring that nothing here needs; stopped and disabled where present.
 UNNEEDED_SERVICES = ["rpcbind", "avahi-daemon", "cups", "exim4", "postfix", "nfs-server", "smbd", "nmbd", "bluetooth"]
+
+
+@operation()
+def security_updates():
+    """Install the upgrades that come from the Debian security archive (a fresh image lags behind it)."""
+    pending = host.get_fact(Command, layout.PENDING_SECURITY_UPDATES) or ""
+    packages = sorted(set(pending.split()))
+    if not packages:
+        host.noop("no security updates pending")
+        return
+    yield (f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q --only-upgrade -o Dpkg::Options::=--force-confold "
+           f"{' '.join(packages)}")
+
+
+@operation()
+def file_integrity_baseline():
+    """Start building the first AIDE database in the background, unless it exists or is being built."""
+    status = (host.get_fact(Command, f"test -e {layout.AIDE_DB} && echo present || "
+                            f"systemctl is-active {layout.AIDE_INIT_UNIT} || true") or "").strip()
+    if status in ("present", "active", "activating"):
+        host.noop(f"AIDE database {layout.AIDE_DB}: {status}")
+        return
+    yield f"systemctl start --no-block {layout.AIDE_INIT_UNIT}"
+
+
+@deploy("counselkit: file integrity baseline")
+def file_integrity() -> None:
+    file_integrity_baseline(name="First AIDE database (background, idle priority)")
 
 
 @deploy("counselkit: apt and proxy")
@@ -48,6 +81,10 @@ def base() -> None:
     sudoers = put_template("base/sudoers-admins.j2", layout.SUDOERS_ADMINS, mode="440")
     server.shell(name="Check sudoers", commands=[f"visudo -cf {layout.SUDOERS_ADMINS}"], _if=sudoers.did_change)
 
+    # --- login defaults, no core dumps, idle shells closed, unneeded kernel modules off, legal banner
+    for template in render.PLAIN_HOST_TEMPLATES:
+        put_template(template, render.HOST_TEMPLATES[template])
+
     # --- sshd
     sshd = put_template("base/sshd_config.j2", layout.SSHD_CONFIG, mode="600")
     server.shell(name="Check sshd config", commands=["sshd -t"], _if=sshd.did_change)
@@ -67,6 +104,12 @@ def base() -> None:
     systemd.service(name="nftables running", service="nftables.service", running=True, enabled=True)
     systemd.service(name="Reload nftables", service="nftables.service", reloaded=True, _if=nft.did_change)
 
+    # --- fail2ban: SSH brute-force bans
+    jail = put_template("base/fail2ban-jail.conf.j2", layout.FAIL2BAN_JAIL)
+    systemd.service(name="fail2ban running", service="fail2ban.service", running=True, enabled=True)
+    systemd.service(name="Restart fail2ban (jail changed)", service="fail2ban.service", restarted=True,
+                    _if=jail.did_change)
+
     # --- auditd
     rules = put_template("base/audit.rules.j2", layout.AUDIT_RULES, mode="640")
     if container:
@@ -82,7 +125,15 @@ def base() -> None:
     systemd.service(name="Restart journald", service="systemd-journald.service", restarted=True,
                     _if=journald.did_change)
 
-    # --- unattended security upgrades
+    # --- file integrity: the unit that builds the first AIDE database (started by deploy/site.py at the very end)
+    files.line(name=f"AIDE checksums: {layout.AIDE_CHECKSUMS}", path=layout.AIDE_CONF, line=r"^Checksums\s*=.*",
+               replace=f"Checksums = {layout.AIDE_CHECKSUMS}")
+    aide_unit = put_template("base/aide-init.service.j2", layout.AIDE_INIT_UNIT_PATH)
+    systemd.daemon_reload(name="systemd daemon-reload (AIDE unit changed)", _if=aide_unit.did_change)
+    systemd.service(name=f"{layout.AIDE_INIT_UNIT} enabled", service=layout.AIDE_INIT_UNIT, running=None, enabled=True)
+
+    # --- security updates: whatever is pending now, then unattended-upgrades daily
+    security_updates(name="Pending security updates installed")
     put_template("base/auto-upgrades.j2", layout.APT_AUTO_UPGRADES)
     put_template("base/unattended-upgrades.j2", layout.APT_UNATTENDED_CONF)
     systemd.service(name="unattended-upgrades enabled", service="unattended-upgrades.service", running=True,

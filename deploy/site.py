@@ -1,14 +1,14 @@
 """The whole "lite" installation of every host in the inventory: `pyinfra -y inventories/lab.py deploy/site.py`.
 
 Order: refuse if tenants would be orphaned -> apt/proxy -> base hardening -> PostgreSQL -> [Keycloak] -> Synapse
--> [Synapse OIDC] -> nginx -> [backups]. Bracketed parts are other components' deploys (deploy/keycloak.py,
+-> [Synapse OIDC] -> nginx -> [backups] -> AIDE baseline (background). Bracketed parts are other components' deploys (deploy/keycloak.py,
 deploy/backup.py), run only when configured: Keycloak when platform.artifacts.keycloak is set, backups when the
 storage provider's S3 keys are in the secrets file (`counselkit secrets set platform.backup_s3_access_key`).
 """
 
 from pyinfra import host
 
-from deploy.base import apt_setup, base
+from deploy.base import apt_setup, base, file_integrity
 from deploy.common import secret_store
 from deploy.guard import refuse_orphaned_tenants
 from deploy.nginx import nginx
@@ -37,3 +37,4 @@ if with_backup:
     from deploy import backup
 
     backup.install(plan=plan, secrets=store)
+file_integrity()  # last: the AIDE baseline should see the finished installation

@@ -116,8 +116,6 @@ def test_deployed_host_passes_every_control(deployed_node1: LabHost, tmp_path: P
     print(f"Lynis hardening index node1 (deployed): {host.lynis.hardening_index}, warnings {host.lynis.warnings}")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known gap (issue 9 stays open): after the deploy Lynis scores about 72 in the "
-                                       "lab container, the target is 85 with no warnings; the figure is in the report")
 def test_lynis_index_at_least_85_without_warnings(deployed_node1: LabHost, tmp_path: Path) -> None:
     _lynis(deployed_node1)
     host = _run_audit(tmp_path, "node1").hosts[0]

@@ -157,6 +157,7 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
         "counselkit_secrets_file": str(secrets_file),
         "counselkit_host_templates": dict(render.HOST_TEMPLATES),
         "counselkit_tenant_templates": dict(render.TENANT_TEMPLATES),
+        "counselkit_plain_host_templates": list(render.PLAIN_HOST_TEMPLATES),
         "counselkit_layout": {
             "POSTGRES_UNIT": layout.POSTGRES_UNIT, "POSTGRES_HBA": layout.POSTGRES_HBA,
             "POSTGRES_CONF_DROPIN": layout.POSTGRES_CONF_DROPIN, "POSTGRES_VERSION": layout.POSTGRES_VERSION,
@@ -164,6 +165,9 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "SYNAPSE_PIP_EXTRA_PACKAGES": list(layout.SYNAPSE_PIP_EXTRA_PACKAGES),
             "NGINX_DEFAULT_SITE": layout.NGINX_DEFAULT_SITE, "INTERNAL_CA_CERT": layout.INTERNAL_CA_CERT,
             "SYNAPSE_CONFIG_ROOT": layout.SYNAPSE_CONFIG_ROOT,
+            "AIDE_DB": layout.AIDE_DB, "AIDE_INIT_UNIT": layout.AIDE_INIT_UNIT, "AIDE_CONF": layout.AIDE_CONF,
+            "AIDE_CHECKSUMS": layout.AIDE_CHECKSUMS,
+            "PENDING_SECURITY_UPDATES": layout.PENDING_SECURITY_UPDATES,
         },
         "counselkit_backup": backup_data(plan, host_plan.name),
         "counselkit_keycloak": keycloak_data(plan),
