@@ -11,9 +11,9 @@ from counselkit import layout
 from .common import host_vars
 
 OFFBOARD_HINT = (
-    "Put the tenant back into tenants.yaml to keep it, or offboard it with the offboarding command "
-    "(`counselkit tenant offboard SLUG`, see docs/operations.md), which exports and removes its data and "
-    "releases it from tenants.lock.json. Nothing has been changed on any host."
+    "Put the tenant back into tenants.yaml to keep it. Offboarding (export, then remove its data and release it "
+    "from tenants.lock.json) has no command yet: follow the manual steps in docs/operations.md, 'Removing a "
+    "tenant'. Nothing has been changed on any host."
 )
 
 
