@@ -173,6 +173,14 @@ MODPROBE_BLACKLIST = "/etc/modprobe.d/counselkit-blacklist.conf"
 ISSUE = "/etc/issue"
 ISSUE_NET = "/etc/issue.net"
 FAIL2BAN_JAIL = "/etc/fail2ban/jail.d/counselkit.local"
+# Legal banner of /etc/issue and /etc/issue.net (one text for both; Ansible templates cannot include each other
+# outside the playbook directory).
+LEGAL_BANNER = (
+    "Authorised access only. This system is the property of its owner and is subject to monitoring: access and "
+    "actions are logged and recorded as evidence. Unauthorised access is prohibited and may lead to criminal "
+    "prosecution under applicable law (German Criminal Code, sections 202a-202c and 303b). By continuing you consent "
+    "to these terms and to the audit policy of the owner."
+)
 AIDE_DB = "/var/lib/aide/aide.db"
 AIDE_CONF = "/etc/aide/aide.conf"
 AIDE_CHECKSUMS = "sha512"  # one strong hash instead of Debian's all-hashes group H: same assurance, faster scans
