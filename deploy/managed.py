@@ -97,22 +97,19 @@ def file(dest: str, content: str, user: str = "root", group: str = "root", mode:
     current = state(dest)
     mode = normal_mode(mode)
     same_content = current is not None and current.sha1 == hashlib.sha1(data).hexdigest()
-    same_meta = current is not None and (current.mode, current.user, current.group) == (mode, user, group)
-    if same_content and same_meta:
+    if same_content and _owned_as(current, user, group, mode):
         host.noop(f"{dest} is up to date")
         return
     forget(dest)
     if same_content:
-        yield f"chown {user}:{group} {shlex.quote(dest)}"
-        yield f"chmod {mode} {shlex.quote(dest)}"
+        yield from _set_owner_and_mode(dest, user, group, mode)
         return
     directory_name = posixpath.dirname(dest)
     temp = posixpath.join(directory_name, f".counselkit-upload-{random_source.token_hex(8)}")
     if current is None:
         yield f"mkdir -p {shlex.quote(directory_name)}"
     yield FileUploadCommand(BytesIO(data), temp)
-    yield f"chown {user}:{group} {shlex.quote(temp)}"
-    yield f"chmod {mode} {shlex.quote(temp)}"
+    yield from _set_owner_and_mode(temp, user, group, mode)
     yield f"mv -f {shlex.quote(temp)} {shlex.quote(dest)}"
 
 
@@ -121,7 +118,7 @@ def directory(path: str, user: str = "root", group: str = "root", mode: str = "7
     """`path` is a directory with this owner and mode (created with its parents if missing)."""
     current = state(path)
     mode = normal_mode(mode)
-    if current is not None and current.kind == "directory" and (current.mode, current.user, current.group) == (mode, user, group):
+    if current is not None and current.kind == "directory" and _owned_as(current, user, group, mode):
         host.noop(f"directory {path} is as wanted")
         return
     forget(path)
@@ -129,8 +126,7 @@ def directory(path: str, user: str = "root", group: str = "root", mode: str = "7
         yield f"mkdir -p {shlex.quote(path)}"
     elif current.kind != "directory":
         raise OSError(f"{path} exists on {host.name} but is a {current.kind}, not a directory")
-    yield f"chown {user}:{group} {shlex.quote(path)}"
-    yield f"chmod {mode} {shlex.quote(path)}"
+    yield from _set_owner_and_mode(path, user, group, mode)
 
 
 @operation()
@@ -138,9 +134,17 @@ def owner_and_mode(path: str, user: str = "root", group: str = "root", mode: str
     """An existing file's owner and mode (a file some program made, e.g. a generated key)."""
     current = state(path)
     mode = normal_mode(mode)
-    if current is not None and (current.mode, current.user, current.group) == (mode, user, group):
+    if current is not None and _owned_as(current, user, group, mode):
         host.noop(f"{path} has owner {user}:{group} and mode {mode}")
         return
     forget(path)
+    yield from _set_owner_and_mode(path, user, group, mode)
+
+
+def _owned_as(current: PathState, user: str, group: str, mode: str) -> bool:
+    return (current.mode, current.user, current.group) == (mode, user, group)
+
+
+def _set_owner_and_mode(path: str, user: str, group: str, mode: str):
     yield f"chown {user}:{group} {shlex.quote(path)}"
     yield f"chmod {mode} {shlex.quote(path)}"
