@@ -41,6 +41,7 @@ def signing_key(venv: str, homeserver_yaml: str, key_path: str):
     if managed.state(key_path):
         host.noop(f"signing key {key_path} exists")
         return
+    managed.forget(key_path)  # it is written now: later readers must not trust the bulk read
     yield f"{venv}/bin/python -m synapse.app.homeserver --config-path={homeserver_yaml} --generate-keys"
 
 
