@@ -11,10 +11,20 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent, CollectionEndEvent, CollectionStartEvent, DocumentStartEvent, ScalarEvent,
+)
 
 from .problems import InputError, Problem, whole_file_problem
 
 Loc = tuple[str | int, ...]
+
+# Limits far above any real tenants.yaml (1,000 tenants: about 1 MB, 100,000 nodes, nesting depth 8) and far
+# below what hurts: the C composer recurses per nesting level (100,000 '[' crash it), and aliases multiply
+# (a 600-byte "billion laughs" file expands to gigabytes when turned into plain data).
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 1_000_000  # after expanding every alias
 
 
 @dataclass
@@ -125,8 +135,52 @@ def safe_yaml() -> YAML:
     return _with_lenient_timestamps(YAML(typ="safe"))
 
 
+def check_shape(text: str, path: Path) -> None:
+    """Refuse a document that is too big, too deep or expands too far — before anything builds it.
+
+    Walks the parser's event stream (libyaml's parser is iterative, so depth cannot crash it) and counts the
+    nodes the document would have with every alias expanded; an anchor's size is known when its node ends.
+    """
+    size = len(text.encode("utf-8"))
+    if size > MAX_FILE_BYTES:
+        raise whole_file_problem(path, f"file is {size} bytes; at most {MAX_FILE_BYTES} are read")
+    anchors: dict[str, int] = {}
+    stack: list[list[Any]] = []  # [anchor, nodes so far] per open collection
+    total = 0
+    for event in safe_yaml().parse(text):
+        if isinstance(event, DocumentStartEvent):
+            anchors.clear()
+        if isinstance(event, CollectionStartEvent):
+            stack.append([event.anchor, 1])
+            if len(stack) > MAX_DEPTH:
+                raise _shape_problem(path, event, f"nested more than {MAX_DEPTH} levels deep")
+            continue
+        if isinstance(event, CollectionEndEvent):
+            anchor, nodes = stack.pop()
+        elif isinstance(event, AliasEvent):
+            anchor, nodes = None, anchors.get(event.anchor, 1)
+        elif isinstance(event, ScalarEvent):
+            anchor, nodes = event.anchor, 1
+        else:
+            continue
+        if anchor:
+            anchors[anchor] = nodes
+        if stack:
+            stack[-1][1] += nodes
+        total += nodes if not stack else 0
+        if total > MAX_NODES or (stack and stack[-1][1] > MAX_NODES):
+            raise _shape_problem(path, event, f"expands to more than {MAX_NODES} values through aliases (*name); "
+                                              "write the values out or use fewer aliases")
+
+
+def _shape_problem(path: Path, event: Any, message: str) -> InputError:
+    mark = event.start_mark
+    return InputError([Problem(str(path), mark.line + 1, mark.column + 1, "", f"invalid YAML: {message}")])
+
+
 def parse_yaml(text: str, path: Path) -> YamlDocument:
     try:
+        check_shape(text, path)
         loaded = safe_yaml().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from .types import (
-    Domain, Email, HostName, Iban, Money, NetAddress, NonEmpty, PostalAddress, SshPublicKey, Strict,
-    UnixUser, Url, VatId,
+    Domain, Email, HostName, Iban, LaxDecimal, Money, NetAddress, NonEmpty, PostalAddress, SshPublicKey, Strict,
+    Text, UnixUser, Url, VatId,
 )
 
 # Pinned releases: the only place these versions are written down. tenants.yaml may override them.
@@ -139,10 +139,10 @@ class CostSharing(Strict):
 class Pricing(Strict):
     mode: Literal["saas", "cost_sharing"]
     currency: Literal["EUR"] = "EUR"
-    vat_rate: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("19")
+    vat_rate: Annotated[LaxDecimal, Field(ge=0, le=100)] = Decimal("19")
     payment_terms_days: Annotated[int, Field(ge=0, le=120)] = 14
     invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9-]{1,12}$")] = "RE"
-    plans: Annotated[dict[str, PlanPrice], Field(min_length=1)] = {"lite": PlanPrice()}
+    plans: Annotated[dict[NonEmpty, PlanPrice], Field(min_length=1)] = {"lite": PlanPrice()}
     cost_sharing: CostSharing | None = None
 
     @model_validator(mode="after")
@@ -204,7 +204,7 @@ class Platform(Strict):
     pricing: Pricing
     artifacts: Artifacts = Artifacts()
     smtp: Smtp | None = None  # realm email; without it Keycloak cannot send verify/reset mails
-    secrets_file: Annotated[str, Field(min_length=1)] = "secrets.vault"
+    secrets_file: Annotated[Text, Field(min_length=1)] = "secrets.vault"
 
     @model_validator(mode="after")
     def _acme_needs_email(self) -> "Platform":

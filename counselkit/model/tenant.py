@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from .types import Color, Email, HostName, NonEmpty, PostalAddress, Slug, Strict, Url
+from .types import Color, Email, HostName, LaxDecimal, NonEmpty, PostalAddress, Slug, Strict, Text, Url
 
 
 class Contract(Strict):
@@ -36,8 +36,8 @@ class TenantBilling(Strict):
     contact: NonEmpty | None = None
     vat_exempt_reason: NonEmpty | None = None  # set when this tenant's invoices are VAT-exempt
     cost_centre: NonEmpty | None = None
-    buyer_reference: Annotated[str, Field(min_length=1, max_length=100)] | None = None  # e.g. Leitweg-ID
-    weight: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal("1")  # cost-sharing key "weighted"
+    buyer_reference: Annotated[Text, Field(min_length=1, max_length=100)] | None = None  # e.g. Leitweg-ID
+    weight: Annotated[LaxDecimal, Field(gt=0, le=1000)] = Decimal("1")  # cost-sharing key "weighted"
 
 
 class Branding(Strict):
