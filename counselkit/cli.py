@@ -64,6 +64,8 @@ def cli() -> None:
 def validate(tenants_file: Path) -> None:
     """Check TENANTS_FILE and list every problem with file, line and field."""
     plan = load_plan(tenants_file)
+    for warning in sorted(plan.warnings):  # on stderr, so the verdict on stdout keeps its format
+        click.echo(str(warning), err=True)
     hosts = len(plan.hosts)
     click.echo(f"{tenants_file}: valid — {len(plan.tenants())} tenants on {hosts} host{'s' if hosts != 1 else ''}.")
 

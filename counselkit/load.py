@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .model import Inventory, Platform, Tenant
-from .model.checks import cross_checks
+from .model.checks import cross_checks, warnings
 from .problems import InputError, Problem
 from .yamlsource import Loc, YamlDocument, read_yaml
 
@@ -45,6 +45,7 @@ def validate_document(doc: YamlDocument) -> tuple[Inventory | None, list[Problem
         return None, problems
     inventory = Inventory.model_construct(platform=platform, tenants=[tenants[i] for i in sorted(tenants)])
     inventory._source = doc.path.resolve()
+    inventory._warnings = [doc.problem(loc, f"warning: {message}") for loc, message in warnings(platform)]
     return inventory, []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from . import layout
 from .load import load_inventory
@@ -68,6 +68,12 @@ class Plan(Frozen):
     public_tcp_ports: tuple[int, ...] = layout.PUBLIC_TCP_PORTS
     keycloak_http_port: int = layout.KEYCLOAK_HTTP_PORT
     keycloak_management_port: int = layout.KEYCLOAK_MANAGEMENT_PORT
+    _warnings: list[Problem] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """The inventory's warnings (validate prints them); not part of to_vars()."""
+        return self._warnings
 
     def host(self, name: str) -> HostPlan:
         return next(h for h in self.hosts if h.name == name)
@@ -96,7 +102,7 @@ def build_plan(inventory: Inventory, lock: Lock, source: str = "tenants.yaml") -
         if assignment.host in load:
             load[assignment.host] += 1
             ports[assignment.host].add(assignment.port)
-    new_lock = Lock(dict(lock.assignments))
+    new_lock = Lock(dict(lock.assignments), source=lock.source, positions=lock.positions)
     for tenant in inventory.tenants:
         if tenant.slug in pinned:
             continue
@@ -115,6 +121,7 @@ def build_plan(inventory: Inventory, lock: Lock, source: str = "tenants.yaml") -
 
 def _pinned(inventory: Inventory, lock: Lock, source: str) -> tuple[set[str], list[Problem]]:
     host_names = {h.name for h in inventory.platform.hosts}
+    present = {t.slug for t in inventory.tenants}
     problems = []
     pinned = set()
     for tenant in inventory.tenants:
@@ -122,10 +129,13 @@ def _pinned(inventory: Inventory, lock: Lock, source: str) -> tuple[set[str], li
         if assignment is None:
             continue
         if assignment.host not in host_names:
-            problems.append(Problem(source, 0, 0, "platform.hosts", f"host '{assignment.host}' still holds tenant '{tenant.slug}' (see the lock file); keep the host until its tenants are moved"))
+            problems.append(lock.problem(("tenants", tenant.slug, "host"), f"host '{assignment.host}' still holds tenant '{tenant.slug}' but is not in platform.hosts of {source}; keep the host until its tenants are moved"))
         elif tenant.host is not None and tenant.host != assignment.host:
             problems.append(Problem(source, 0, 0, f"tenants[{tenant.slug}].host", f"tenant '{tenant.slug}' lives on '{assignment.host}'; moving it to '{tenant.host}' is a migration (backup restore --to), not an edit"))
         pinned.add(tenant.slug)
+    for slug, assignment in sorted(lock.assignments.items()):
+        if slug not in present and assignment.host not in host_names:  # a removed tenant's data sits on that host
+            problems.append(lock.problem(("tenants", slug, "host"), f"unknown host '{assignment.host}': removed tenant '{slug}' is pinned there but platform.hosts of {source} lists {', '.join(sorted(host_names))}; keep the host until the tenant is offboarded"))
     return pinned, problems
 
 
@@ -194,4 +204,5 @@ def load_plan(tenants_file: Path | str, update_lock: bool = False, site: SiteOve
     plan, lock = build_plan(inventory, read_lock(lock_file), source=str(path))
     if update_lock:
         write_lock(lock_file, lock)
+    plan._warnings = inventory.warnings
     return plan

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from .platform import Platform
 from .tenant import Tenant
+from .types import address_key
 
 Finding = tuple[tuple[str | int, ...], str]
 
@@ -24,6 +26,21 @@ def cross_checks(platform: Platform | None, tenants: dict[int, Tenant], base_dir
     yield from _duplicate_admins(platform)
     yield from _placement(platform, tenants)
     yield from _plans_exist(platform, tenants)
+
+
+# Networks wider than this may reach the Keycloak admin console only with a warning: that is most of the internet.
+WIDE_NETWORK_PREFIX = {4: 16, 6: 32}
+
+
+def warnings(platform: Platform) -> Iterator[Finding]:
+    """Allowed but risky settings; `validate` prints them and still succeeds."""
+    for index, value in enumerate(platform.admin_networks):
+        network = ipaddress.ip_network(value)
+        if network.prefixlen < WIDE_NETWORK_PREFIX[network.version]:
+            yield ("platform", "admin_networks", index), (
+                f"'{value}' opens the Keycloak admin console to {network.num_addresses:,} addresses; "
+                f"list the agency's own networks (at least /{WIDE_NETWORK_PREFIX[network.version]})"
+            )
 
 
 def _duplicate_slugs(raw_slugs: dict[int, str]) -> Iterator[Finding]:
@@ -55,14 +72,17 @@ def _logos_exist(tenants: dict[int, Tenant], base_dir: Path) -> Iterator[Finding
 
 
 def _duplicate_hosts(platform: Platform) -> Iterator[Finding]:
-    for attribute in ("name", "address"):
-        counts = Counter(getattr(host, attribute) for host in platform.hosts)
-        seen: set[str] = set()
+    """Names compare as written; addresses by what they reach (::ffff:203.0.113.10 is 203.0.113.10)."""
+    for attribute, key in (("name", str), ("address", address_key)):
+        first: dict[str, int] = {}
         for index, host in enumerate(platform.hosts):
             value = getattr(host, attribute)
-            if counts[value] > 1 and value in seen:
-                yield ("platform", "hosts", index, attribute), f"duplicate host {attribute} '{value}'"
-            seen.add(value)
+            seen = first.setdefault(key(value), index)
+            if seen != index:
+                yield ("platform", "hosts", index, attribute), (
+                    f"duplicate host {attribute} '{value}': platform.hosts[{seen}] already has it"
+                    + ("" if value == getattr(platform.hosts[seen], attribute) else f" as '{getattr(platform.hosts[seen], attribute)}'")
+                )
 
 
 def _duplicate_admins(platform: Platform) -> Iterator[Finding]:

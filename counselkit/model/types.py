@@ -302,7 +302,7 @@ VatId = Annotated[str, AfterValidator(_vat_id)]
 Postcode = Annotated[str, AfterValidator(_postcode)]
 Country = Annotated[str, AfterValidator(_country)]
 Money = Annotated[LaxDecimal, AfterValidator(_money)]
-Email = Annotated[str, AfterValidator(_text), AfterValidator(_email)]
+Email = Annotated[str, Field(json_schema_extra={"format": "email"}), AfterValidator(_text), AfterValidator(_email)]
 Url = Annotated[HttpUrl, BeforeValidator(_text_input)]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_text)]
 
