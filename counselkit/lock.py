@@ -80,7 +80,7 @@ class _PositionedJson:
         self.text = text
         self.offset = 0
         self.positions: dict[Loc, tuple[int, int]] = {}
-        self.duplicates: list[Loc] = []
+        self.duplicates: list[tuple[Loc, tuple[int, int]]] = []  # the second (third...) occurrence
 
     def parse(self) -> Any:
         self.positions[()] = (1, 1)
@@ -141,7 +141,7 @@ class _PositionedJson:
             key = self._string()
             key_loc = (*loc, key)
             if key in result:
-                self.duplicates.append(key_loc)
+                self.duplicates.append((key_loc, self.where(start)))
             self.positions.setdefault(key_loc, self.where(start))
             self._skip()
             if not self.text.startswith(":", self.offset):
@@ -196,7 +196,8 @@ def parse_lock(text: str, source: str) -> Lock:
         line, column = reader.where(exc.offset)
         raise InputError([Problem(source, line, column, "", f"invalid JSON: {exc}; restore the lock from version control")]) from None
     lock = Lock(source=source, positions=reader.positions)
-    problems = [lock.problem(loc, f"duplicate key '{loc[-1]}': JSON keys must be unique") for loc in reader.duplicates]
+    problems = [Problem(source, line, column, format_loc(loc), f"duplicate key '{loc[-1]}': JSON keys must be unique, "
+                        "the second would silently win") for loc, (line, column) in reader.duplicates]
     lock.assignments = _assignments(body, lock, problems)
     if problems:
         raise InputError(problems)
@@ -271,10 +272,10 @@ def _host_problem(host: Any) -> str | None:
 def _port_problem(port: Any) -> str | None:
     if type(port) is not int:  # bool is a subclass of int: `true` must not become port 1
         return f"must be a whole number (got {json.dumps(port)})"
-    if not layout.SYNAPSE_PORT_BASE <= port <= layout.SYNAPSE_PORT_MAX:
-        return f"port {port} is outside the tenant range {layout.SYNAPSE_PORT_BASE}-{layout.SYNAPSE_PORT_MAX}"
     if port in RESERVED_PORTS:
         return f"port {port} is reserved for {RESERVED_PORTS[port]}"
+    if not layout.SYNAPSE_PORT_BASE <= port <= layout.SYNAPSE_PORT_MAX:
+        return f"port {port} is outside the tenant range {layout.SYNAPSE_PORT_BASE}-{layout.SYNAPSE_PORT_MAX}"
     return None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .model.types import escape_forbidden
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -17,8 +19,9 @@ class Problem:
     message: str  # what is wrong and what is allowed
 
     def __str__(self) -> str:
+        # Field names and messages quote the input (keys, values): hostile text must not forge output lines.
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        return f"{where}: {self.field or '(file)'}: {self.message}"
+        return escape_forbidden(f"{where}: {self.field or '(file)'}: {self.message}")
 
 
 @dataclass

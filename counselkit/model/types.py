@@ -58,6 +58,8 @@ VAT_FORMATS: dict[str, str] = {
 # a shell, break parsers (NUL, ESC) or reorder what a reader sees (bidi overrides, "Trojan Source").
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _BAD_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})  # controls (C0, DEL, C1 incl. U+0085), separators, surrogates
+_CONTROL_NAMES = {"\0": "NUL", "\t": "tab", "\n": "line feed", "\r": "carriage return", "\x1b": "escape",
+                  "\x7f": "delete", "\x85": "next line"}  # unicodedata has no names for controls
 
 
 class Strict(BaseModel):
@@ -70,14 +72,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
 
 
+def is_forbidden(char: str) -> bool:
+    return unicodedata.category(char) in _BAD_CATEGORIES or char in _BIDI_CONTROLS
+
+
 def forbidden_character(value: str) -> str | None:
     """The first character single-line text must not hold, described for an error message; None if clean."""
     for char in value:
-        category = unicodedata.category(char)
-        if category in _BAD_CATEGORIES or char in _BIDI_CONTROLS:
-            name = unicodedata.name(char, "control character").lower()
+        if is_forbidden(char):
+            name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "control character").lower()
             return f"U+{ord(char):04X} ({name})"
     return None
+
+
+def escape_forbidden(text: str) -> str:
+    """`text` with every such character as \\uXXXX: error output must not start a fake line or hide text."""
+    return "".join(f"\\u{ord(c):04x}" if is_forbidden(c) else c for c in text)
 
 
 def _text(value: str) -> str:
