@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import layout
-from .model.types import _host_name, _slug
+from .model.types import check_host_name, check_slug
 from .problems import InputError, Problem, whole_file_problem
 from .yamlsource import Loc, format_loc
 
@@ -239,7 +239,7 @@ def _assignment(slug: str, entry: Any, lock: Lock, problems: list[Problem]) -> A
     loc: Loc = ("tenants", slug)
     before = len(problems)
     try:
-        _slug(slug)
+        check_slug(slug)
     except ValueError as exc:
         problems.append(lock.problem(loc, str(exc)))
     if not isinstance(entry, dict):
@@ -263,7 +263,7 @@ def _host_problem(host: Any) -> str | None:
     if not isinstance(host, str):
         return f"must be a host name in double quotes (got {json.dumps(host)})"
     try:
-        _host_name(host)
+        check_host_name(host)
     except ValueError as exc:
         return str(exc)
     return None

@@ -56,8 +56,9 @@ VAT_FORMATS: dict[str, str] = {
 }
 # Characters no single-line text may hold: they end a line for nginx, YAML (\r, U+0085, U+2028, U+2029), CSS or
 # a shell, break parsers (NUL, ESC) or reorder what a reader sees (bidi overrides, "Trojan Source").
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_BAD_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})  # controls (C0, DEL, C1 incl. U+0085), separators, surrogates
+# Cc (C0, DEL, C1 incl. U+0085), Zl, Zp, surrogates (Cs, only via YAML escapes) and the bidi controls.
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+                        "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_NAMES = {"\0": "NUL", "\t": "tab", "\n": "line feed", "\r": "carriage return", "\x1b": "escape",
                   "\x7f": "delete", "\x85": "next line"}  # unicodedata has no names for controls
 
@@ -72,22 +73,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
 
 
-def is_forbidden(char: str) -> bool:
-    return unicodedata.category(char) in _BAD_CATEGORIES or char in _BIDI_CONTROLS
-
-
 def forbidden_character(value: str) -> str | None:
     """The first character single-line text must not hold, described for an error message; None if clean."""
-    for char in value:
-        if is_forbidden(char):
-            name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "control character").lower()
-            return f"U+{ord(char):04X} ({name})"
-    return None
+    found = _FORBIDDEN.search(value)
+    if found is None:
+        return None
+    char = found[0]
+    name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "control character").lower()
+    return f"U+{ord(char):04X} ({name})"
 
 
 def escape_forbidden(text: str) -> str:
     """`text` with every such character as \\uXXXX: error output must not start a fake line or hide text."""
-    return "".join(f"\\u{ord(c):04x}" if is_forbidden(c) else c for c in text)
+    return _FORBIDDEN.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
 
 
 def _text(value: str) -> str:
@@ -105,7 +103,7 @@ def _text_input(value: object) -> object:
     return _text(value) if isinstance(value, str) else value
 
 
-def _slug(value: str) -> str:
+def check_slug(value: str) -> str:
     if not (2 <= len(value) <= SLUG_MAX) or not _LABEL.fullmatch(value) or "--" in value:
         raise ValueError(
             f"'{value}' is not a valid slug: use 2-{SLUG_MAX} lowercase letters, digits and single '-', "
@@ -116,7 +114,7 @@ def _slug(value: str) -> str:
     return value
 
 
-def _host_name(value: str) -> str:
+def check_host_name(value: str) -> str:
     if not (1 <= len(value) <= 63) or not _LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid host name: one RFC 1123 label of ASCII lowercase letters, digits and '-', "
@@ -300,8 +298,8 @@ def _money(value: Decimal) -> Decimal:
 # Amounts: YAML gives 19 as an integer and 49.90 as a Decimal (see yamlsource.plain); both are fine.
 LaxDecimal = Annotated[Decimal, PydanticStrict(False)]
 Text = Annotated[str, AfterValidator(_text)]  # any single-line free text
-Slug = Annotated[str, AfterValidator(_slug)]
-HostName = Annotated[str, AfterValidator(_host_name)]
+Slug = Annotated[str, AfterValidator(check_slug)]
+HostName = Annotated[str, AfterValidator(check_host_name)]
 Domain = Annotated[str, AfterValidator(_domain)]
 NetAddress = Annotated[str, AfterValidator(_address)]
 Color = Annotated[str, AfterValidator(_color)]
