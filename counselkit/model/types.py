@@ -40,7 +40,8 @@ _SSH_KEY = re.compile(
 _UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _POSTCODE = re.compile(r"[0-9A-Z -]{3,10}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
-# A strict subset of RFC 5322's addr-spec: nothing a shell, a template or a config parser treats specially.
+# A strict subset of the addr-spec (RFC 5322; RFC 6531 letters in the local part, as in jörg@...): nothing a
+# shell, a template or a config parser treats specially. Non-ASCII letters and marks count as "a" here.
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*")
 EMAIL_MAX = 254
 # VAT identification numbers of the EU member states (and XI: Northern Ireland) as VIES checks them:
@@ -260,14 +261,18 @@ def _vat_id(value: str) -> str:
     return value
 
 
+def _letters_as_a(text: str) -> str:
+    return "".join("a" if not c.isascii() and unicodedata.category(c)[0] in "LM" else c for c in text)
+
+
 def _email(value: str) -> str:
     local, at, domain = value.rpartition("@")
     if not at or "@" in local or not local:
         raise ValueError(f"{value!r} is not an e-mail address: it needs exactly one @-sign, as in office@example.org")
-    if len(value) > EMAIL_MAX or len(local) > 64 or not _EMAIL_LOCAL.fullmatch(local):
+    if len(value) > EMAIL_MAX or len(local.encode()) > 64 or not _EMAIL_LOCAL.fullmatch(_letters_as_a(local)):
         raise ValueError(
-            f"{value!r} is not an accepted e-mail address: the part before '@' may hold only ASCII letters, digits "
-            "and . _ % + - (no dot at either end or twice in a row), at most 64 characters"
+            f"{value!r} is not an accepted e-mail address: the part before '@' may hold only letters, ASCII digits "
+            "and . _ % + - (no dot at either end or twice in a row), at most 64 bytes"
         )
     problem = _domain_problem(domain.lower())
     if problem is not None:
