@@ -158,3 +158,4 @@ def test_any_lock_text_gives_a_lock_or_problems(text: str) -> None:
         parse_lock(text, "fuzz.lock.json")
     except InputError as exc:
         assert exc.problems and all(p.file == "fuzz.lock.json" and p.message for p in exc.problems)
+        assert all(str(p).encode("utf-8") and "\n" not in str(p) for p in exc.problems)  # printable, one line each

@@ -1,6 +1,6 @@
 """Write the bad-input corpus: the example tenants.yaml / tenants.lock.json with one hostile change each.
 
-Run from the repository root: `python tests/unit/data/bad/make_corpus.py`. It rewrites the *.yaml / *.json files
+Run from the repository root: `PYTHONPATH=. .venv/bin/python tests/unit/data/bad/make_corpus.py`. It rewrites the *.yaml / *.json files
 here and expected.yaml (file -> line, field and words of the message the loader must give). The expected line is
 where this script put the change — found by text search, not by running the loader.
 """
