@@ -20,6 +20,7 @@ from ..plan import Plan
 from .document import Buyer, Document, Line, Seller
 from .money import ZERO, cents, de, de_number, split_exact
 from .period import Period, Service, active_service
+from .tax import TaxBasis, basis_for
 from .usage import StorageUsage, started_gb
 
 
@@ -54,11 +55,30 @@ def seller_of(inventory: Inventory) -> Seller:
 def buyer_of(tenant: Tenant) -> Buyer:
     billing = tenant.billing
     return Buyer(
-        name=tenant.name, street=billing.address.street, postcode=billing.address.postcode,
+        name=billing.legal_name or tenant.name, street=billing.address.street, postcode=billing.address.postcode,
         city=billing.address.city, country=billing.address.country, email=str(billing.email),
-        contact_name=billing.contact, slug=tenant.slug, cost_centre=billing.cost_centre,
+        contact_name=billing.contact, vat_id=billing.vat_id, slug=tenant.slug, cost_centre=billing.cost_centre,
         buyer_reference=billing.buyer_reference,
+        trading_name=tenant.name if billing.legal_name and billing.legal_name != tenant.name else None,
     )
+
+
+class TaxError(ValueError):
+    """A tenant that cannot be billed lawfully with the declared bases (names the tenant)."""
+
+    def __init__(self, slug: str, message: str) -> None:
+        super().__init__(f"tenant {slug}: {message}")
+        self.slug = slug
+
+
+def tax_basis_of(inventory: Inventory, tenant: Tenant) -> TaxBasis:
+    """The closed-list basis for this tenant's invoices: see counselkit.billing.tax.basis_for."""
+    declared = inventory.platform.pricing.vat_exemption
+    try:
+        return basis_for(declared.basis if declared else None, tenant.billing.address.country, tenant.billing.vat_id,
+                         inventory.platform.operator.vat_id)
+    except ValueError as exc:
+        raise TaxError(tenant.slug, str(exc)) from None
 
 
 def compute_documents(inventory: Inventory, plan: Plan, period: Period, usage: StorageUsage,
@@ -76,14 +96,8 @@ def compute_documents(inventory: Inventory, plan: Plan, period: Period, usage: S
     for a in active:
         tenant_lines = tuple(lines[a.tenant.slug])
         net = sum((line.net for line in tenant_lines), ZERO)
-        if pricing.mode == "cost_sharing":
-            assert pricing.cost_sharing is not None
-            category, rate, reason = "E", Decimal("0"), a.tenant.billing.vat_exempt_reason or pricing.cost_sharing.vat_exemption_reason
-        elif a.tenant.billing.vat_exempt_reason:
-            category, rate, reason = "E", Decimal("0"), a.tenant.billing.vat_exempt_reason
-        else:
-            category, rate, reason = "S", pricing.vat_rate, None
-        vat = cents(net * rate / 100)
+        basis = tax_basis_of(inventory, a.tenant)
+        vat = cents(net * basis.rate / 100)
         notes = []
         if pricing.mode == "saas":
             notes.append("Speicherverbrauch: gemessen (backup status)." if usage.measured else
@@ -91,10 +105,10 @@ def compute_documents(inventory: Inventory, plan: Plan, period: Period, usage: S
         documents.append(Document(
             kind="invoice", number="", issue_date=issue_date, due_date=due, period=str(period),
             service_start=a.service.start, service_end=a.service.end, seller=seller, buyer=buyer_of(a.tenant),
-            currency=pricing.currency, lines=tenant_lines, vat_category=category, vat_rate=rate,
-            vat_exemption_reason=reason, net_total=net, vat_total=vat, gross_total=net + vat,
+            currency=pricing.currency, lines=tenant_lines, vat_category=basis.category, vat_rate=basis.rate,
+            vat_exemption_reason=basis.note, net_total=net, vat_total=vat, gross_total=net + vat,
             payment_terms_days=pricing.payment_terms_days, mode=pricing.mode, notes=tuple(notes),
-            storage_measured=usage.measured,
+            storage_measured=usage.measured, vat_basis=basis.key, vat_exemption_code=basis.vatex,
         ))
     return documents
 

@@ -45,6 +45,7 @@ class Buyer(Party):
     slug: str = ""
     cost_centre: str | None = None
     buyer_reference: str | None = None  # as given in tenants.yaml (Leitweg-ID); None when not given
+    trading_name: str | None = None  # BT-45: the centre's name when `name` is its legal entity (BT-44)
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,9 @@ class Document:
     buyer: Buyer
     currency: str
     lines: tuple[Line, ...]
-    vat_category: Literal["S", "E"]  # S standard rate, E exempt
+    vat_category: Literal["S", "E", "AE"]  # S standard rate, E exempt, AE reverse charge (counselkit.billing.tax)
     vat_rate: Decimal
-    vat_exemption_reason: str | None
+    vat_exemption_reason: str | None  # the basis's German note (BT-120), never free text from tenants.yaml
     net_total: Decimal
     vat_total: Decimal
     gross_total: Decimal
@@ -88,6 +89,8 @@ class Document:
     preceding_number: str | None = None  # credit note: the corrected invoice
     preceding_date: date | None = None
     correction_reason: str | None = None
+    vat_basis: str = "standard"  # key in counselkit.billing.tax.BASES
+    vat_exemption_code: str | None = None  # BT-121 VATEX code
 
     @property
     def buyer_reference(self) -> str:

@@ -70,7 +70,7 @@ def render_pdf(doc: Document) -> bytes:
     story.append(Spacer(1, 6 * mm))
     story.append(Paragraph(_esc(f"{seller.name} · {seller.street} · {seller.postcode} {seller.city}"), _style(7)))
     buyer = doc.buyer
-    address = [_esc(buyer.name)] + ([_esc(buyer.contact_name)] if buyer.contact_name else []) + [
+    address = [_esc(buyer.name)] + ([_esc(buyer.trading_name)] if buyer.trading_name else []) + ([_esc(buyer.contact_name)] if buyer.contact_name else []) + [
         _esc(buyer.street), f"{_esc(buyer.postcode)} {_esc(buyer.city)}"] + ([buyer.country] if buyer.country != "DE" else [])
     story.append(Paragraph("<br/>".join(address), _style(10)))
     story.append(Spacer(1, 10 * mm))
@@ -90,6 +90,8 @@ def render_pdf(doc: Document) -> bytes:
         facts.append(("Korrigiert Rechnung", f"{doc.preceding_number} vom {doc.preceding_date:%d.%m.%Y}"))
     if seller.vat_id:
         facts.append(("USt-IdNr. des Leistenden", seller.vat_id))
+    if buyer.vat_id:  # § 14a Abs. 1 UStG: reverse-charge invoices name both VAT IDs
+        facts.append(("USt-IdNr. des Leistungsempfängers", buyer.vat_id))
     if seller.tax_number:
         facts.append(("Steuernummer des Leistenden", seller.tax_number))
     fact_table = Table([[Paragraph(_esc(k), _style(9)), Paragraph(_esc(v), _style(9, bold=True))] for k, v in facts],
@@ -121,6 +123,9 @@ def render_pdf(doc: Document) -> bytes:
     if doc.vat_category == "S":
         rows.append(["", Paragraph(f"Umsatzsteuer {de_number(doc.vat_rate)} %", _style(9)), "", "",
                      Paragraph(de(doc.vat_total, currency), right)])
+    elif doc.vat_category == "AE":
+        rows.append(["", Paragraph("Umsatzsteuer 0 % – Steuerschuldnerschaft des Leistungsempfängers", _style(9)),
+                     "", "", Paragraph(de(doc.vat_total, currency), right)])
     else:
         rows.append(["", Paragraph(f"Umsatzsteuer 0 % – steuerfrei: {_esc(doc.vat_exemption_reason or '')}", _style(9)),
                      "", "", Paragraph(de(doc.vat_total, currency), right)])
@@ -141,6 +146,9 @@ def render_pdf(doc: Document) -> bytes:
     story.append(Spacer(1, 6 * mm))
     if doc.vat_category == "E":
         story.append(Paragraph(_esc(f"Steuerfreie Leistung. {doc.vat_exemption_reason}"), _style(9)))
+    elif doc.vat_category == "AE":
+        story.append(Paragraph(_esc(f"{doc.vat_exemption_reason}. Die Umsatzsteuer schuldet der Leistungsempfänger."),
+                               _style(9)))
     story.append(Paragraph(_esc(("Zahlungsziel: " if doc.kind == "invoice" else "") + payment_terms_text(doc)), _style(9)))
     for note in doc.notes:
         story.append(Paragraph(_esc(note), _style(8)))

@@ -21,7 +21,7 @@ from ..plan import load_plan
 from ..problems import InputError
 from ..yamlsource import read_yaml
 from .cii import render_cii
-from .compute import compute_documents
+from .compute import TaxError, compute_documents
 from .document import Document
 from .ledger import ledger_path, locked, number_for
 from .pdf import embed_xml, render_pdf
@@ -62,6 +62,15 @@ def _prechecks(tenants_file: Path) -> None:
                                       "phone (BR-DE-6); add phone: \"+49 ...\"")])
 
 
+def _compute(tenants_file: Path, inventory, plan, period: Period, usage, issue_date: date) -> list[Document]:  # noqa: ANN001
+    """compute_documents, with a tax problem reported at the tenant's billing section of tenants.yaml."""
+    try:
+        return compute_documents(inventory, plan, period, usage, issue_date)
+    except TaxError as exc:
+        index = next(i for i, t in enumerate(inventory.tenants) if t.slug == exc.slug)
+        raise InputError([read_yaml(tenants_file).problem(("tenants", index, "billing"), str(exc))]) from None
+
+
 def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = None, issue_date: date | None = None,
                validator: Validator | None = None, usage_source: str = "auto") -> RunResult:
     tenants_file = Path(tenants_file)
@@ -73,7 +82,7 @@ def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = 
     out_dir = (out_dir or tenants_file.parent / "invoices") / str(period)
     prefix = inventory.platform.pricing.invoice_prefix
     with locked(ledger_path(tenants_file)) as ledger:
-        drafts = compute_documents(inventory, plan, period, usage, issue_date or date.today())
+        drafts = _compute(tenants_file, inventory, plan, period, usage, issue_date or date.today())
         planned: list[tuple[Document, bool, str | None]] = []  # document, new, recorded xml hash
         conflicts = []
         seq = ledger.next_seq()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from ..billing.tax import EXEMPTIONS, STANDARD_RATE, check_declaration
 from .types import (
     Domain, Email, HostName, Iban, Money, NetAddress, NonEmpty, PostalAddress, SshPublicKey, Strict,
     UnixUser, Url, VatId,
@@ -131,24 +133,48 @@ class CostSharing(Strict):
 
     key: Literal["equal", "seats", "weighted"] = "equal"
     monthly_costs: Annotated[list[CostItem], Field(min_length=1)]
-    vat_exemption_reason: NonEmpty = (
-        "Steuerfreie Kostenerstattung eines Zusammenschlusses nach § 4 Nr. 29 UStG"
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_free_text_exemption(cls, data: object) -> object:
+        if isinstance(data, dict) and "vat_exemption_reason" in data:
+            raise ValueError(_FREE_TEXT_TAX)
+        return data
+
+
+_FREE_TEXT_TAX = ("free-text VAT exemptions are no longer accepted: the tax never follows free text. Cost sharing "
+                  "is taxed at the standard rate unless pricing.vat_exemption declares a basis from the closed "
+                  f"list ({', '.join(sorted(EXEMPTIONS))}) with every legal condition; see docs/billing.md")
+
+
+class VatExemption(Strict):
+    """The operator's explicit declaration that the legal conditions of one exemption basis are met."""
+
+    basis: NonEmpty  # a key of counselkit.billing.tax.EXEMPTIONS, checked with its conditions by Pricing
+    declared_by: NonEmpty  # who at the operator checked the conditions (documented for the tax audit)
+    declared_on: date
+    conditions: dict[str, bool]  # every condition of the basis, each confirmed with true
 
 
 class Pricing(Strict):
     mode: Literal["saas", "cost_sharing"]
     currency: Literal["EUR"] = "EUR"
-    vat_rate: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("19")
+    vat_rate: Decimal = STANDARD_RATE  # only the standard rate is lawful for these services; kept for clarity
     payment_terms_days: Annotated[int, Field(ge=0, le=120)] = 14
     invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9-]{1,12}$")] = "RE"
     plans: Annotated[dict[str, PlanPrice], Field(min_length=1)] = {"lite": PlanPrice()}
     cost_sharing: CostSharing | None = None
+    vat_exemption: VatExemption | None = None  # none: every domestic invoice at the standard rate
 
     @model_validator(mode="after")
     def _mode_needs_section(self) -> "Pricing":
         if self.mode == "cost_sharing" and self.cost_sharing is None:
             raise ValueError("mode 'cost_sharing' needs a 'cost_sharing:' section with monthly_costs")
+        if self.vat_rate != STANDARD_RATE:
+            raise ValueError(f"vat_rate must be the standard rate {STANDARD_RATE} (§ 12 Abs. 1 UStG); a different tax "
+                             "needs a declared basis in pricing.vat_exemption, see docs/billing.md")
+        if self.vat_exemption is not None:
+            check_declaration(self.vat_exemption.basis, self.vat_exemption.conditions, self.mode)
         return self
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from .types import Color, Email, HostName, NonEmpty, PostalAddress, Slug, Strict, Url
+from .types import Color, Email, HostName, NonEmpty, PostalAddress, Slug, Strict, Url, VatId
 
 
 class Contract(Strict):
@@ -34,10 +34,20 @@ class TenantBilling(Strict):
     address: PostalAddress
     email: Email
     contact: NonEmpty | None = None
-    vat_exempt_reason: NonEmpty | None = None  # set when this tenant's invoices are VAT-exempt
+    legal_name: NonEmpty | None = None  # the buyer's legal entity (BT-44), when `name` is the centre's trading name
+    vat_id: VatId | None = None  # the buyer's USt-IdNr.; an EU buyer outside Germany with one: reverse charge
     cost_centre: NonEmpty | None = None
     buyer_reference: Annotated[str, Field(min_length=1, max_length=100)] | None = None  # e.g. Leitweg-ID
     weight: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal("1")  # cost-sharing key "weighted"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_free_text_exemption(cls, data: object) -> object:
+        if isinstance(data, dict) and "vat_exempt_reason" in data:
+            raise ValueError("billing.vat_exempt_reason is no longer accepted: free text never changes the tax. "
+                             "The operator declares an exemption from the closed list in pricing.vat_exemption; "
+                             "EU business buyers get reverse charge from billing.vat_id; see docs/billing.md")
+        return data
 
 
 class Branding(Strict):

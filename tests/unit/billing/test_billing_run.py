@@ -49,14 +49,17 @@ def test_run_writes_valid_invoices(saas_file: Path, official_validator: Validato
     assert csv_text.count("\n") == 4 and "RE-000003;invoice;2026-12-01" in csv_text and "not measured" in csv_text
 
 
-def test_cost_sharing_invoices_are_valid(sharing_file: Path, official_validator: Validator) -> None:
-    result = run_period(sharing_file, NOV, issue_date=ISSUE, validator=official_validator)
+@pytest.mark.parametrize(("fixture", "category"), [("sharing_file", "S"), ("exempt_sharing_file", "E")])
+def test_cost_sharing_invoices_are_valid(fixture: str, category: str, official_validator: Validator,
+                                         request: pytest.FixtureRequest) -> None:
+    path = request.getfixturevalue(fixture)
+    result = run_period(path, NOV, issue_date=ISSUE, validator=official_validator)
     assert [i.document.number for i in result.issued] == ["UM-000001", "UM-000002", "UM-000003"]
     for issued in result.issued:
         assert official_validator.validate(issued.xml_file.read_bytes()).fatal == []
         text = PdfReader(str(issued.pdf_file)).pages[0].extract_text()
-        assert "§ 4 Nr. 29 UStG" in text and "Kostenanteil" in text
-        assert etree.parse(str(issued.xml_file)).findtext(".//{*}CategoryCode") == "E"
+        assert ("§ 4 Nr. 29 UStG" in text) == (category == "E") and "Kostenanteil" in text
+        assert etree.parse(str(issued.xml_file)).findtext(".//{*}CategoryCode") == category
 
 
 def test_rerun_reproduces_same_numbers_and_xml(saas_file: Path, any_validator: Validator) -> None:
