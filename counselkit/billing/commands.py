@@ -110,14 +110,31 @@ def credit_note_command(invoice_number: str, reason: str, tenants_file: Path, ou
 
 @billing.command("ledger")
 @FILE
+@click.option("--pin", is_flag=True, help="After checking the ledger by hand: pin its current head in the archive "
+              "(a ledger from before pinning, or a run interrupted between recording and pinning).")
 @_guard
-def ledger_command(tenants_file: Path) -> None:
-    """List the ledger and verify its sequence and hash chain."""
+def ledger_command(tenants_file: Path, pin: bool) -> None:
+    """List the ledger; verify its sequence, amounts, hash chain, pinned head and every archived original."""
+    from ..load import load_inventory
+    from .run import open_archive
+
+    inventory = load_inventory(tenants_file)
+    archive = open_archive(tenants_file, inventory)
     ledger = Ledger(ledger_path(tenants_file)).load()
+    if pin and ledger.head_pin is not None:
+        ledger.check_pins(archive.pins(), archive, allow_unpinned_tail=True)  # never hides truncation or rewrite
+        if ledger.head_pin not in archive.pins():
+            archive.pin(ledger.head_pin)
+            click.echo(f"pinned head {ledger.head_pin.number} (record {ledger.head_pin.seq}) in {archive}")
+    ledger.check_pins(archive.pins(), archive)
     cancelled = ledger.cancelled()
     for record in ledger.records:
         doc = record.document
+        if record.pdf_sha256 is not None:
+            archive.verify(record.period, f"{record.number}.xml", record.xml_sha256)
+            archive.verify(record.period, f"{record.number}.pdf", record.pdf_sha256)
         note = f"corrects {record.status_of}" if record.status_of else ("cancelled" if record.number in cancelled else "")
         click.echo(f"{record.number}  {record.kind:<11} {doc.issue_date}  {record.period}  {record.slug:<28} "
                    f"{de(doc.gross_total):>12} {doc.currency}  {note}")
-    click.echo(f"{len(ledger.records)} records, sequence and hash chain intact ({ledger.path})")
+    click.echo(f"{len(ledger.records)} records: sequence, amounts, hash chain, pinned head and archived originals "
+               f"intact ({ledger.path}, archive {archive})")

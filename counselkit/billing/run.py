@@ -8,22 +8,24 @@ same number twice.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 
 from ..load import load_inventory
 from ..plan import load_plan
 from ..problems import InputError
 from ..yamlsource import read_yaml
+from .archive import ArchiveError, LocalArchive, sha256
 from .cii import render_cii
 from .compute import TaxError, compute_documents
 from .document import Document
-from .ledger import ledger_path, locked, number_for
+from .ledger import Ledger, Record, ledger_path, locked, number_for
 from .pdf import embed_xml, render_pdf
 from .period import Period
 from .usage import storage_usage
@@ -71,6 +73,23 @@ def _compute(tenants_file: Path, inventory, plan, period: Period, usage, issue_d
         raise InputError([read_yaml(tenants_file).problem(("tenants", index, "billing"), str(exc))]) from None
 
 
+def open_archive(tenants_file: Path, inventory) -> LocalArchive:  # noqa: ANN001
+    root = Path(inventory.platform.pricing.archive.path)
+    return LocalArchive(root if root.is_absolute() else tenants_file.parent / root)
+
+
+@contextmanager
+def books(tenants_file: Path, inventory) -> Iterator[tuple[Ledger, LocalArchive]]:  # noqa: ANN001
+    """The ledger, locked and verified, with its pinned head checked against the archive."""
+    archive = open_archive(tenants_file, inventory)
+    with locked(ledger_path(tenants_file)) as ledger:
+        try:
+            ledger.check_pins(archive.pins(), archive)
+        except ArchiveError as exc:
+            raise BillingError(f"{exc}. Nothing was issued.") from None
+        yield ledger, archive
+
+
 def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = None, issue_date: date | None = None,
                validator: Validator | None = None, usage_source: str = "auto") -> RunResult:
     tenants_file = Path(tenants_file)
@@ -81,9 +100,9 @@ def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = 
     validator = validator or shared_validator()
     out_dir = (out_dir or tenants_file.parent / "invoices") / str(period)
     prefix = inventory.platform.pricing.invoice_prefix
-    with locked(ledger_path(tenants_file)) as ledger:
+    with books(tenants_file, inventory) as (ledger, archive):
         drafts = _compute(tenants_file, inventory, plan, period, usage, issue_date or date.today())
-        planned: list[tuple[Document, bool, str | None]] = []  # document, new, recorded xml hash
+        planned: list[tuple[Document, Record | None]] = []  # document, its record when already issued
         conflicts = []
         seq = ledger.next_seq()
         for draft in drafts:
@@ -91,33 +110,35 @@ def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = 
             if record is None:
                 number = number_for(prefix, seq)
                 seq += 1
-                planned.append((draft.numbered(number, draft.issue_date, draft.due_date), True, None))
+                planned.append((draft.numbered(number, draft.issue_date, draft.due_date), None))
             elif record.document.content_key() == draft.content_key():
-                planned.append((record.document, False, record.xml_sha256))
+                planned.append((record.document, record))
             else:
                 conflicts.append(f"  {record.number} ({draft.buyer.slug}): issued with other figures or data; correct "
                                  f"it with `counselkit billing credit-note {record.number} --reason ...`, then run again")
         if conflicts:
             raise BillingError(f"period {period}: tenants.yaml no longer matches issued invoices:\n" + "\n".join(conflicts))
-        rendered = []
-        for doc, new, recorded in planned:
-            xml = render_cii(doc)
-            sha = hashlib.sha256(xml).hexdigest()
-            if recorded is not None and recorded != sha:
-                raise BillingError(f"{doc.number}: the re-rendered XML differs from the issued one "
-                                   f"(sha256 {sha[:12]} != {recorded[:12]}); refusing to overwrite")
-            report = validator.check(doc.number, xml)
-            rendered.append((doc, new, xml, sha, report))
         result = RunResult(str(period), out_dir, rule_sets=validator.rule_sets, usage_source=usage.source,
                            usage_note=usage.why_not)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for doc, new, xml, sha, report in rendered:
-            xml_file, pdf_file = _write_pair(out_dir, doc, xml)
-            result.issued.append(Issued(doc, new, xml_file, pdf_file, report))
+        done: dict[str, tuple[Document, bool, bytes, bytes, Report]] = {}
+        for doc, record in planned:  # verify every reproduced original before anything new is recorded
+            if record is not None:
+                done[doc.number] = (doc, False, *_original(archive, record, validator))
+        for doc, record in planned:
+            if record is None:
+                xml = render_cii(doc)
+                report = validator.check(doc.number, xml)
+                done[doc.number] = (doc, True, xml, embed_xml(render_pdf(doc), xml, doc), report)
+        originals = [done[doc.number] for doc, _ in planned]  # in slug order, as computed
+        new = [(doc, sha256(xml), sha256(pdf), None) for doc, is_new, xml, pdf, _ in originals if is_new]
+        _record(ledger, archive, new)
+        for doc, is_new, xml, pdf, report in originals:
+            if is_new:
+                _archive_pair(archive, doc, xml, pdf)
+            xml_file, pdf_file = _publish(out_dir, doc, xml, pdf)
+            result.issued.append(Issued(doc, is_new, xml_file, pdf_file, report))
         period_docs = [r.document for r in ledger.records if r.period == str(period)]
-        period_docs += [doc for doc, new, *_ in rendered if new]
         result.summary_csv = _write_atomic(out_dir / f"summary-{period}.csv", summary_csv(period_docs, usage.source))
-        ledger.append([(doc, sha, None) for doc, new, xml, sha, report in rendered if new])
     return result
 
 
@@ -129,7 +150,7 @@ def credit_note(tenants_file: Path | str, number: str, reason: str, out_dir: Pat
     if not reason.strip():
         raise BillingError("a credit note needs a reason (--reason)")
     validator = validator or shared_validator()
-    with locked(ledger_path(tenants_file)) as ledger:
+    with books(tenants_file, inventory) as (ledger, archive):
         original = ledger.find(number)
         if original is None:
             raise BillingError(f"{number} is not in the ledger {ledger.path}")
@@ -137,11 +158,9 @@ def credit_note(tenants_file: Path | str, number: str, reason: str, out_dir: Pat
             raise BillingError(f"{number} is a credit note; only invoices can be corrected")
         existing = next((r for r in ledger.records if r.status_of == number), None)
         target = (out_dir or tenants_file.parent / "invoices") / original.period
-        if existing is not None:  # already corrected: reproduce, issue nothing new
-            xml = render_cii(existing.document)
-            report = validator.check(existing.number, xml)
-            target.mkdir(parents=True, exist_ok=True)
-            xml_file, pdf_file = _write_pair(target, existing.document, xml)
+        if existing is not None:  # already corrected: verify and reproduce, issue nothing new
+            xml, pdf, report = _original(archive, existing, validator)
+            xml_file, pdf_file = _publish(target, existing.document, xml, pdf)
             return Issued(existing.document, False, xml_file, pdf_file, report)
         day = issue_date or date.today()
         seq_number = number_for(inventory.platform.pricing.invoice_prefix, ledger.next_seq())
@@ -150,27 +169,77 @@ def credit_note(tenants_file: Path | str, number: str, reason: str, out_dir: Pat
                       correction_reason=reason.strip())
         xml = render_cii(doc)
         report = validator.check(doc.number, xml)
-        target.mkdir(parents=True, exist_ok=True)
-        xml_file, pdf_file = _write_pair(target, doc, xml)
-        ledger.append([(doc, hashlib.sha256(xml).hexdigest(), original.number)])
+        pdf = embed_xml(render_pdf(doc), xml, doc)
+        _record(ledger, archive, [(doc, sha256(xml), sha256(pdf), original.number)])
+        _archive_pair(archive, doc, xml, pdf)
+        xml_file, pdf_file = _publish(target, doc, xml, pdf)
         period_docs = [r.document for r in ledger.records if r.period == original.period]
         _write_atomic(target / f"summary-{original.period}.csv", summary_csv(period_docs, "see invoices"))
         return Issued(doc, True, xml_file, pdf_file, report)
 
 
-def _write_pair(out_dir: Path, doc: Document, xml: bytes) -> tuple[Path, Path]:
-    xml_file = _write_atomic(out_dir / f"{doc.number}.xml", xml)
-    pdf = embed_xml(render_pdf(doc), xml, doc)
-    pdf_file = _write_atomic(out_dir / f"{doc.number}.pdf", pdf)
-    return xml_file, pdf_file
+def _record(ledger: Ledger, archive: LocalArchive, entries: list[tuple[Document, str, str, str | None]]) -> None:
+    """Append to the ledger and pin the new head in the archive right away (the window between is tiny; an
+    interruption there is reported by the next run and resolved with `billing ledger --pin`)."""
+    if entries:
+        ledger.append(entries)
+        archive.pin(ledger.head_pin)
 
 
-def _write_atomic(path: Path, data: bytes | str) -> Path:
+def _archive_pair(archive: LocalArchive, doc: Document, xml: bytes, pdf: bytes) -> None:
+    archive.put(doc.period, f"{doc.number}.xml", xml)
+    archive.put(doc.period, f"{doc.number}.pdf", pdf)
+
+
+def _original(archive: LocalArchive, record: Record, validator: Validator) -> tuple[bytes, bytes, Report]:
+    """The issued XML and PDF of a record, verified against the archive and the ledger's SHA-256.
+
+    An original missing from the archive (a run interrupted after recording, or a deleted file) is restored
+    only if rendering the recorded document gives byte-identical files (rendering is deterministic);
+    anything else is an error: the original is never replaced by different bytes."""
+    names = (f"{record.number}.xml", f"{record.number}.pdf")
+    if record.pdf_sha256 is None:  # ledger version 1: no archived PDF yet; check the XML against its hash
+        xml = render_cii(record.document)
+        if sha256(xml) != record.xml_sha256:
+            raise BillingError(f"{record.number}: the re-rendered XML differs from the issued one; refusing to "
+                               f"overwrite")
+        return xml, embed_xml(render_pdf(record.document), xml, record.document), validator.validate(xml)
+    expected = (record.xml_sha256, record.pdf_sha256)
+    data = []
+    for name, sha in zip(names, expected):
+        if not archive.has(record.period, name):
+            xml = render_cii(record.document)
+            candidate = xml if name.endswith(".xml") else embed_xml(render_pdf(record.document), xml, record.document)
+            if sha256(candidate) != sha:
+                raise ArchiveError(f"archived original {archive.document_path(record.period, name)} is missing and "
+                                   f"cannot be reproduced byte for byte; restore it from backup")
+            archive.put(record.period, name, candidate)
+        data.append(archive.verify(record.period, name, sha))
+    return data[0], data[1], validator.validate(data[0])
+
+
+def _publish(out_dir: Path, doc: Document, xml: bytes, pdf: bytes) -> tuple[Path, Path]:
+    """Working copies of the originals in the output directory: written when absent, never overwritten."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, data in ((f"{doc.number}.xml", xml), (f"{doc.number}.pdf", pdf)):
+        path = out_dir / name
+        if path.exists():
+            if sha256(path.read_bytes()) != sha256(data):
+                raise BillingError(f"{path} differs from the archived original of {doc.number}; it is not the "
+                                   f"document that was issued. Remove it to get a copy of the original.")
+        else:
+            _write_atomic(path, data, mode=0o444)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def _write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> Path:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
     with os.fdopen(fd, "wb") as handle:
         handle.write(payload)
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
     return path
 

@@ -156,6 +156,14 @@ class VatExemption(Strict):
     conditions: dict[str, bool]  # every condition of the basis, each confirmed with true
 
 
+class BillingArchive(Strict):
+    """Where issued originals and the ledger's pinned head are kept write-once (docs/billing.md)."""
+
+    store: Literal["local"] = "local"
+    path: Annotated[str, Field(min_length=1, max_length=500)] = "invoices-archive"  # relative to tenants.yaml
+    retention_years: Annotated[int, Field(ge=10, le=30)] = 10  # § 147 AO, § 14b UStG: books and invoices
+
+
 class Pricing(Strict):
     mode: Literal["saas", "cost_sharing"]
     currency: Literal["EUR"] = "EUR"
@@ -165,6 +173,7 @@ class Pricing(Strict):
     plans: Annotated[dict[str, PlanPrice], Field(min_length=1)] = {"lite": PlanPrice()}
     cost_sharing: CostSharing | None = None
     vat_exemption: VatExemption | None = None  # none: every domestic invoice at the standard rate
+    archive: BillingArchive = BillingArchive()
 
     @model_validator(mode="after")
     def _mode_needs_section(self) -> "Pricing":

@@ -37,7 +37,7 @@ def test_run_writes_valid_invoices(saas_file: Path, official_validator: Validato
         report = official_validator.validate(xml)
         assert report.fatal == [] and len(report.rule_sets) == 4
         pdf = PdfReader(str(issued.pdf_file))
-        assert "factur-x.xml" in pdf.attachments and pdf.attachments["factur-x.xml"][0] == xml
+        assert "xrechnung.xml" in pdf.attachments and pdf.attachments["xrechnung.xml"][0] == xml
         text = pdf.pages[0].extract_text()
         for phrase in ("Rechnung", "Rechnungsnummer", "Rechnungsdatum", "Leistungszeitraum", "Nettobetrag",
                        "Umsatzsteuer 19 %", "Gesamtbetrag", "Zahlungsziel", "USt-IdNr.", "DE02120300000000202051",
@@ -177,7 +177,7 @@ def test_cli_run_and_errors(saas_file: Path, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "RE-000003" in out.output and "validated with" in out.output
     listing = runner.invoke(billing, ["ledger", "--file", str(saas_file)])
-    assert listing.exit_code == 0 and "3 records, sequence and hash chain intact" in listing.output
+    assert listing.exit_code == 0 and "3 records: sequence, amounts, hash chain, pinned head and archived originals intact" in listing.output
     bad = runner.invoke(billing, ["run", "--period", "2026-13", "--file", str(saas_file)])
     assert bad.exit_code != 0 and "YYYY-MM" in bad.output and "Traceback" not in bad.output
     broken = tmp_path / "broken" / "tenants.yaml"
