@@ -54,6 +54,8 @@ FILE = click.option("--file", "tenants_file", type=click.Path(dir_okay=False, pa
 OUT = click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                    help="Output directory (default: invoices/ next to tenants.yaml); files go to <out>/<period>/.")
 ISSUE = click.option("--issue-date", default=None, help="Invoice date YYYY-MM-DD for new documents (default: today).")
+XSD_ONLY = click.option("--xsd-only", is_flag=True, help="Issue even though the official EN 16931/XRechnung rule "
+                        "files are missing, checked against the XSD only (otherwise the run refuses).")
 
 
 @click.group("billing")
@@ -66,14 +68,17 @@ def billing() -> None:
 @FILE
 @OUT
 @ISSUE
+@XSD_ONLY
 @_guard
-def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_date: str | None) -> None:
+def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_date: str | None, xsd_only: bool) -> None:
     """Bill every tenant active in PERIOD; re-running reproduces the same invoices and numbers."""
     from .run import run_period
+    from .validate import shared_validator
 
     if not tenants_file.exists():
         _fail(f"{tenants_file}: file not found")
-    result = run_period(tenants_file, Period.parse(period), out_dir, _date(issue_date))
+    result = run_period(tenants_file, Period.parse(period), out_dir, _date(issue_date),
+                        validator=shared_validator(xsd_only_allowed=xsd_only))
     click.echo(f"period {result.period}: {len(result.issued)} invoices in {result.out_dir}")
     click.echo(f"storage usage source: {result.usage_source}"
                + ("" if result.usage_source != "none" else
@@ -95,13 +100,16 @@ def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_dat
 @FILE
 @OUT
 @ISSUE
+@XSD_ONLY
 @_guard
 def credit_note_command(invoice_number: str, reason: str, tenants_file: Path, out_dir: Path | None,
-                        issue_date: str | None) -> None:
+                        issue_date: str | None, xsd_only: bool) -> None:
     """Cancel INVOICE_NUMBER in full with a credit note referencing it; then `billing run` re-bills the period."""
     from .run import credit_note
+    from .validate import shared_validator
 
-    issued = credit_note(tenants_file, invoice_number, reason, out_dir, _date(issue_date))
+    issued = credit_note(tenants_file, invoice_number, reason, out_dir, _date(issue_date),
+                         validator=shared_validator(xsd_only_allowed=xsd_only))
     doc = issued.document
     verb = "issued" if issued.new else "already issued, reproduced"
     click.echo(f"credit note {doc.number} {verb}: corrects {doc.preceding_number}, {de(doc.gross_total)} {doc.currency}")

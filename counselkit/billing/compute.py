@@ -58,7 +58,7 @@ def buyer_of(tenant: Tenant) -> Buyer:
         name=billing.legal_name or tenant.name, street=billing.address.street, postcode=billing.address.postcode,
         city=billing.address.city, country=billing.address.country, email=str(billing.email),
         contact_name=billing.contact, vat_id=billing.vat_id, slug=tenant.slug, cost_centre=billing.cost_centre,
-        buyer_reference=billing.buyer_reference,
+        buyer_reference=billing.buyer_reference, leitweg_id=billing.leitweg_id,
         trading_name=tenant.name if billing.legal_name and billing.legal_name != tenant.name else None,
     )
 

@@ -44,7 +44,8 @@ class Seller(Party):
 class Buyer(Party):
     slug: str = ""
     cost_centre: str | None = None
-    buyer_reference: str | None = None  # as given in tenants.yaml (Leitweg-ID); None when not given
+    buyer_reference: str | None = None  # as given in tenants.yaml; None when not given
+    leitweg_id: str | None = None  # checked Leitweg-ID of a public-sector buyer
     trading_name: str | None = None  # BT-45: the centre's name when `name` is its legal entity (BT-44)
 
 
@@ -94,8 +95,8 @@ class Document:
 
     @property
     def buyer_reference(self) -> str:
-        """BT-10 (mandatory in XRechnung): the Leitweg-ID when given, else the cost centre, else the tenant slug."""
-        return self.buyer.buyer_reference or self.buyer.cost_centre or self.buyer.slug
+        """BT-10 (mandatory in XRechnung): the Leitweg-ID, else the buyer reference, else cost centre, else slug."""
+        return self.buyer.leitweg_id or self.buyer.buyer_reference or self.buyer.cost_centre or self.buyer.slug
 
     def numbered(self, number: str, issue_date: date, due_date: date) -> "Document":
         return replace(self, number=number, issue_date=issue_date, due_date=due_date)

@@ -83,8 +83,10 @@ def render_pdf(doc: Document) -> bytes:
         ("Leistungszeitraum", f"{doc.service_start:%d.%m.%Y} – {doc.service_end:%d.%m.%Y}"),
         ("Kundennummer", buyer.slug),
     ]
+    if buyer.leitweg_id:
+        facts.append(("Leitweg-ID", buyer.leitweg_id))
     if buyer.buyer_reference:
-        facts.append(("Leitweg-ID / Käuferreferenz", buyer.buyer_reference))
+        facts.append(("Ihre Referenz", buyer.buyer_reference))
     if buyer.cost_centre:
         facts.append(("Kostenstelle", buyer.cost_centre))
     if doc.kind == "credit_note":

@@ -98,6 +98,7 @@ def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = 
     plan = load_plan(tenants_file)
     usage = storage_usage(plan, usage_source, tenants_file)
     validator = validator or shared_validator()
+    validator.require_rules()
     out_dir = (out_dir or tenants_file.parent / "invoices") / str(period)
     prefix = inventory.platform.pricing.invoice_prefix
     with books(tenants_file, inventory) as (ledger, archive):
@@ -150,6 +151,7 @@ def credit_note(tenants_file: Path | str, number: str, reason: str, out_dir: Pat
     if not reason.strip():
         raise BillingError("a credit note needs a reason (--reason)")
     validator = validator or shared_validator()
+    validator.require_rules()
     with books(tenants_file, inventory) as (ledger, archive):
         original = ledger.find(number)
         if original is None:
@@ -258,7 +260,7 @@ def summary_csv(documents: list[Document], usage_source: str) -> str:
         writer.writerow([
             doc.number, doc.kind, doc.issue_date.isoformat(), doc.due_date.isoformat(), doc.period,
             doc.service_start.isoformat(), doc.service_end.isoformat(), doc.buyer.slug, doc.buyer.name,
-            doc.buyer.buyer_reference or "", doc.buyer.cost_centre or "", doc.net_total, doc.vat_category, doc.vat_rate,
+            doc.buyer_reference, doc.buyer.cost_centre or "", doc.net_total, doc.vat_category, doc.vat_rate,
             doc.vat_total, doc.gross_total, doc.currency, "-1" if doc.kind == "credit_note" else "1",
             doc.preceding_number or "",
             ("measured" if doc.storage_measured else "not measured") if doc.mode == "saas" else "n/a (cost sharing)",

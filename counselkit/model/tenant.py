@@ -6,7 +6,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
+
+from ..billing.leitweg import leitweg_problem
 
 from .types import Color, Email, HostName, NonEmpty, PostalAddress, Slug, Strict, Url, VatId
 
@@ -30,6 +32,16 @@ class OrgAdmin(Strict):
     email: Email
 
 
+def _leitweg_id(value: str) -> str:
+    problem = leitweg_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+LeitwegId = Annotated[str, AfterValidator(_leitweg_id)]
+
+
 class TenantBilling(Strict):
     address: PostalAddress
     email: Email
@@ -37,7 +49,8 @@ class TenantBilling(Strict):
     legal_name: NonEmpty | None = None  # the buyer's legal entity (BT-44), when `name` is the centre's trading name
     vat_id: VatId | None = None  # the buyer's USt-IdNr.; an EU buyer outside Germany with one: reverse charge
     cost_centre: NonEmpty | None = None
-    buyer_reference: Annotated[str, Field(min_length=1, max_length=100)] | None = None  # e.g. Leitweg-ID
+    leitweg_id: LeitwegId | None = None  # public-sector recipient: checked format and check digits, sent as BT-10
+    buyer_reference: Annotated[str, Field(min_length=1, max_length=100)] | None = None  # other BT-10, e.g. order ref.
     weight: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal("1")  # cost-sharing key "weighted"
 
     @model_validator(mode="before")
