@@ -69,8 +69,10 @@ def billing() -> None:
 @OUT
 @ISSUE
 @XSD_ONLY
+@click.option("--allow-future", is_flag=True, help="Bill a period that is not over on the invoice date (in advance).")
 @_guard
-def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_date: str | None, xsd_only: bool) -> None:
+def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_date: str | None, xsd_only: bool,
+                allow_future: bool) -> None:
     """Bill every tenant active in PERIOD; re-running reproduces the same invoices and numbers."""
     from .run import run_period
     from .validate import shared_validator
@@ -78,7 +80,7 @@ def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_dat
     if not tenants_file.exists():
         _fail(f"{tenants_file}: file not found")
     result = run_period(tenants_file, Period.parse(period), out_dir, _date(issue_date),
-                        validator=shared_validator(xsd_only_allowed=xsd_only))
+                        validator=shared_validator(xsd_only_allowed=xsd_only), allow_future=allow_future)
     click.echo(f"period {result.period}: {len(result.issued)} invoices in {result.out_dir}")
     click.echo(f"storage usage source: {result.usage_source}"
                + ("" if result.usage_source != "none" else

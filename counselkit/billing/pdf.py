@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from decimal import Decimal
 from pathlib import Path
 
 from reportlab.lib import colors
@@ -53,7 +54,15 @@ def _esc(text: str) -> str:
 
 
 def title_of(doc: Document) -> str:
+    # Not "Gutschrift": in German VAT law that word means self-billing by the customer (§ 14 Abs. 2 Satz 2 UStG),
+    # and calling a seller's correction so can itself create a tax liability. A seller's full cancellation is a
+    # Rechnungskorrektur (Stornorechnung), with every amount negative.
     return "Rechnungskorrektur (Stornorechnung)" if doc.kind == "credit_note" else "Rechnung"
+
+
+def _signed(doc: Document, amount: Decimal, currency: str = "") -> str:
+    """Amounts of a correction are printed negative: they reverse the corrected invoice."""
+    return de(-amount if doc.kind == "credit_note" and amount else amount, currency)
 
 
 def render_pdf(doc: Document) -> bytes:
@@ -78,8 +87,8 @@ def render_pdf(doc: Document) -> bytes:
     story.append(Paragraph(_esc(title_of(doc)), _style(15, bold=True)))
     story.append(Spacer(1, 3 * mm))
     facts = [
-        ("Rechnungsnummer", doc.number),
-        ("Rechnungsdatum", f"{doc.issue_date:%d.%m.%Y}"),
+        ("Nr. der Rechnungskorrektur" if doc.kind == "credit_note" else "Rechnungsnummer", doc.number),
+        ("Datum der Rechnungskorrektur" if doc.kind == "credit_note" else "Rechnungsdatum", f"{doc.issue_date:%d.%m.%Y}"),
         ("Leistungszeitraum", f"{doc.service_start:%d.%m.%Y} – {doc.service_end:%d.%m.%Y}"),
         ("Kundennummer", buyer.slug),
     ]
@@ -90,7 +99,7 @@ def render_pdf(doc: Document) -> bytes:
     if buyer.cost_centre:
         facts.append(("Kostenstelle", buyer.cost_centre))
     if doc.kind == "credit_note":
-        facts.append(("Korrigiert Rechnung", f"{doc.preceding_number} vom {doc.preceding_date:%d.%m.%Y}"))
+        facts.append(("Korrektur zu Rechnung Nr.", f"{doc.preceding_number} vom {doc.preceding_date:%d.%m.%Y}"))
     if seller.vat_id:
         facts.append(("USt-IdNr. des Leistenden", seller.vat_id))
     if buyer.vat_id:  # § 14a Abs. 1 UStG: reverse-charge invoices name both VAT IDs
@@ -119,23 +128,23 @@ def render_pdf(doc: Document) -> bytes:
             Paragraph(f"{de_number(line.quantity)} {UNITS.get(line.unit, line.unit)}", right),
             Paragraph(de(line.unit_price) if line.unit_price == line.unit_price.quantize(line.unit_price.__class__("0.01"))
                       else de_number(line.unit_price), right),
-            Paragraph(de(line.net), right),
+            Paragraph(_signed(doc, line.net), right),
         ])
     currency = doc.currency
-    rows.append(["", Paragraph("Nettobetrag", _style(9)), "", "", Paragraph(de(doc.net_total, currency), right)])
+    rows.append(["", Paragraph("Nettobetrag", _style(9)), "", "", Paragraph(_signed(doc, doc.net_total, currency), right)])
     if doc.vat_category == "S":
         rows.append(["", Paragraph(f"Umsatzsteuer {de_number(doc.vat_rate)} %", _style(9)), "", "",
-                     Paragraph(de(doc.vat_total, currency), right)])
+                     Paragraph(_signed(doc, doc.vat_total, currency), right)])
     elif doc.vat_category == "AE":
         rows.append(["", Paragraph("Umsatzsteuer 0 % – Steuerschuldnerschaft des Leistungsempfängers", _style(9)),
-                     "", "", Paragraph(de(doc.vat_total, currency), right)])
+                     "", "", Paragraph(_signed(doc, doc.vat_total, currency), right)])
     else:
         rows.append(["", Paragraph(f"Umsatzsteuer 0 % – steuerfrei: {_esc(doc.vat_exemption_reason or '')}", _style(9)),
-                     "", "", Paragraph(de(doc.vat_total, currency), right)])
-    label = "Gutschriftsbetrag (Erstattung)" if doc.kind == "credit_note" else "Gesamtbetrag"
+                     "", "", Paragraph(_signed(doc, doc.vat_total, currency), right)])
+    label = "Korrekturbetrag (wird erstattet)" if doc.kind == "credit_note" else "Gesamtbetrag"
     rows.append(["", Paragraph(label, _style(10, bold=True)), "", "",
-                 Paragraph(de(doc.gross_total, currency), _style(10, bold=True, align=2))])
-    table = Table(rows, colWidths=[11 * mm, 84 * mm, 20 * mm, 25 * mm, 25 * mm], repeatRows=1)
+                 Paragraph(_signed(doc, doc.gross_total, currency), _style(10, bold=True, align=2))])
+    table = Table(rows, colWidths=[11 * mm, 79 * mm, 20 * mm, 25 * mm, 30 * mm], repeatRows=1)
     last = len(rows) - 1
     table.setStyle(TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONTNAME", (0, 0), (-1, -1), FONT),  # also for empty cells
@@ -155,7 +164,8 @@ def render_pdf(doc: Document) -> bytes:
     story.append(Paragraph(_esc(("Zahlungsziel: " if doc.kind == "invoice" else "") + payment_terms_text(doc)), _style(9)))
     for note in doc.notes:
         story.append(Paragraph(_esc(note), _style(8)))
-    story.append(Paragraph("Diese Rechnung enthält die strukturierten Rechnungsdaten (XRechnung, EN 16931) als "
+    this = "Diese Rechnungskorrektur" if doc.kind == "credit_note" else "Diese Rechnung"
+    story.append(Paragraph(f"{this} enthält die strukturierten Rechnungsdaten (XRechnung, EN 16931) als "
                            "eingebettete Datei xrechnung.xml (ZUGFeRD-Profil XRECHNUNG).", _style(7.5)))
 
     def footer(canvas, _doc) -> None:  # noqa: ANN001 - reportlab callback

@@ -90,8 +90,24 @@ def books(tenants_file: Path, inventory) -> Iterator[tuple[Ledger, LocalArchive]
         yield ledger, archive
 
 
+def check_dates(ledger: Ledger, day: date, what: str) -> None:
+    """New documents never go back in time: not before the last recorded issue date."""
+    if ledger.records and day < ledger.records[-1].document.issue_date:
+        last = ledger.records[-1]
+        raise BillingError(f"{what} dated {day:%Y-%m-%d} would be before {last.number} of "
+                           f"{last.document.issue_date:%Y-%m-%d}; issue dates follow the number sequence, so use "
+                           f"--issue-date {last.document.issue_date:%Y-%m-%d} or later")
+
+
+def check_period_over(period: Period, day: date, allow_future: bool) -> None:
+    if period.last >= day and not allow_future:
+        raise BillingError(f"period {period} is not over on the invoice date {day:%Y-%m-%d} (it ends "
+                           f"{period.last:%Y-%m-%d}); billing it now would invoice service not yet rendered. Pass "
+                           f"--allow-future to bill in advance knowingly.")
+
+
 def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = None, issue_date: date | None = None,
-               validator: Validator | None = None, usage_source: str = "auto") -> RunResult:
+               validator: Validator | None = None, usage_source: str = "auto", allow_future: bool = False) -> RunResult:
     tenants_file = Path(tenants_file)
     inventory = load_inventory(tenants_file)
     _prechecks(tenants_file)
@@ -102,7 +118,8 @@ def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = 
     out_dir = (out_dir or tenants_file.parent / "invoices") / str(period)
     prefix = inventory.platform.pricing.invoice_prefix
     with books(tenants_file, inventory) as (ledger, archive):
-        drafts = _compute(tenants_file, inventory, plan, period, usage, issue_date or date.today())
+        day = issue_date or date.today()
+        drafts = _compute(tenants_file, inventory, plan, period, usage, day)
         planned: list[tuple[Document, Record | None]] = []  # document, its record when already issued
         conflicts = []
         seq = ledger.next_seq()
@@ -119,6 +136,9 @@ def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = 
                                  f"it with `counselkit billing credit-note {record.number} --reason ...`, then run again")
         if conflicts:
             raise BillingError(f"period {period}: tenants.yaml no longer matches issued invoices:\n" + "\n".join(conflicts))
+        if any(record is None for _, record in planned):  # dates matter only for what is issued now
+            check_period_over(period, day, allow_future)
+            check_dates(ledger, day, "an invoice")
         result = RunResult(str(period), out_dir, rule_sets=validator.rule_sets, usage_source=usage.source,
                            usage_note=usage.why_not)
         done: dict[str, tuple[Document, bool, bytes, bytes, Report]] = {}
@@ -165,6 +185,10 @@ def credit_note(tenants_file: Path | str, number: str, reason: str, out_dir: Pat
             xml_file, pdf_file = _publish(target, existing.document, xml, pdf)
             return Issued(existing.document, False, xml_file, pdf_file, report)
         day = issue_date or date.today()
+        if day < original.document.issue_date:
+            raise BillingError(f"a credit note dated {day:%Y-%m-%d} would be before the invoice {number} it corrects "
+                               f"({original.document.issue_date:%Y-%m-%d})")
+        check_dates(ledger, day, "a credit note")
         seq_number = number_for(inventory.platform.pricing.invoice_prefix, ledger.next_seq())
         doc = replace(original.document, kind="credit_note", number=seq_number, issue_date=day, due_date=day,
                       preceding_number=original.number, preceding_date=original.document.issue_date,
