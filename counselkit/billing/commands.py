@@ -70,9 +70,12 @@ def billing() -> None:
 @ISSUE
 @XSD_ONLY
 @click.option("--allow-future", is_flag=True, help="Bill a period that is not over on the invoice date (in advance).")
+@click.option("--usage", "usage_source", type=click.Choice(["auto", "backup-status", "none"]), default="auto",
+              show_default=True, help="Storage usage: auto (measure when backups are set up; a failing bucket is an "
+              "error), backup-status (must measure), none (bill no storage, knowingly).")
 @_guard
 def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_date: str | None, xsd_only: bool,
-                allow_future: bool) -> None:
+                allow_future: bool, usage_source: str) -> None:
     """Bill every tenant active in PERIOD; re-running reproduces the same invoices and numbers."""
     from .run import run_period
     from .validate import shared_validator
@@ -80,7 +83,7 @@ def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_dat
     if not tenants_file.exists():
         _fail(f"{tenants_file}: file not found")
     result = run_period(tenants_file, Period.parse(period), out_dir, _date(issue_date),
-                        validator=shared_validator(xsd_only_allowed=xsd_only), allow_future=allow_future)
+                        validator=shared_validator(xsd_only_allowed=xsd_only), allow_future=allow_future, usage_source=usage_source)
     click.echo(f"period {result.period}: {len(result.issued)} invoices in {result.out_dir}")
     click.echo(f"storage usage source: {result.usage_source}"
                + ("" if result.usage_source != "none" else

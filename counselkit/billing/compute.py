@@ -109,6 +109,7 @@ def compute_documents(inventory: Inventory, plan: Plan, period: Period, usage: S
             vat_exemption_reason=basis.note, net_total=net, vat_total=vat, gross_total=net + vat,
             payment_terms_days=pricing.payment_terms_days, mode=pricing.mode, notes=tuple(notes),
             storage_measured=usage.measured, vat_basis=basis.key, vat_exemption_code=basis.vatex,
+            storage_bytes=usage.bytes_for(a.tenant.slug) if pricing.mode == "saas" else None,
         ))
     return documents
 

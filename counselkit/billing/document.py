@@ -92,6 +92,7 @@ class Document:
     correction_reason: str | None = None
     vat_basis: str = "standard"  # key in counselkit.billing.tax.BASES
     vat_exemption_code: str | None = None  # BT-121 VATEX code
+    storage_bytes: int | None = None  # saas: the measured usage billed, stored with the invoice
 
     @property
     def buyer_reference(self) -> str:

@@ -28,7 +28,7 @@ from .document import Document
 from .ledger import Ledger, Record, ledger_path, locked, number_for
 from .pdf import embed_xml, render_pdf
 from .period import Period
-from .usage import storage_usage
+from .usage import StorageUsage, storage_usage
 from .validate import Report, Validator, shared_validator
 
 
@@ -90,6 +90,28 @@ def books(tenants_file: Path, inventory) -> Iterator[tuple[Ledger, LocalArchive]
         yield ledger, archive
 
 
+def _with_recorded_usage(ledger: Ledger, period: Period, drafts: list[Document], compute) -> list[Document]:  # noqa: ANN001
+    """Drafts of already-invoiced tenants computed with the storage usage their invoice recorded.
+
+    Usage is measured when the run happens; once billed, the figure is part of the invoice. A re-run must
+    compare today's tenants.yaml with the invoice, not with today's bucket size."""
+    recorded = {}
+    for draft in drafts:
+        record = ledger.current_invoice(str(period), draft.buyer.slug)
+        if record is not None and record.document.mode == "saas":
+            recorded[draft.buyer.slug] = record.document
+    if not recorded:
+        return drafts
+    measured = {slug: doc.storage_bytes for slug, doc in recorded.items() if doc.storage_measured}
+    groups = [(StorageUsage("backup-status", {k: v for k, v in measured.items() if v is not None}), set(measured)),
+              (StorageUsage("none", why_not="not measured when invoiced"), set(recorded) - set(measured))]
+    replaced = {}
+    for usage, slugs in groups:
+        if slugs:
+            replaced.update({d.buyer.slug: d for d in compute(usage) if d.buyer.slug in slugs})
+    return [replaced.get(d.buyer.slug, d) for d in drafts]
+
+
 def check_dates(ledger: Ledger, day: date, what: str) -> None:
     """New documents never go back in time: not before the last recorded issue date."""
     if ledger.records and day < ledger.records[-1].document.issue_date:
@@ -119,7 +141,8 @@ def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = 
     prefix = inventory.platform.pricing.invoice_prefix
     with books(tenants_file, inventory) as (ledger, archive):
         day = issue_date or date.today()
-        drafts = _compute(tenants_file, inventory, plan, period, usage, day)
+        drafts = _with_recorded_usage(ledger, period, _compute(tenants_file, inventory, plan, period, usage, day),
+                                      lambda u: _compute(tenants_file, inventory, plan, period, u, day))
         planned: list[tuple[Document, Record | None]] = []  # document, its record when already issued
         conflicts = []
         seq = ledger.next_seq()
