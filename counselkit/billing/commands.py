@@ -73,9 +73,11 @@ def billing() -> None:
 @click.option("--usage", "usage_source", type=click.Choice(["auto", "backup-status", "none"]), default="auto",
               show_default=True, help="Storage usage: auto (measure when backups are set up; a failing bucket is an "
               "error), backup-status (must measure), none (bill no storage, knowingly).")
+@click.option("--correct", is_flag=True, help="For each issued invoice tenants.yaml now contradicts: issue a "
+              "Rechnungskorrektur cancelling it and a new invoice (the run lists them first without this flag).")
 @_guard
 def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_date: str | None, xsd_only: bool,
-                allow_future: bool, usage_source: str) -> None:
+                allow_future: bool, usage_source: str, correct: bool) -> None:
     """Bill every tenant active in PERIOD; re-running reproduces the same invoices and numbers."""
     from .run import run_period
     from .validate import shared_validator
@@ -83,14 +85,14 @@ def run_command(period: str, tenants_file: Path, out_dir: Path | None, issue_dat
     if not tenants_file.exists():
         _fail(f"{tenants_file}: file not found")
     result = run_period(tenants_file, Period.parse(period), out_dir, _date(issue_date),
-                        validator=shared_validator(xsd_only_allowed=xsd_only), allow_future=allow_future, usage_source=usage_source)
+                        validator=shared_validator(xsd_only_allowed=xsd_only), allow_future=allow_future, usage_source=usage_source, correct=correct)
     click.echo(f"period {result.period}: {len(result.issued)} invoices in {result.out_dir}")
     click.echo(f"storage usage source: {result.usage_source}"
                + ("" if result.usage_source != "none" else
                   f" (not measured: {result.usage_note}; storage above quota billed as 0)"))
     for issued in result.issued:
         doc = issued.document
-        state = "new       " if issued.new else "reproduced"
+        state = ("correction" if doc.kind == "credit_note" else "new       ") if issued.new else "reproduced"
         click.echo(f"  {state} {doc.number}  {doc.buyer.slug:<28} net {de(doc.net_total):>12}  "
                    f"gross {de(doc.gross_total):>12} {doc.currency}  "
                    f"fatal {len(issued.report.fatal)} warnings {len(issued.report.warnings)}")

@@ -26,6 +26,7 @@ from .cii import render_cii
 from .compute import TaxError, compute_documents
 from .document import Document
 from .ledger import Ledger, Record, ledger_path, locked, number_for
+from .money import de
 from .pdf import embed_xml, render_pdf
 from .period import Period
 from .usage import StorageUsage, storage_usage
@@ -129,7 +130,10 @@ def check_period_over(period: Period, day: date, allow_future: bool) -> None:
 
 
 def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = None, issue_date: date | None = None,
-               validator: Validator | None = None, usage_source: str = "auto", allow_future: bool = False) -> RunResult:
+               validator: Validator | None = None, usage_source: str = "auto", allow_future: bool = False,
+               correct: bool = False) -> RunResult:
+    """Bill `period`. With `correct`, an issued invoice that tenants.yaml now contradicts is cancelled by a
+    Rechnungskorrektur and replaced by a new invoice in the same run (otherwise the run refuses and says so)."""
     tenants_file = Path(tenants_file)
     inventory = load_inventory(tenants_file)
     _prechecks(tenants_file)
@@ -143,38 +147,45 @@ def run_period(tenants_file: Path | str, period: Period, out_dir: Path | None = 
         day = issue_date or date.today()
         drafts = _with_recorded_usage(ledger, period, _compute(tenants_file, inventory, plan, period, usage, day),
                                       lambda u: _compute(tenants_file, inventory, plan, period, u, day))
-        planned: list[tuple[Document, Record | None]] = []  # document, its record when already issued
+        # document, its record when already issued, the invoice it cancels (credit notes of --correct)
+        planned: list[tuple[Document, Record | None, str | None]] = []
         conflicts = []
         seq = ledger.next_seq()
         for draft in drafts:
             record = ledger.current_invoice(str(period), draft.buyer.slug)
-            if record is None:
-                number = number_for(prefix, seq)
-                seq += 1
-                planned.append((draft.numbered(number, draft.issue_date, draft.due_date), None))
-            elif record.document.content_key() == draft.content_key():
-                planned.append((record.document, record))
-            else:
-                conflicts.append(f"  {record.number} ({draft.buyer.slug}): issued with other figures or data; correct "
-                                 f"it with `counselkit billing credit-note {record.number} --reason ...`, then run again")
-        if conflicts:
-            raise BillingError(f"period {period}: tenants.yaml no longer matches issued invoices:\n" + "\n".join(conflicts))
-        if any(record is None for _, record in planned):  # dates matter only for what is issued now
+            if record is not None and record.document.content_key() == draft.content_key():
+                planned.append((record.document, record, None))
+                continue
+            if record is not None:
+                conflicts.append(f"  {record.number} ({draft.buyer.slug}): {_difference(record.document, draft)}")
+                if not correct:
+                    continue
+                note_number, seq = number_for(prefix, seq), seq + 1
+                planned.append((_cancellation(record, note_number, day, f"Rechnungsdaten geändert; ersetzt durch "
+                                              f"Rechnung {number_for(prefix, seq)}"), None, record.number))
+            planned.append((draft.numbered(number_for(prefix, seq), draft.issue_date, draft.due_date), None, None))
+            seq += 1
+        if conflicts and not correct:
+            raise BillingError(f"period {period}: tenants.yaml no longer matches issued invoices:\n" + "\n".join(conflicts)
+                               + "\nRun again with --correct to issue a Rechnungskorrektur and a new invoice for each, "
+                               "or correct one with `counselkit billing credit-note NUMBER --reason ...`.")
+        if any(record is None for _, record, _ in planned):  # dates matter only for what is issued now
             check_period_over(period, day, allow_future)
             check_dates(ledger, day, "an invoice")
         result = RunResult(str(period), out_dir, rule_sets=validator.rule_sets, usage_source=usage.source,
                            usage_note=usage.why_not)
         done: dict[str, tuple[Document, bool, bytes, bytes, Report]] = {}
-        for doc, record in planned:  # verify every reproduced original before anything new is recorded
+        for doc, record, _ in planned:  # verify every reproduced original before anything new is recorded
             if record is not None:
                 done[doc.number] = (doc, False, *_original(archive, record, validator))
-        for doc, record in planned:
+        for doc, record, _ in planned:
             if record is None:
                 xml = render_cii(doc)
                 report = validator.check(doc.number, xml)
                 done[doc.number] = (doc, True, xml, embed_xml(render_pdf(doc), xml, doc), report)
-        originals = [done[doc.number] for doc, _ in planned]  # in slug order, as computed
-        new = [(doc, sha256(xml), sha256(pdf), None) for doc, is_new, xml, pdf, _ in originals if is_new]
+        originals = [done[doc.number] for doc, _, _ in planned]  # in slug order, as computed
+        cancels = {doc.number: cancelled for doc, _, cancelled in planned}
+        new = [(doc, sha256(xml), sha256(pdf), cancels[doc.number]) for doc, is_new, xml, pdf, _ in originals if is_new]
         _record(ledger, archive, new)
         for doc, is_new, xml, pdf, report in originals:
             if is_new:
@@ -213,9 +224,7 @@ def credit_note(tenants_file: Path | str, number: str, reason: str, out_dir: Pat
                                f"({original.document.issue_date:%Y-%m-%d})")
         check_dates(ledger, day, "a credit note")
         seq_number = number_for(inventory.platform.pricing.invoice_prefix, ledger.next_seq())
-        doc = replace(original.document, kind="credit_note", number=seq_number, issue_date=day, due_date=day,
-                      preceding_number=original.number, preceding_date=original.document.issue_date,
-                      correction_reason=reason.strip())
+        doc = _cancellation(original, seq_number, day, reason.strip())
         xml = render_cii(doc)
         report = validator.check(doc.number, xml)
         pdf = embed_xml(render_pdf(doc), xml, doc)
@@ -225,6 +234,21 @@ def credit_note(tenants_file: Path | str, number: str, reason: str, out_dir: Pat
         period_docs = [r.document for r in ledger.records if r.period == original.period]
         _write_atomic(target / f"summary-{original.period}.csv", summary_csv(period_docs, "see invoices"))
         return Issued(doc, True, xml_file, pdf_file, report)
+
+
+def _cancellation(original: Record, number: str, day: date, reason: str) -> Document:
+    """A Rechnungskorrektur cancelling `original` in full, referencing its number and date."""
+    return replace(original.document, kind="credit_note", number=number, issue_date=day, due_date=day,
+                   preceding_number=original.number, preceding_date=original.document.issue_date,
+                   correction_reason=reason)
+
+
+def _difference(issued: Document, now: Document) -> str:
+    """What changed, in a line the operator can check before correcting."""
+    if issued.gross_total != now.gross_total:
+        return (f"issued for {de(issued.gross_total)} {issued.currency} gross, tenants.yaml now gives "
+                f"{de(now.gross_total)} {now.currency}")
+    return "issued with other data (amounts unchanged: buyer, tax or line details differ)"
 
 
 def _record(ledger: Ledger, archive: LocalArchive, entries: list[tuple[Document, str, str, str | None]]) -> None:
