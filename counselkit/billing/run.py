@@ -21,7 +21,7 @@ from ..load import load_inventory
 from ..plan import load_plan
 from ..problems import InputError
 from ..yamlsource import read_yaml
-from .archive import ArchiveError, LocalArchive, sha256
+from .archive import ArchiveError, LocalArchive, S3Archive, sha256
 from .cii import render_cii
 from .compute import TaxError, compute_documents
 from .document import Document
@@ -74,13 +74,27 @@ def _compute(tenants_file: Path, inventory, plan, period: Period, usage, issue_d
         raise InputError([read_yaml(tenants_file).problem(("tenants", index, "billing"), str(exc))]) from None
 
 
-def open_archive(tenants_file: Path, inventory) -> LocalArchive:  # noqa: ANN001
-    root = Path(inventory.platform.pricing.archive.path)
+Archive = LocalArchive | S3Archive
+
+
+def open_archive(tenants_file: Path, inventory) -> Archive:  # noqa: ANN001
+    """The configured archive: a local directory, or the platform's S3 bucket under object lock."""
+    settings = inventory.platform.pricing.archive
+    if settings.store == "s3":
+        from ..backup.s3 import client
+        from ..backup.status import _secret_source
+        from ..secrets import SecretStore
+
+        plan = load_plan(tenants_file)
+        credentials, _ = _secret_source(plan, SecretStore.open(tenants_file, plan.platform.secrets_file))
+        backup = inventory.platform.backup
+        return S3Archive(client(backup, credentials), backup.bucket, settings.retention_years)
+    root = Path(settings.path)
     return LocalArchive(root if root.is_absolute() else tenants_file.parent / root)
 
 
 @contextmanager
-def books(tenants_file: Path, inventory) -> Iterator[tuple[Ledger, LocalArchive]]:  # noqa: ANN001
+def books(tenants_file: Path, inventory) -> Iterator[tuple[Ledger, Archive]]:  # noqa: ANN001
     """The ledger, locked and verified, with its pinned head checked against the archive."""
     archive = open_archive(tenants_file, inventory)
     with locked(ledger_path(tenants_file)) as ledger:
@@ -251,7 +265,7 @@ def _difference(issued: Document, now: Document) -> str:
     return "issued with other data (amounts unchanged: buyer, tax or line details differ)"
 
 
-def _record(ledger: Ledger, archive: LocalArchive, entries: list[tuple[Document, str, str, str | None]]) -> None:
+def _record(ledger: Ledger, archive: Archive, entries: list[tuple[Document, str, str, str | None]]) -> None:
     """Append to the ledger and pin the new head in the archive right away (the window between is tiny; an
     interruption there is reported by the next run and resolved with `billing ledger --pin`)."""
     if entries:
@@ -259,12 +273,12 @@ def _record(ledger: Ledger, archive: LocalArchive, entries: list[tuple[Document,
         archive.pin(ledger.head_pin)
 
 
-def _archive_pair(archive: LocalArchive, doc: Document, xml: bytes, pdf: bytes) -> None:
-    archive.put(doc.period, f"{doc.number}.xml", xml)
-    archive.put(doc.period, f"{doc.number}.pdf", pdf)
+def _archive_pair(archive: Archive, doc: Document, xml: bytes, pdf: bytes) -> None:
+    archive.put(doc.period, f"{doc.number}.xml", xml, doc.issue_date)
+    archive.put(doc.period, f"{doc.number}.pdf", pdf, doc.issue_date)
 
 
-def _original(archive: LocalArchive, record: Record, validator: Validator) -> tuple[bytes, bytes, Report]:
+def _original(archive: Archive, record: Record, validator: Validator) -> tuple[bytes, bytes, Report]:
     """The issued XML and PDF of a record, verified against the archive and the ledger's SHA-256.
 
     An original missing from the archive (a run interrupted after recording, or a deleted file) is restored
@@ -286,7 +300,7 @@ def _original(archive: LocalArchive, record: Record, validator: Validator) -> tu
             if sha256(candidate) != sha:
                 raise ArchiveError(f"archived original {archive.document_path(record.period, name)} is missing and "
                                    f"cannot be reproduced byte for byte; restore it from backup")
-            archive.put(record.period, name, candidate)
+            archive.put(record.period, name, candidate, record.document.issue_date)
         data.append(archive.verify(record.period, name, sha))
     return data[0], data[1], validator.validate(data[0])
 

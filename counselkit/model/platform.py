@@ -159,8 +159,8 @@ class VatExemption(Strict):
 class BillingArchive(Strict):
     """Where issued originals and the ledger's pinned head are kept write-once (docs/billing.md)."""
 
-    store: Literal["local"] = "local"
-    path: Annotated[str, Field(min_length=1, max_length=500)] = "invoices-archive"  # relative to tenants.yaml
+    store: Literal["local", "s3"] = "local"  # s3: the backup bucket, prefix billing-archive/, COMPLIANCE lock
+    path: Annotated[str, Field(min_length=1, max_length=500)] = "invoices-archive"  # local: relative to tenants.yaml
     retention_years: Annotated[int, Field(ge=10, le=30)] = 10  # § 147 AO, § 14b UStG: books and invoices
 
 
