@@ -29,16 +29,25 @@ class Active:
     tenant: Tenant
     service: Service
     seats: int
+    plan_name: str
+
+
+def terms_on(tenant: Tenant, day: date) -> tuple[str, int]:
+    """(plan, seats) valid on `day`: from contract.history while it reaches that day, else today's."""
+    past = next((terms for terms in tenant.contract.history if day <= terms.until), None)
+    return (past.plan, past.seats) if past else (tenant.contract.plan, tenant.seats)
 
 
 def active_tenants(plan: Plan, period: Period) -> list[Active]:
-    """Tenants with at least one contract day in the period; seats as planned. Sorted by slug."""
+    """Tenants with at least one contract day in the period, with the plan and seats valid on their first day
+    of service in it (a change during a month applies from the next one). Sorted by slug."""
     result = []
     for tenant_plan in plan.tenants():
         tenant = tenant_plan.tenant
         service = active_service(period, tenant.contract.start, tenant.contract.end)
         if service is not None:
-            result.append(Active(tenant, service, tenant.seats))
+            plan_name, seats = terms_on(tenant, service.start)
+            result.append(Active(tenant, service, seats, plan_name))
     return sorted(result, key=lambda a: a.tenant.slug)
 
 
@@ -63,12 +72,16 @@ def buyer_of(tenant: Tenant) -> Buyer:
     )
 
 
-class TaxError(ValueError):
-    """A tenant that cannot be billed lawfully with the declared bases (names the tenant)."""
+class TenantBillingError(ValueError):
+    """A tenant that cannot be billed as tenants.yaml stands (names the tenant)."""
 
     def __init__(self, slug: str, message: str) -> None:
         super().__init__(f"tenant {slug}: {message}")
         self.slug = slug
+
+
+class TaxError(TenantBillingError):
+    """A tenant that cannot be billed lawfully with the declared bases."""
 
 
 def tax_basis_of(inventory: Inventory, tenant: Tenant) -> TaxBasis:
@@ -127,8 +140,12 @@ def _days_text(service: Service, period: Period) -> str:
 
 def _saas_lines(inventory: Inventory, a: Active, period: Period, usage: StorageUsage) -> list[Line]:
     pricing = inventory.platform.pricing
-    plan_name = a.tenant.contract.plan
-    price = pricing.plans[plan_name]
+    plan_name = a.plan_name
+    plans = pricing.plans_on(a.service.start)  # prices valid on the first day of service in the period
+    if plan_name not in plans:
+        raise TenantBillingError(a.tenant.slug, f"plan '{plan_name}' (valid {a.service.start}) has no price in "
+                       f"platform.pricing for that date; plans then: {', '.join(sorted(plans))}")
+    price = plans[plan_name]
     days = _days_text(a.service, period)
     base = _prorated(price.monthly_fee, a.service, period)
     seat = _prorated(price.seat_fee, a.service, period)

@@ -23,7 +23,7 @@ from ..problems import InputError
 from ..yamlsource import read_yaml
 from .archive import ArchiveError, LocalArchive, S3Archive, sha256
 from .cii import render_cii
-from .compute import TaxError, compute_documents
+from .compute import TenantBillingError, compute_documents
 from .document import Document
 from .ledger import Ledger, Record, ledger_path, locked, number_for
 from .money import de
@@ -66,10 +66,10 @@ def _prechecks(tenants_file: Path) -> None:
 
 
 def _compute(tenants_file: Path, inventory, plan, period: Period, usage, issue_date: date) -> list[Document]:  # noqa: ANN001
-    """compute_documents, with a tax problem reported at the tenant's billing section of tenants.yaml."""
+    """compute_documents, with a tenant's problem reported at the tenant's billing section of tenants.yaml."""
     try:
         return compute_documents(inventory, plan, period, usage, issue_date)
-    except TaxError as exc:
+    except TenantBillingError as exc:
         index = next(i for i, t in enumerate(inventory.tenants) if t.slug == exc.slug)
         raise InputError([read_yaml(tenants_file).problem(("tenants", index, "billing"), str(exc))]) from None
 

@@ -164,6 +164,13 @@ class BillingArchive(Strict):
     retention_years: Annotated[int, Field(ge=10, le=30)] = 10  # § 147 AO, § 14b UStG: books and invoices
 
 
+class PastPrices(Strict):
+    """Plan prices as they were up to and including `until` (billing history; today's are pricing.plans)."""
+
+    until: date
+    plans: Annotated[dict[str, PlanPrice], Field(min_length=1)]
+
+
 class Pricing(Strict):
     mode: Literal["saas", "cost_sharing"]
     currency: Literal["EUR"] = "EUR"
@@ -171,6 +178,7 @@ class Pricing(Strict):
     payment_terms_days: Annotated[int, Field(ge=0, le=120)] = 14
     invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9-]{1,12}$")] = "RE"
     plans: Annotated[dict[str, PlanPrice], Field(min_length=1)] = {"lite": PlanPrice()}
+    price_history: list[PastPrices] = []  # earlier prices, oldest first
     cost_sharing: CostSharing | None = None
     vat_exemption: VatExemption | None = None  # none: every domestic invoice at the standard rate
     archive: BillingArchive = BillingArchive()
@@ -184,7 +192,14 @@ class Pricing(Strict):
                              "needs a declared basis in pricing.vat_exemption, see docs/billing.md")
         if self.vat_exemption is not None:
             check_declaration(self.vat_exemption.basis, self.vat_exemption.conditions, self.mode)
+        untils = [entry.until for entry in self.price_history]
+        if untils != sorted(set(untils)):
+            raise ValueError("price_history must be in date order (oldest first), each 'until' once")
         return self
+
+    def plans_on(self, day: date) -> dict[str, PlanPrice]:
+        """The plan prices valid on `day`: the first history entry still valid then, else today's."""
+        return next((entry.plans for entry in self.price_history if day <= entry.until), self.plans)
 
 
 class Artifact(Strict):

@@ -13,15 +13,27 @@ from ..billing.leitweg import leitweg_problem
 from .types import Color, Email, HostName, NonEmpty, PostalAddress, Slug, Strict, Url, VatId
 
 
+class PastTerms(Strict):
+    """Plan and seats as they were up to and including `until` (billing history; today's are plan and seats)."""
+
+    until: date
+    plan: NonEmpty
+    seats: Annotated[int, Field(ge=1, le=10000)]
+
+
 class Contract(Strict):
     start: date
     end: date | None = None  # last day of service, inclusive
     plan: NonEmpty = "lite"
+    history: list[PastTerms] = []  # earlier plan/seats, oldest first, so past months bill what was true then
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "Contract":
         if self.end is not None and self.end < self.start:
             raise ValueError(f"contract ends ({self.end}) before it starts ({self.start}); 'end' must be on or after 'start'")
+        untils = [terms.until for terms in self.history]
+        if untils != sorted(set(untils)):
+            raise ValueError("contract.history must be in date order (oldest first), each 'until' once")
         return self
 
 
