@@ -11,7 +11,7 @@ Rounding points (all ROUND_HALF_UP to cents, all Decimal):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -124,7 +124,57 @@ def compute_documents(inventory: Inventory, plan: Plan, period: Period, usage: S
             storage_measured=usage.measured, vat_basis=basis.key, vat_exemption_code=basis.vatex,
             storage_bytes=usage.bytes_for(a.tenant.slug) if pricing.mode == "saas" else None,
         ))
-    return documents
+    return _consolidate(inventory, active, documents)
+
+
+def payer_buyer(key: str, payer) -> Buyer:  # noqa: ANN001 - model.platform.Payer
+    return Buyer(
+        name=payer.legal_name or payer.name, street=payer.address.street, postcode=payer.address.postcode,
+        city=payer.address.city, country=payer.address.country, email=str(payer.email), contact_name=payer.contact,
+        vat_id=payer.vat_id, slug=f"payer-{key}", buyer_reference=payer.buyer_reference, leitweg_id=payer.leitweg_id,
+        trading_name=payer.name if payer.legal_name and payer.legal_name != payer.name else None,
+    )
+
+
+def _consolidate(inventory: Inventory, active: list[Active], documents: list[Document]) -> list[Document]:
+    """Replace the documents of centres with a `billing.payer` by one invoice per payer listing every centre.
+
+    The payer receives the service, so its country and VAT ID decide the tax basis; lines keep each centre's
+    figures, prefixed with the centre's name; VAT is computed once on the payer's net total."""
+    pricing = inventory.platform.pricing
+    tenants = {a.tenant.slug: a.tenant for a in active}
+    groups: dict[str, list[Document]] = {}
+    result = []
+    for doc in documents:
+        key = tenants[doc.buyer.slug].billing.payer
+        if key is None:
+            result.append(doc)
+        elif key not in pricing.payers:
+            raise TenantBillingError(doc.buyer.slug, f"billing.payer '{key}' is not in platform.pricing.payers "
+                                     f"({', '.join(sorted(pricing.payers)) or 'none defined'})")
+        else:
+            groups.setdefault(key, []).append(doc)
+    for key, docs in sorted(groups.items()):
+        buyer = payer_buyer(key, pricing.payers[key])
+        declared = pricing.vat_exemption
+        try:
+            basis = basis_for(declared.basis if declared else None, buyer.country, buyer.vat_id,
+                              inventory.platform.operator.vat_id)
+        except ValueError as exc:
+            raise TenantBillingError(docs[0].buyer.slug, f"payer {key}: {exc}") from None
+        lines = tuple(replace(line, line_id=str(index), description=f"{tenants[doc.buyer.slug].name}: {line.description}")
+                      for index, (doc, line) in enumerate(((d, l) for d in docs for l in d.lines), start=1))
+        net = sum((line.net for line in lines), ZERO)
+        vat = cents(net * basis.rate / 100)
+        listed = ", ".join(f"{tenants[d.buyer.slug].name} ({d.buyer.slug})" for d in docs)
+        result.append(replace(
+            docs[0], buyer=buyer, lines=lines, service_start=min(d.service_start for d in docs),
+            service_end=max(d.service_end for d in docs), vat_category=basis.category, vat_rate=basis.rate,
+            vat_exemption_reason=basis.note, vat_basis=basis.key, vat_exemption_code=basis.vatex, net_total=net,
+            vat_total=vat, gross_total=net + vat, notes=(f"Sammelrechnung für: {listed}.",) + docs[0].notes,
+            storage_bytes=None, centres=tuple((d.buyer.slug, d.storage_bytes) for d in docs),
+        ))
+    return sorted(result, key=lambda d: d.buyer.slug)
 
 
 def _prorated(price: Decimal, service: Service, period: Period) -> Decimal:

@@ -93,6 +93,7 @@ class Document:
     vat_basis: str = "standard"  # key in counselkit.billing.tax.BASES
     vat_exemption_code: str | None = None  # BT-121 VATEX code
     storage_bytes: int | None = None  # saas: the measured usage billed, stored with the invoice
+    centres: tuple[tuple[str, int | None], ...] = ()  # consolidated payer invoice: (slug, storage bytes) listed
 
     @property
     def buyer_reference(self) -> str:
@@ -122,6 +123,7 @@ class Document:
         for key in ("vat_rate", "net_total", "vat_total", "gross_total"):
             values[key] = Decimal(values[key])
         values["notes"] = tuple(values.get("notes", ()))
+        values["centres"] = tuple((str(slug), size) for slug, size in values.get("centres", ()))
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 

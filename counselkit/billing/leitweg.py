@@ -9,6 +9,9 @@ without hyphens, letters counted as 10 (A) to 35 (Z) as in an IBAN: the whole, c
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _FORMAT = re.compile(r"^(?P<coarse>[0-9]{2,12})(?:-(?P<fine>[0-9A-Za-z]{1,30}))?-(?P<check>[0-9]{2})$")
 MAX_LENGTH = 46
@@ -34,3 +37,13 @@ def leitweg_problem(value: str) -> str | None:
         return (f"Leitweg-ID '{value}' has a wrong check digit (ISO 7064 MOD 97-10); "
                 f"for {coarse}{'-' + fine if fine else ''} it is {check_digits(coarse, fine)}")
     return None
+
+
+def _leitweg_id(value: str) -> str:
+    problem = leitweg_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+LeitwegId = Annotated[str, AfterValidator(_leitweg_id)]  # the model's field type

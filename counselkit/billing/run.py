@@ -117,9 +117,13 @@ def _with_recorded_usage(ledger: Ledger, period: Period, drafts: list[Document],
             recorded[draft.buyer.slug] = record.document
     if not recorded:
         return drafts
-    measured = {slug: doc.storage_bytes for slug, doc in recorded.items() if doc.storage_measured}
-    groups = [(StorageUsage("backup-status", {k: v for k, v in measured.items() if v is not None}), set(measured)),
-              (StorageUsage("none", why_not="not measured when invoiced"), set(recorded) - set(measured))]
+    measured = {slug for slug, doc in recorded.items() if doc.storage_measured}
+    sizes: dict[str, int] = {}
+    for slug in measured:  # a consolidated invoice recorded each centre's figure
+        doc = recorded[slug]
+        sizes.update({k: v for k, v in (doc.centres or ((slug, doc.storage_bytes),)) if v is not None})
+    groups = [(StorageUsage("backup-status", sizes), measured),
+              (StorageUsage("none", why_not="not measured when invoiced"), set(recorded) - measured)]
     replaced = {}
     for usage, slugs in groups:
         if slugs:

@@ -10,9 +10,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from ..billing.leitweg import LeitwegId
 from ..billing.tax import EXEMPTIONS, STANDARD_RATE, check_declaration
 from .types import (
-    Domain, Email, HostName, Iban, Money, NetAddress, NonEmpty, PostalAddress, SshPublicKey, Strict,
+    Domain, Email, HostName, Iban, Money, NetAddress, NonEmpty, PostalAddress, Slug, SshPublicKey, Strict,
     UnixUser, Url, VatId,
 )
 
@@ -164,6 +165,19 @@ class BillingArchive(Strict):
     retention_years: Annotated[int, Field(ge=10, le=30)] = 10  # § 147 AO, § 14b UStG: books and invoices
 
 
+class Payer(Strict):
+    """A federation or umbrella body that pays for several centres: one consolidated invoice listing them."""
+
+    name: NonEmpty
+    legal_name: NonEmpty | None = None  # BT-44 when `name` is a trading name
+    address: PostalAddress
+    email: Email
+    contact: NonEmpty | None = None
+    vat_id: VatId | None = None
+    leitweg_id: LeitwegId | None = None
+    buyer_reference: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+
 class PastPrices(Strict):
     """Plan prices as they were up to and including `until` (billing history; today's are pricing.plans)."""
 
@@ -179,6 +193,7 @@ class Pricing(Strict):
     invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9-]{1,12}$")] = "RE"
     plans: Annotated[dict[str, PlanPrice], Field(min_length=1)] = {"lite": PlanPrice()}
     price_history: list[PastPrices] = []  # earlier prices, oldest first
+    payers: dict[Slug, Payer] = {}  # tenants[].billing.payer refers to these keys
     cost_sharing: CostSharing | None = None
     vat_exemption: VatExemption | None = None  # none: every domestic invoice at the standard rate
     archive: BillingArchive = BillingArchive()

@@ -6,9 +6,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
-from ..billing.leitweg import leitweg_problem
+from ..billing.leitweg import LeitwegId
 
 from .types import Color, Email, HostName, NonEmpty, PostalAddress, Slug, Strict, Url, VatId
 
@@ -44,16 +44,6 @@ class OrgAdmin(Strict):
     email: Email
 
 
-def _leitweg_id(value: str) -> str:
-    problem = leitweg_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-LeitwegId = Annotated[str, AfterValidator(_leitweg_id)]
-
-
 class TenantBilling(Strict):
     address: PostalAddress
     email: Email
@@ -64,6 +54,7 @@ class TenantBilling(Strict):
     leitweg_id: LeitwegId | None = None  # public-sector recipient: checked format and check digits, sent as BT-10
     buyer_reference: Annotated[str, Field(min_length=1, max_length=100)] | None = None  # other BT-10, e.g. order ref.
     weight: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal("1")  # cost-sharing key "weighted"
+    payer: Slug | None = None  # key in platform.pricing.payers: billed on that body's consolidated invoice
 
     @model_validator(mode="before")
     @classmethod
