@@ -47,6 +47,9 @@ def _date(parent: etree._Element, tag: str, day: date, qualified: bool = False) 
 def _party(parent: etree._Element, tag: str, party: Party, with_contact: bool) -> None:
     node = _el(parent, tag)
     _el(node, "ram:Name", party.name)
+    trading_name = getattr(party, "trading_name", None)
+    if trading_name:  # BT-45
+        _el(_el(node, "ram:SpecifiedLegalOrganization"), "ram:TradingBusinessName", trading_name)
     if with_contact:
         contact = _el(node, "ram:DefinedTradeContact")
         _el(contact, "ram:PersonName", party.contact_name or party.name)
@@ -70,11 +73,13 @@ def _tax(parent: etree._Element, doc: Document, basis: Decimal | None = None) ->
     if basis is not None:
         _el(tax, "ram:CalculatedAmount", _amount(doc.vat_total))
     _el(tax, "ram:TypeCode", "VAT")
-    if basis is not None and doc.vat_category == "E":
+    if basis is not None and doc.vat_category != "S":
         _el(tax, "ram:ExemptionReason", doc.vat_exemption_reason or "")
     if basis is not None:
         _el(tax, "ram:BasisAmount", _amount(basis))
     _el(tax, "ram:CategoryCode", doc.vat_category)
+    if basis is not None and doc.vat_category != "S" and doc.vat_exemption_code:
+        _el(tax, "ram:ExemptionReasonCode", doc.vat_exemption_code)
     _el(tax, "ram:RateApplicablePercent", _number(doc.vat_rate))
 
 
@@ -173,7 +178,7 @@ def _notes(doc: Document) -> list[tuple[str, str]]:
     if seller.commercial_register:
         legal.append(seller.commercial_register)
     notes.append(("REG", ", ".join(legal)))
-    if doc.vat_category == "E" and doc.vat_exemption_reason:
+    if doc.vat_category != "S" and doc.vat_exemption_reason:
         notes.append(("AAK", doc.vat_exemption_reason))
     if doc.kind == "credit_note":
         notes.append(("", f"Rechnungskorrektur zur Rechnung {doc.preceding_number} vom "

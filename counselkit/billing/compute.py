@@ -11,7 +11,7 @@ Rounding points (all ROUND_HALF_UP to cents, all Decimal):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -20,6 +20,7 @@ from ..plan import Plan
 from .document import Buyer, Document, Line, Seller
 from .money import ZERO, cents, de, de_number, split_exact
 from .period import Period, Service, active_service
+from .tax import TaxBasis, basis_for
 from .usage import StorageUsage, started_gb
 
 
@@ -28,16 +29,25 @@ class Active:
     tenant: Tenant
     service: Service
     seats: int
+    plan_name: str
+
+
+def terms_on(tenant: Tenant, day: date) -> tuple[str, int]:
+    """(plan, seats) valid on `day`: from contract.history while it reaches that day, else today's."""
+    past = next((terms for terms in tenant.contract.history if day <= terms.until), None)
+    return (past.plan, past.seats) if past else (tenant.contract.plan, tenant.seats)
 
 
 def active_tenants(plan: Plan, period: Period) -> list[Active]:
-    """Tenants with at least one contract day in the period; seats as planned. Sorted by slug."""
+    """Tenants with at least one contract day in the period, with the plan and seats valid on their first day
+    of service in it (a change during a month applies from the next one). Sorted by slug."""
     result = []
     for tenant_plan in plan.tenants():
         tenant = tenant_plan.tenant
         service = active_service(period, tenant.contract.start, tenant.contract.end)
         if service is not None:
-            result.append(Active(tenant, service, tenant.seats))
+            plan_name, seats = terms_on(tenant, service.start)
+            result.append(Active(tenant, service, seats, plan_name))
     return sorted(result, key=lambda a: a.tenant.slug)
 
 
@@ -54,11 +64,34 @@ def seller_of(inventory: Inventory) -> Seller:
 def buyer_of(tenant: Tenant) -> Buyer:
     billing = tenant.billing
     return Buyer(
-        name=tenant.name, street=billing.address.street, postcode=billing.address.postcode,
+        name=billing.legal_name or tenant.name, street=billing.address.street, postcode=billing.address.postcode,
         city=billing.address.city, country=billing.address.country, email=str(billing.email),
-        contact_name=billing.contact, slug=tenant.slug, cost_centre=billing.cost_centre,
-        buyer_reference=billing.buyer_reference,
+        contact_name=billing.contact, vat_id=billing.vat_id, slug=tenant.slug, cost_centre=billing.cost_centre,
+        buyer_reference=billing.buyer_reference, leitweg_id=billing.leitweg_id,
+        trading_name=tenant.name if billing.legal_name and billing.legal_name != tenant.name else None,
     )
+
+
+class TenantBillingError(ValueError):
+    """A tenant that cannot be billed as tenants.yaml stands (names the tenant)."""
+
+    def __init__(self, slug: str, message: str) -> None:
+        super().__init__(f"tenant {slug}: {message}")
+        self.slug = slug
+
+
+class TaxError(TenantBillingError):
+    """A tenant that cannot be billed lawfully with the declared bases."""
+
+
+def tax_basis_of(inventory: Inventory, tenant: Tenant) -> TaxBasis:
+    """The closed-list basis for this tenant's invoices: see counselkit.billing.tax.basis_for."""
+    declared = inventory.platform.pricing.vat_exemption
+    try:
+        return basis_for(declared.basis if declared else None, tenant.billing.address.country, tenant.billing.vat_id,
+                         inventory.platform.operator.vat_id)
+    except ValueError as exc:
+        raise TaxError(tenant.slug, str(exc)) from None
 
 
 def compute_documents(inventory: Inventory, plan: Plan, period: Period, usage: StorageUsage,
@@ -76,14 +109,8 @@ def compute_documents(inventory: Inventory, plan: Plan, period: Period, usage: S
     for a in active:
         tenant_lines = tuple(lines[a.tenant.slug])
         net = sum((line.net for line in tenant_lines), ZERO)
-        if pricing.mode == "cost_sharing":
-            assert pricing.cost_sharing is not None
-            category, rate, reason = "E", Decimal("0"), a.tenant.billing.vat_exempt_reason or pricing.cost_sharing.vat_exemption_reason
-        elif a.tenant.billing.vat_exempt_reason:
-            category, rate, reason = "E", Decimal("0"), a.tenant.billing.vat_exempt_reason
-        else:
-            category, rate, reason = "S", pricing.vat_rate, None
-        vat = cents(net * rate / 100)
+        basis = tax_basis_of(inventory, a.tenant)
+        vat = cents(net * basis.rate / 100)
         notes = []
         if pricing.mode == "saas":
             notes.append("Speicherverbrauch: gemessen (backup status)." if usage.measured else
@@ -91,12 +118,63 @@ def compute_documents(inventory: Inventory, plan: Plan, period: Period, usage: S
         documents.append(Document(
             kind="invoice", number="", issue_date=issue_date, due_date=due, period=str(period),
             service_start=a.service.start, service_end=a.service.end, seller=seller, buyer=buyer_of(a.tenant),
-            currency=pricing.currency, lines=tenant_lines, vat_category=category, vat_rate=rate,
-            vat_exemption_reason=reason, net_total=net, vat_total=vat, gross_total=net + vat,
+            currency=pricing.currency, lines=tenant_lines, vat_category=basis.category, vat_rate=basis.rate,
+            vat_exemption_reason=basis.note, net_total=net, vat_total=vat, gross_total=net + vat,
             payment_terms_days=pricing.payment_terms_days, mode=pricing.mode, notes=tuple(notes),
-            storage_measured=usage.measured,
+            storage_measured=usage.measured, vat_basis=basis.key, vat_exemption_code=basis.vatex,
+            storage_bytes=usage.bytes_for(a.tenant.slug) if pricing.mode == "saas" else None,
         ))
-    return documents
+    return _consolidate(inventory, active, documents)
+
+
+def payer_buyer(key: str, payer) -> Buyer:  # noqa: ANN001 - model.platform.Payer
+    return Buyer(
+        name=payer.legal_name or payer.name, street=payer.address.street, postcode=payer.address.postcode,
+        city=payer.address.city, country=payer.address.country, email=str(payer.email), contact_name=payer.contact,
+        vat_id=payer.vat_id, slug=f"payer-{key}", buyer_reference=payer.buyer_reference, leitweg_id=payer.leitweg_id,
+        trading_name=payer.name if payer.legal_name and payer.legal_name != payer.name else None,
+    )
+
+
+def _consolidate(inventory: Inventory, active: list[Active], documents: list[Document]) -> list[Document]:
+    """Replace the documents of centres with a `billing.payer` by one invoice per payer listing every centre.
+
+    The payer receives the service, so its country and VAT ID decide the tax basis; lines keep each centre's
+    figures, prefixed with the centre's name; VAT is computed once on the payer's net total."""
+    pricing = inventory.platform.pricing
+    tenants = {a.tenant.slug: a.tenant for a in active}
+    groups: dict[str, list[Document]] = {}
+    result = []
+    for doc in documents:
+        key = tenants[doc.buyer.slug].billing.payer
+        if key is None:
+            result.append(doc)
+        elif key not in pricing.payers:
+            raise TenantBillingError(doc.buyer.slug, f"billing.payer '{key}' is not in platform.pricing.payers "
+                                     f"({', '.join(sorted(pricing.payers)) or 'none defined'})")
+        else:
+            groups.setdefault(key, []).append(doc)
+    for key, docs in sorted(groups.items()):
+        buyer = payer_buyer(key, pricing.payers[key])
+        declared = pricing.vat_exemption
+        try:
+            basis = basis_for(declared.basis if declared else None, buyer.country, buyer.vat_id,
+                              inventory.platform.operator.vat_id)
+        except ValueError as exc:
+            raise TenantBillingError(docs[0].buyer.slug, f"payer {key}: {exc}") from None
+        lines = tuple(replace(line, line_id=str(index), description=f"{tenants[doc.buyer.slug].name}: {line.description}")
+                      for index, (doc, line) in enumerate(((d, l) for d in docs for l in d.lines), start=1))
+        net = sum((line.net for line in lines), ZERO)
+        vat = cents(net * basis.rate / 100)
+        listed = ", ".join(f"{tenants[d.buyer.slug].name} ({d.buyer.slug})" for d in docs)
+        result.append(replace(
+            docs[0], buyer=buyer, lines=lines, service_start=min(d.service_start for d in docs),
+            service_end=max(d.service_end for d in docs), vat_category=basis.category, vat_rate=basis.rate,
+            vat_exemption_reason=basis.note, vat_basis=basis.key, vat_exemption_code=basis.vatex, net_total=net,
+            vat_total=vat, gross_total=net + vat, notes=(f"Sammelrechnung für: {listed}.",) + docs[0].notes,
+            storage_bytes=None, centres=tuple((d.buyer.slug, d.storage_bytes) for d in docs),
+        ))
+    return sorted(result, key=lambda d: d.buyer.slug)
 
 
 def _prorated(price: Decimal, service: Service, period: Period) -> Decimal:
@@ -112,8 +190,12 @@ def _days_text(service: Service, period: Period) -> str:
 
 def _saas_lines(inventory: Inventory, a: Active, period: Period, usage: StorageUsage) -> list[Line]:
     pricing = inventory.platform.pricing
-    plan_name = a.tenant.contract.plan
-    price = pricing.plans[plan_name]
+    plan_name = a.plan_name
+    plans = pricing.plans_on(a.service.start)  # prices valid on the first day of service in the period
+    if plan_name not in plans:
+        raise TenantBillingError(a.tenant.slug, f"plan '{plan_name}' (valid {a.service.start}) has no price in "
+                       f"platform.pricing for that date; plans then: {', '.join(sorted(plans))}")
+    price = plans[plan_name]
     days = _days_text(a.service, period)
     base = _prorated(price.monthly_fee, a.service, period)
     seat = _prorated(price.seat_fee, a.service, period)

@@ -44,7 +44,9 @@ class Seller(Party):
 class Buyer(Party):
     slug: str = ""
     cost_centre: str | None = None
-    buyer_reference: str | None = None  # as given in tenants.yaml (Leitweg-ID); None when not given
+    buyer_reference: str | None = None  # as given in tenants.yaml; None when not given
+    leitweg_id: str | None = None  # checked Leitweg-ID of a public-sector buyer
+    trading_name: str | None = None  # BT-45: the centre's name when `name` is its legal entity (BT-44)
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,9 @@ class Document:
     buyer: Buyer
     currency: str
     lines: tuple[Line, ...]
-    vat_category: Literal["S", "E"]  # S standard rate, E exempt
+    vat_category: Literal["S", "E", "AE"]  # S standard rate, E exempt, AE reverse charge (counselkit.billing.tax)
     vat_rate: Decimal
-    vat_exemption_reason: str | None
+    vat_exemption_reason: str | None  # the basis's German note (BT-120), never free text from tenants.yaml
     net_total: Decimal
     vat_total: Decimal
     gross_total: Decimal
@@ -88,11 +90,15 @@ class Document:
     preceding_number: str | None = None  # credit note: the corrected invoice
     preceding_date: date | None = None
     correction_reason: str | None = None
+    vat_basis: str = "standard"  # key in counselkit.billing.tax.BASES
+    vat_exemption_code: str | None = None  # BT-121 VATEX code
+    storage_bytes: int | None = None  # saas: the measured usage billed, stored with the invoice
+    centres: tuple[tuple[str, int | None], ...] = ()  # consolidated payer invoice: (slug, storage bytes) listed
 
     @property
     def buyer_reference(self) -> str:
-        """BT-10 (mandatory in XRechnung): the Leitweg-ID when given, else the cost centre, else the tenant slug."""
-        return self.buyer.buyer_reference or self.buyer.cost_centre or self.buyer.slug
+        """BT-10 (mandatory in XRechnung): the Leitweg-ID, else the buyer reference, else cost centre, else slug."""
+        return self.buyer.leitweg_id or self.buyer.buyer_reference or self.buyer.cost_centre or self.buyer.slug
 
     def numbered(self, number: str, issue_date: date, due_date: date) -> "Document":
         return replace(self, number=number, issue_date=issue_date, due_date=due_date)
@@ -117,6 +123,7 @@ class Document:
         for key in ("vat_rate", "net_total", "vat_total", "gross_total"):
             values[key] = Decimal(values[key])
         values["notes"] = tuple(values.get("notes", ()))
+        values["centres"] = tuple((str(slug), size) for slug, size in values.get("centres", ()))
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 

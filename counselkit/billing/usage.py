@@ -46,9 +46,12 @@ def storage_usage(plan: "Plan", source: str = "auto", tenants_file: "Path | None
         raise ValueError(f"unknown usage source '{source}'; allowed: auto, backup-status, none")
     try:
         measured = _measure(plan, tenants_file)
-    except Exception as exc:  # noqa: BLE001 — in auto mode any reason not to measure is reported, not fatal
-        if source == "backup-status":
-            raise ValueError(f"cannot measure storage from the backups: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 — classified below
+        # "auto" bills no storage only when measuring is not set up (no backup module, no credentials). A
+        # configured bucket that fails to answer is an error: billing 0 GB because S3 was down is wrong.
+        if source == "backup-status" or _storage_error(exc):
+            raise ValueError(f"cannot measure storage from the backups: {exc}; retry, or bill without storage "
+                             "knowingly with --usage none") from None
         return StorageUsage("none", why_not=str(exc))
     clean = {str(slug): int(value) for slug, value in measured.items()}
     if any(value < 0 for value in clean.values()):
@@ -64,6 +67,20 @@ def _measure(plan: "Plan", tenants_file: "Path | None") -> dict[str, int]:
         raise ValueError("no tenants.yaml to find the secrets store from")
     store = SecretStore.open(tenants_file, plan.platform.secrets_file)
     return status.storage_bytes(plan, store=store)
+
+
+def _storage_error(exc: Exception) -> bool:
+    try:
+        from ..backup.s3 import StorageError
+    except ImportError:
+        return False
+    return isinstance(exc, StorageError)
+
+
+def recorded_usage(bytes_by_slug: dict[str, int | None]) -> StorageUsage:
+    """The usage an issued invoice billed, so a re-run compares with what was billed, not with today's bucket."""
+    measured = {slug: n for slug, n in bytes_by_slug.items() if n is not None}
+    return StorageUsage("recorded", measured) if measured else StorageUsage("none", why_not="not measured then")
 
 
 def started_gb(nbytes: int) -> int:

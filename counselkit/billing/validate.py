@@ -74,6 +74,10 @@ class Report:
         return not self.fatal
 
 
+class RulesMissing(Exception):
+    """The official rule files are missing and XSD-only issuing was not explicitly allowed."""
+
+
 class InvalidInvoice(Exception):
     def __init__(self, name: str, report: Report) -> None:
         self.name, self.report = name, report
@@ -85,9 +89,10 @@ class InvalidInvoice(Exception):
 class Validator:
     """Compiled rule sets, built once per process (compiling takes a few seconds)."""
 
-    def __init__(self, base: Path | None = None, official: bool | None = None) -> None:
+    def __init__(self, base: Path | None = None, official: bool | None = None, xsd_only_allowed: bool = False) -> None:
         self.base = base or rules_dir()
         self.official = rules_available(self.base) if official is None else official
+        self.xsd_only_allowed = xsd_only_allowed  # the operator knowingly issues invoices checked by XSD only
         if official and not rules_available(self.base):
             raise FileNotFoundError(f"{RULES_MISSING}: looked in {self.base}")
         self._lock = threading.Lock()
@@ -104,6 +109,13 @@ class Validator:
                 stylesheet_file=str(self.base / EN16931_CII_XSLT))
             compiled = compile_schematron(self.base / XRECHNUNG_CII_SCH)
             self._executables["XRechnung"] = xslt.compile_stylesheet(stylesheet_text=compiled)
+
+    def require_rules(self) -> None:
+        """Refuse to issue anything without the official business rules, unless explicitly allowed."""
+        if not self.official and not self.xsd_only_allowed:
+            raise RulesMissing(f"{RULES_MISSING}: looked in {self.base}. Without them only the XSD is checked, not "
+                               "the EN 16931 and XRechnung business rules, so nothing is issued. Provide the rules, "
+                               "or pass --xsd-only to issue XSD-checked invoices knowingly.")
 
     @property
     def rule_sets(self) -> list[str]:
@@ -169,11 +181,11 @@ def _finding(rule_set: str, node: etree._Element) -> Finding:
 _shared: Validator | None = None
 
 
-def shared_validator() -> Validator:
+def shared_validator(xsd_only_allowed: bool = False) -> Validator:
     """The process-wide validator; warns loudly on stderr when only XSD validation is possible."""
     global _shared
-    if _shared is None:
-        _shared = Validator()
+    if _shared is None or _shared.xsd_only_allowed != xsd_only_allowed:
+        _shared = Validator(xsd_only_allowed=xsd_only_allowed)
         if not _shared.official:
             print(f"WARNING: {RULES_MISSING}; looked in {_shared.base}. Only XSD validation runs: the EN 16931 "
                   "and XRechnung business rules are NOT checked.", file=sys.stderr)

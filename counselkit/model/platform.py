@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from ..billing.leitweg import LeitwegId
+from ..billing.tax import EXEMPTIONS, STANDARD_RATE, check_declaration
 from .types import (
-    Domain, Email, HostName, Iban, LaxDecimal, Money, NetAddress, NonEmpty, PostalAddress, SshPublicKey, Strict,
-    Text, UnixUser, Url, VatId,
+    Domain, Email, HostName, Iban, LaxDecimal, Money, NetAddress, NonEmpty, PostalAddress, Slug, SshPublicKey,
+    Strict, Text, UnixUser, Url, VatId,
 )
 
 # Pinned releases: the only place these versions are written down. tenants.yaml may override them.
@@ -131,25 +134,87 @@ class CostSharing(Strict):
 
     key: Literal["equal", "seats", "weighted"] = "equal"
     monthly_costs: Annotated[list[CostItem], Field(min_length=1)]
-    vat_exemption_reason: NonEmpty = (
-        "Steuerfreie Kostenerstattung eines Zusammenschlusses nach § 4 Nr. 29 UStG"
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_free_text_exemption(cls, data: object) -> object:
+        if isinstance(data, dict) and "vat_exemption_reason" in data:
+            raise ValueError(_FREE_TEXT_TAX)
+        return data
+
+
+_FREE_TEXT_TAX = ("free-text VAT exemptions are no longer accepted: the tax never follows free text. Cost sharing "
+                  "is taxed at the standard rate unless pricing.vat_exemption declares a basis from the closed "
+                  f"list ({', '.join(sorted(EXEMPTIONS))}) with every legal condition; see docs/billing.md")
+
+
+class VatExemption(Strict):
+    """The operator's explicit declaration that the legal conditions of one exemption basis are met."""
+
+    basis: NonEmpty  # a key of counselkit.billing.tax.EXEMPTIONS, checked with its conditions by Pricing
+    declared_by: NonEmpty  # who at the operator checked the conditions (documented for the tax audit)
+    declared_on: date
+    conditions: dict[NonEmpty, bool]  # every condition of the basis, each confirmed with true
+
+
+class BillingArchive(Strict):
+    """Where issued originals and the ledger's pinned head are kept write-once (docs/billing.md)."""
+
+    store: Literal["local", "s3"] = "local"  # s3: the backup bucket, prefix billing-archive/, COMPLIANCE lock
+    path: Annotated[Text, Field(min_length=1, max_length=500)] = "invoices-archive"  # local: relative to tenants.yaml
+    retention_years: Annotated[int, Field(ge=10, le=30)] = 10  # § 147 AO, § 14b UStG: books and invoices
+
+
+class Payer(Strict):
+    """A federation or umbrella body that pays for several centres: one consolidated invoice listing them."""
+
+    name: NonEmpty
+    legal_name: NonEmpty | None = None  # BT-44 when `name` is a trading name
+    address: PostalAddress
+    email: Email
+    contact: NonEmpty | None = None
+    vat_id: VatId | None = None
+    leitweg_id: LeitwegId | None = None
+    buyer_reference: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
+
+
+class PastPrices(Strict):
+    """Plan prices as they were up to and including `until` (billing history; today's are pricing.plans)."""
+
+    until: date
+    plans: Annotated[dict[NonEmpty, PlanPrice], Field(min_length=1)]
 
 
 class Pricing(Strict):
     mode: Literal["saas", "cost_sharing"]
     currency: Literal["EUR"] = "EUR"
-    vat_rate: Annotated[LaxDecimal, Field(ge=0, le=100)] = Decimal("19")
+    vat_rate: LaxDecimal = STANDARD_RATE  # only the standard rate is lawful for these services; kept for clarity
     payment_terms_days: Annotated[int, Field(ge=0, le=120)] = 14
     invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9-]{1,12}$")] = "RE"
     plans: Annotated[dict[NonEmpty, PlanPrice], Field(min_length=1)] = {"lite": PlanPrice()}
+    price_history: list[PastPrices] = []  # earlier prices, oldest first
+    payers: dict[Slug, Payer] = {}  # tenants[].billing.payer refers to these keys
     cost_sharing: CostSharing | None = None
+    vat_exemption: VatExemption | None = None  # none: every domestic invoice at the standard rate
+    archive: BillingArchive = BillingArchive()
 
     @model_validator(mode="after")
     def _mode_needs_section(self) -> "Pricing":
         if self.mode == "cost_sharing" and self.cost_sharing is None:
             raise ValueError("mode 'cost_sharing' needs a 'cost_sharing:' section with monthly_costs")
+        if self.vat_rate != STANDARD_RATE:
+            raise ValueError(f"vat_rate must be the standard rate {STANDARD_RATE} (§ 12 Abs. 1 UStG); a different tax "
+                             "needs a declared basis in pricing.vat_exemption, see docs/billing.md")
+        if self.vat_exemption is not None:
+            check_declaration(self.vat_exemption.basis, self.vat_exemption.conditions, self.mode)
+        untils = [entry.until for entry in self.price_history]
+        if untils != sorted(set(untils)):
+            raise ValueError("price_history must be in date order (oldest first), each 'until' once")
         return self
+
+    def plans_on(self, day: date) -> dict[str, PlanPrice]:
+        """The plan prices valid on `day`: the first history entry still valid then, else today's."""
+        return next((entry.plans for entry in self.price_history if day <= entry.until), self.plans)
 
 
 class Artifact(Strict):

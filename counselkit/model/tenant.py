@@ -8,18 +8,32 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from .types import Color, Email, HostName, LaxDecimal, NonEmpty, PostalAddress, Slug, Strict, Text, Url
+from ..billing.leitweg import LeitwegId
+
+from .types import Color, Email, HostName, LaxDecimal, NonEmpty, PostalAddress, Slug, Strict, Text, Url, VatId
+
+
+class PastTerms(Strict):
+    """Plan and seats as they were up to and including `until` (billing history; today's are plan and seats)."""
+
+    until: date
+    plan: NonEmpty
+    seats: Annotated[int, Field(ge=1, le=10000)]
 
 
 class Contract(Strict):
     start: date
     end: date | None = None  # last day of service, inclusive
     plan: NonEmpty = "lite"
+    history: list[PastTerms] = []  # earlier plan/seats, oldest first, so past months bill what was true then
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "Contract":
         if self.end is not None and self.end < self.start:
             raise ValueError(f"contract ends ({self.end}) before it starts ({self.start}); 'end' must be on or after 'start'")
+        untils = [terms.until for terms in self.history]
+        if untils != sorted(set(untils)):
+            raise ValueError("contract.history must be in date order (oldest first), each 'until' once")
         return self
 
 
@@ -34,10 +48,22 @@ class TenantBilling(Strict):
     address: PostalAddress
     email: Email
     contact: NonEmpty | None = None
-    vat_exempt_reason: NonEmpty | None = None  # set when this tenant's invoices are VAT-exempt
+    legal_name: NonEmpty | None = None  # the buyer's legal entity (BT-44), when `name` is the centre's trading name
+    vat_id: VatId | None = None  # the buyer's USt-IdNr.; an EU buyer outside Germany with one: reverse charge
     cost_centre: NonEmpty | None = None
-    buyer_reference: Annotated[Text, Field(min_length=1, max_length=100)] | None = None  # e.g. Leitweg-ID
+    leitweg_id: LeitwegId | None = None  # public-sector recipient: checked format and check digits, sent as BT-10
+    buyer_reference: Annotated[Text, Field(min_length=1, max_length=100)] | None = None  # other BT-10, e.g. order ref.
     weight: Annotated[LaxDecimal, Field(gt=0, le=1000)] = Decimal("1")  # cost-sharing key "weighted"
+    payer: Slug | None = None  # key in platform.pricing.payers: billed on that body's consolidated invoice
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_free_text_exemption(cls, data: object) -> object:
+        if isinstance(data, dict) and "vat_exempt_reason" in data:
+            raise ValueError("billing.vat_exempt_reason is no longer accepted: free text never changes the tax. "
+                             "The operator declares an exemption from the closed list in pricing.vat_exemption; "
+                             "EU business buyers get reverse charge from billing.vat_id; see docs/billing.md")
+        return data
 
 
 class Branding(Strict):

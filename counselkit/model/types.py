@@ -287,7 +287,9 @@ def _postcode(value: str) -> str:
 
 
 def _country(value: str) -> str:
-    if not _COUNTRY.fullmatch(value):
+    import pycountry  # the ISO 3166-1 list itself: "XX" has the right shape but is no country
+
+    if not _COUNTRY.fullmatch(value) or pycountry.countries.get(alpha_2=value) is None:
         raise ValueError(f"'{value}' is not an ISO 3166-1 alpha-2 country code such as DE")
     return value
 

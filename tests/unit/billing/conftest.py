@@ -28,6 +28,23 @@ COST_SHARING = """
 """
 
 
+# The operator's declaration of every condition of § 4 Nr. 29 UStG (see docs/billing.md), for an Umlage that
+# really is an exempt cost reimbursement of an association to its members.
+DECLARATION_4_29 = """
+    vat_exemption:
+      basis: ustg_4_nr_29
+      declared_by: Anna Petersen (Geschäftsführung), geprüft mit Steuerberaterin
+      declared_on: 2026-01-02
+      conditions:
+        independent_association: true
+        buyers_are_members: true
+        members_exempt_activity: true
+        used_directly_for_it: true
+        exact_reimbursement: true
+        no_distortion_of_competition: true
+"""
+
+
 def saas_text() -> str:
     return EXAMPLE.read_text(encoding="utf-8")
 
@@ -53,6 +70,18 @@ def sharing_file(tmp_path: Path) -> Path:
     return path
 
 
+def exempt_sharing_text() -> str:
+    text = cost_sharing_text()
+    return text.replace("    invoice_prefix: UM\n", "    invoice_prefix: UM\n" + DECLARATION_4_29.strip("\n") + "\n")
+
+
+@pytest.fixture
+def exempt_sharing_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tenants.yaml"
+    path.write_text(exempt_sharing_text(), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def official_validator() -> Validator:
     if not rules_available():
@@ -63,4 +92,4 @@ def official_validator() -> Validator:
 @pytest.fixture(scope="session")
 def any_validator() -> Validator:
     """Official rules when present, else XSD only (for tests about the ledger, not about the rules)."""
-    return Validator()
+    return Validator(xsd_only_allowed=True)

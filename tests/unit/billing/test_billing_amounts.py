@@ -60,8 +60,8 @@ def test_saas_golden_with_measured_storage(saas_file: Path) -> None:
     assert amounts["diakonie-luebeck"]["lines"][2][3] == "0.00"
 
 
-def test_cost_sharing_golden(sharing_file: Path) -> None:
-    amounts = _amounts(sharing_file, "2026-11")
+def test_cost_sharing_golden(exempt_sharing_file: Path) -> None:
+    amounts = _amounts(exempt_sharing_file, "2026-11")
     _golden("cost-sharing-2026-11.json", amounts)
     assert all(a["vat_category"] == "E" and a["vat"] == "0.00" for a in amounts.values())
     assert all("§ 4 Nr. 29 UStG" in a["exemption"] for a in amounts.values())
@@ -73,14 +73,6 @@ def test_cost_sharing_shares_add_up_to_costs(sharing_file: Path) -> None:
     assert total == Decimal("189.00") + Decimal("23.57") + Decimal("510.00")
     for index, item in enumerate([Decimal("189.00"), Decimal("23.57"), Decimal("510.00")]):
         assert sum(Decimal(a["lines"][index][3]) for a in amounts.values()) == item
-
-
-def test_cost_sharing_exemption_reason_is_configurable(sharing_file: Path) -> None:
-    text = sharing_file.read_text(encoding="utf-8").replace(
-        "      key: seats\n", "      key: equal\n      vat_exemption_reason: Steuerfrei gemäß § 4 Nr. 29 UStG (Zusammenschluss)\n")
-    sharing_file.write_text(text, encoding="utf-8")
-    amounts = _amounts(sharing_file, "2026-11")
-    assert {a["exemption"] for a in amounts.values()} == {"Steuerfrei gemäß § 4 Nr. 29 UStG (Zusammenschluss)"}
 
 
 def test_saas_mid_month_start_is_prorated(saas_file: Path) -> None:
