@@ -5,8 +5,10 @@ The deploy (deploy/backup.py) only copies what this returns; unit tests render t
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +52,48 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _bypasses_proxy(host: str, no_proxy: list[str]) -> bool:
+    """Whether restic (Go's NO_PROXY rules) reaches `host` directly: exact name, parent domain, or network."""
+    for entry in no_proxy:
+        entry = entry.lower().lstrip(".")
+        if host == entry or host.endswith("." + entry):
+            return True
+        try:
+            if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def egress(plan: Plan) -> dict[str, Any]:
+    """Where a backup job connects besides loopback: the proxy, and S3 itself when it is not reached through it.
+
+    ``ip_allow`` lists the addresses for the unit's IPAddressAllow= when every destination is an IP literal;
+    it is None when one is a host name (systemd filters addresses, not names), with the reason.
+    """
+    s3 = urlsplit(str(plan.platform.backup.s3_endpoint)).hostname or ""
+    proxy = urlsplit(str(plan.platform.proxy)).hostname if plan.platform.proxy else None
+    hosts = [proxy] if proxy else []
+    if proxy is None or _bypasses_proxy(s3, [str(e) for e in plan.platform.no_proxy]):
+        hosts.append(s3)
+    names = [h for h in hosts if not _is_ip(h)]
+    if names:
+        return {"hosts": hosts, "ip_allow": None, "reason": f"{', '.join(names)} is a name, not an address"}
+    return {"hosts": hosts, "ip_allow": hosts, "reason": ""}
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _common(plan: Plan) -> dict[str, Any]:
     return {
+        "egress": egress(plan),
         "managed_banner": MANAGED_BANNER,
         "script": layout.BACKUP_SCRIPT,
         "config_root": layout.BACKUP_CONFIG_ROOT,
@@ -60,6 +102,7 @@ def _common(plan: Plan) -> dict[str, Any]:
         "host_lock": layout.BACKUP_HOST_LOCK,
         "host_lock_wait": HOST_LOCK_WAIT_SECONDS,
         "dump_name": layout.BACKUP_DUMP_NAME,
+        "dump_role": layout.POSTGRES_SUPERUSER,
         "schedule": plan.platform.backup.schedule,
         "randomized_delay": RANDOMIZED_DELAY,
         "timeout_seconds": JOB_TIMEOUT_SECONDS,
