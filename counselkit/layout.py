@@ -195,9 +195,11 @@ LEGAL_BANNER = (
     "prosecution under applicable law (German Criminal Code, sections 202a-202c and 303b). By continuing you consent "
     "to these terms and to the audit policy of the owner."
 )
-AIDE_DB = "/var/lib/aide/aide.db"
+AIDE_DB_DIR = "/var/lib/aide"  # owned by AIDE's account; all the sandboxed baseline unit may write
+AIDE_DB = f"{AIDE_DB_DIR}/aide.db"
 AIDE_CONF = "/etc/aide/aide.conf"
-AIDE_WRITABLE = ("/var/lib/aide", "/var/log/aide")  # all the sandboxed baseline unit may write
+AIDE_DB_NEW = f"{AIDE_DB_DIR}/aide.db.new"  # where `aide --init` writes (Debian's aide.conf database_out)
+AIDE_USER = "_aide"  # Debian's AIDE account (aide-common); the daily check runs as it
 AIDE_CHECKSUMS = "sha512"  # one strong hash instead of Debian's all-hashes group H: same assurance, faster scans
 # Packages with an upgrade from the security archive ("Inst <pkg> [old] (new Debian-Security:12/stable-security ...").
 PENDING_SECURITY_UPDATES = ("apt-get --dry-run --show-upgraded upgrade 2>/dev/null | grep '^Inst ' | grep -- '-security' "

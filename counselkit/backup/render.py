@@ -77,6 +77,7 @@ def egress(plan: Plan) -> dict[str, Any]:
     hosts = [proxy] if proxy else []
     if proxy is None or _bypasses_proxy(s3, [str(e) for e in plan.platform.no_proxy]):
         hosts.append(s3)
+    hosts = list(dict.fromkeys(hosts))  # proxy and S3 may be one machine
     names = [h for h in hosts if not _is_ip(h)]
     if names:
         return {"hosts": hosts, "ip_allow": None, "reason": f"{', '.join(names)} is a name, not an address"}

@@ -115,7 +115,7 @@ def test_backup_egress_by_address_only_when_every_destination_is_an_address(tmp_
     assert "IPAddressDeny" not in named  # s3.example.org is a name: no address list possible
     lab = plan_of(tmp_path / "b", s3_endpoint=LAB_S3, proxy=LAB_PROXY, no_proxy=["10.248.0.1"])
     unit = directives(rendered_units(lab)[layout.BACKUP_SERVICE_TEMPLATE])
-    assert unit["IPAddressDeny"] == ["any"] and unit["IPAddressAllow"] == ["localhost 10.248.0.1 10.248.0.1"]
+    assert unit["IPAddressDeny"] == ["any"] and unit["IPAddressAllow"] == ["localhost 10.248.0.1"]
     # Through the proxy (S3 not in no_proxy): only the proxy is a destination.
     proxied = backup_render.egress(plan_of(tmp_path / "c", s3_endpoint="https://s3.example.org", proxy=LAB_PROXY))
     assert proxied["ip_allow"] == ["10.248.0.1"]
@@ -125,10 +125,14 @@ def test_aide_unit_does_not_change_what_the_scan_sees(tmp_path: Path) -> None:
     unit = directives(rendered_units(plan_of(tmp_path))[layout.AIDE_INIT_UNIT])
     # These would hide or replace parts of the tree, and the unsandboxed daily check would report the difference.
     for option in ("PrivateTmp", "PrivateDevices", "ProtectKernelModules", "ProtectProc", "ProcSubset",
-                   "InaccessiblePaths", "TemporaryFileSystem"):
+                   "PrivateUsers", "InaccessiblePaths", "TemporaryFileSystem"):
         assert option not in unit, option
-    assert unit["ProtectHome"] == ["read-only"] and unit["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH"]
-    assert unit["ReadWritePaths"] == [" ".join(layout.AIDE_WRITABLE)]
+    assert unit["ProtectHome"] == ["read-only"] and unit["ReadWritePaths"] == [layout.AIDE_DB_DIR]
+    # AIDE's own account with the one capability of Debian's dailyaidecheck.service: no user switch (capsh) needed.
+    assert unit["User"] == [layout.AIDE_USER] and unit["AmbientCapabilities"] == ["CAP_DAC_READ_SEARCH"]
+    assert unit["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH"]
+    assert unit["ExecStart"] == [f"/usr/bin/aide --config={layout.AIDE_CONF} --init"]
+    assert unit["ExecStartPost"] == [f"/bin/cp -f {layout.AIDE_DB_NEW} {layout.AIDE_DB}"]
 
 
 # --- per-tenant limits and egress -----------------------------------------------------------------------------
