@@ -52,6 +52,11 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def no_proxy(plan: Plan) -> str:
+    """restic's NO_PROXY: loopback and whatever the platform reaches directly (e.g. an S3 endpoint nearby)."""
+    return ",".join(["localhost", "127.0.0.1", "::1", *plan.platform.no_proxy])
+
+
 def _bypasses_proxy(host: str, no_proxy: list[str]) -> bool:
     """Whether restic (Go's NO_PROXY rules) reaches `host` directly: exact name, parent domain, or network."""
     for entry in no_proxy:
@@ -123,7 +128,7 @@ def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_passw
         "s3_secret_key": credentials.secret_key,
         "region": plan.platform.backup.region,
         "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
-        "no_proxy": ",".join(["localhost", "127.0.0.1", "::1", *plan.platform.no_proxy]),
+        "no_proxy": no_proxy(plan),
     }
     names = job.names
     return [

@@ -255,3 +255,12 @@ def test_exposure_scores_reads_every_overall_line() -> None:
     assert exposure_scores(text) == {"a@x.service": 1.5, "b.service": 9.6}
     assert exposure_scores("no table here") == {}
     assert re.search(r"Overall exposure level for", text)
+
+
+def test_both_engines_give_restic_the_same_no_proxy(tmp_path: Path) -> None:
+    # The backup's address allow-list assumes restic reaches no_proxy hosts directly: Ansible's restic.env must say so too.
+    from inventories.ansible.plugins.inventory.counselkit_plan import backup_data
+
+    plan = plan_of(tmp_path, s3_endpoint=LAB_S3, proxy=LAB_PROXY, no_proxy=["10.248.0.1"])
+    assert backup_data(plan, plan.hosts[0].name)["job_extra"]["no_proxy"] == backup_render.no_proxy(plan)
+    assert backup_render.no_proxy(plan).split(",") == ["localhost", "127.0.0.1", "::1", "10.248.0.1"]

@@ -76,7 +76,7 @@ def backup_data(plan: Any, host_name: str) -> dict[str, Any]:
             "keep_flags": retention_flags(plan.platform.backup.retention),
             "region": plan.platform.backup.region,
             "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
-            "no_proxy": "localhost,127.0.0.1,::1",
+            "no_proxy": backup_render.no_proxy(plan),
         },
         "jobs": jobs,
         "common_files": [
