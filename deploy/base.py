@@ -99,7 +99,6 @@ def base() -> None:
                      _if=kernel.did_change)
 
     # --- nftables: default-deny inbound
-    directory(name="nftables egress rules dir", path=layout.NFTABLES_EGRESS_DIR)  # filled by the Synapse deploy
     nft = put_template("base/nftables.conf.j2", layout.NFTABLES_CONF, mode="755")
     server.shell(name="Check nftables rules", commands=[f"nft -c -f {layout.NFTABLES_CONF}"], _if=nft.did_change)
     systemd.service(name="nftables running", service="nftables.service", running=True, enabled=True)

@@ -57,6 +57,8 @@ def synapse() -> None:
     # Which instances run now (before this deploy): only those may need a restart; new ones just start.
     running_before = host.get_fact(SystemdStatus, services=[t["unit"] for t in ctx["tenants"]]) or {}
 
+    # nftables.conf includes its *.nft (an absent directory matches nothing); only this deploy writes there.
+    directory(name="nftables egress rules dir", path=layout.NFTABLES_EGRESS_DIR)
     egress = []
     for tenant in ctx["tenants"]:
         slug, user = tenant["slug"], tenant["unix_user"]

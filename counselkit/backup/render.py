@@ -8,9 +8,9 @@ from __future__ import annotations
 import ipaddress
 import shlex
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 
@@ -58,17 +58,9 @@ def no_proxy(plan: Plan) -> str:
 
 
 def _bypasses_proxy(host: str, no_proxy: list[str]) -> bool:
-    """Whether restic (Go's NO_PROXY rules) reaches `host` directly: exact name, parent domain, or network."""
-    for entry in no_proxy:
-        entry = entry.lower().lstrip(".")
-        if host == entry or host.endswith("." + entry):
-            return True
-        try:
-            if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+    """Whether restic (Go's NO_PROXY rules) reaches `host` directly: the entry itself or a name below it."""
+    entries = [entry.lower().lstrip(".") for entry in no_proxy]  # addresses or DNS names (model: NetAddress)
+    return any(host == entry or host.endswith("." + entry) for entry in entries)
 
 
 def egress(plan: Plan) -> dict[str, Any]:
