@@ -93,6 +93,28 @@ def test_every_unit_scores_ok_offline(tmp_path: Path, site: str) -> None:
 
 
 @needs_analyze
+def test_tenant_instances_with_their_dropins_score_ok_offline(tmp_path: Path) -> None:
+    # The instance as systemd loads it: template + the tenant's drop-in, with and without federation.
+    plan = plan_of(tmp_path / "plan")
+    context, root = host_context(plan), tmp_path / "root"
+    (root / "etc/systemd/system").mkdir(parents=True)
+    (root / layout.SYNAPSE_UNIT_PATH.lstrip("/")).write_text(render.render_host_files(context)[layout.SYNAPSE_UNIT_PATH])
+    scores = {}
+    for slug in ("awo-kiel", "caritas-flensburg"):
+        tenant, files = tenant_files(plan, slug)
+        dropin = root / tenant["unit_dropin"].lstrip("/")
+        dropin.parent.mkdir(parents=True)
+        dropin.write_text(files[tenant["unit_dropin"]])
+        result = subprocess.run(["systemd-analyze", "security", "--offline=true", f"--root={root}", "--no-pager",
+                                 tenant["unit"]], capture_output=True, text=True, timeout=120)
+        scores |= exposure_scores(result.stdout)
+    assert set(scores) == {"matrix-synapse@awo-kiel.service", "matrix-synapse@caritas-flensburg.service"}, scores
+    assert all(score <= UNIT_EXPOSURE_MAX for score in scores.values()), scores
+    # Without federation the address filter counts: the instance is rated better than the federating one.
+    assert scores["matrix-synapse@awo-kiel.service"] < scores["matrix-synapse@caritas-flensburg.service"]
+
+
+@needs_analyze
 def test_offline_rating_catches_a_weakened_unit(tmp_path: Path) -> None:
     text = rendered_units(plan_of(tmp_path))[layout.BACKUP_SERVICE_TEMPLATE]
     weak = "\n".join(line for line in text.splitlines()
