@@ -90,6 +90,10 @@ def platform_secret_ref(name: str) -> str:
 
 # Backups (restic to S3): one job per tenant plus one platform job per host (Keycloak's database).
 BACKUP_SCRIPT = "/usr/local/sbin/counselkit-backup"
+# The backup jobs run as root with this primary group: nftables tells their sockets apart by it (meta skgid), and
+# the sandboxed unit cannot change groups (no CAP_SETGID).
+BACKUP_GROUP = "counselkit-backup"
+BACKUP_EGRESS_RULES = f"{NFTABLES_EGRESS_DIR}/backup.nft"
 BACKUP_SERVICE_TEMPLATE = "counselkit-backup@.service"
 BACKUP_TIMER_TEMPLATE = "counselkit-backup@.timer"
 BACKUP_STATE_ROOT = f"{COUNSELKIT_LIB}/backup"  # dump staging, restic cache, last-run status (root-only)

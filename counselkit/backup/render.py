@@ -71,14 +71,23 @@ def egress(plan: Plan) -> dict[str, Any]:
     """
     s3 = urlsplit(str(plan.platform.backup.s3_endpoint)).hostname or ""
     proxy = urlsplit(str(plan.platform.proxy)).hostname if plan.platform.proxy else None
-    hosts = [proxy] if proxy else []
+    urls = [str(plan.platform.proxy)] if proxy else []
     if proxy is None or _bypasses_proxy(s3, [str(e) for e in plan.platform.no_proxy]):
-        hosts.append(s3)
-    hosts = list(dict.fromkeys(hosts))  # proxy and S3 may be one machine
+        urls.append(str(plan.platform.backup.s3_endpoint))
+    destinations = list(dict.fromkeys(_destination(url) for url in urls))  # proxy and S3 may be one machine
+    hosts = list(dict.fromkeys(host for host, _ in destinations))
     names = [h for h in hosts if not _is_ip(h)]
+    # For nftables: (address or None for "any address", TCP port); a name needs DNS and any address on its port.
+    rules = [{"address": h if _is_ip(h) else None, "ip6": ":" in h, "port": port} for h, port in destinations]
     if names:
-        return {"hosts": hosts, "ip_allow": None, "reason": f"{', '.join(names)} is a name, not an address"}
-    return {"hosts": hosts, "ip_allow": hosts, "reason": ""}
+        return {"hosts": hosts, "ip_allow": None, "rules": rules, "dns": True,
+                "reason": f"{', '.join(names)} is a name, not an address"}
+    return {"hosts": hosts, "ip_allow": hosts, "rules": rules, "dns": False, "reason": ""}
+
+
+def _destination(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _is_ip(host: str) -> bool:
@@ -92,6 +101,8 @@ def _is_ip(host: str) -> bool:
 def _common(plan: Plan) -> dict[str, Any]:
     return {
         "egress": egress(plan),
+        "backup_group": layout.BACKUP_GROUP,
+        "egress_rules": layout.BACKUP_EGRESS_RULES,
         "managed_banner": MANAGED_BANNER,
         "script": layout.BACKUP_SCRIPT,
         "config_root": layout.BACKUP_CONFIG_ROOT,
@@ -136,6 +147,7 @@ def common_files(plan: Plan) -> list[HostFile]:
         HostFile(layout.BACKUP_SCRIPT, render("counselkit-backup.sh.j2", **context), "0750"),
         HostFile(f"/etc/systemd/system/{layout.BACKUP_SERVICE_TEMPLATE}", render("counselkit-backup@.service.j2", **context), "0644"),
         HostFile(f"/etc/systemd/system/{layout.BACKUP_TIMER_TEMPLATE}", render("counselkit-backup@.timer.j2", **context), "0644"),
+        HostFile(layout.BACKUP_EGRESS_RULES, render("egress-backup.nft.j2", **context), "0644"),
     ]
 
 

@@ -76,9 +76,10 @@ def limits_applied(sh: Sh, plan: Plan, host: str) -> list[str]:
     return problems
 
 
-def connect_as(sh: Sh, user: str, address: str, port: int) -> str:
-    """'connected' or 'blocked <errno>' for a TCP connection opened by `user`."""
-    switch = "" if user == "root" else f"setpriv --reuid={user} --regid={user} --clear-groups "
+def connect_as(sh: Sh, user: str, address: str, port: int, group: str | None = None) -> str:
+    """'connected' or 'blocked <errno>' for a TCP connection opened by `user` (with primary `group`)."""
+    switch = "" if user == "root" and group is None else \
+        f"setpriv --reuid={user} --regid={group or user} --clear-groups "
     return sh(f"{switch}python3 -c {shlex.quote(_CONNECT)} {address} {port}").strip()
 
 
@@ -97,4 +98,10 @@ def egress_confined(sh: Sh, plan: Plan, host: str, outside: str) -> list[str]:
         out = connect_as(sh, tenant.unix_user, address, port)
         if not tenant.tenant.federation and out == "connected":
             problems.append(f"{tenant.unix_user} (no federation) reached {address}:{port}")
+    # The backup jobs (root, group BACKUP_GROUP): the proxy's port is theirs; the same address's SSH port is not.
+    if host_jobs(plan, host):
+        if connect_as(sh, "root", address, port, layout.BACKUP_GROUP) != "connected":
+            problems.append(f"a backup job cannot reach the proxy {address}:{port}")
+        if connect_as(sh, "root", address, 22, layout.BACKUP_GROUP) == "connected":
+            problems.append(f"a backup job reached {address}:22")
     return problems

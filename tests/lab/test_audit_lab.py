@@ -146,7 +146,8 @@ def test_units_are_confined_and_still_work(deployed_node1: LabHost, lab: LabStat
 
 def test_tenant_limits_and_egress_in_force(deployed_node1: LabHost, lab: LabState) -> None:
     """The planned limits are the units' properties; a tenant's Synapse user reaches loopback but not the lab's
-    proxy. IPAddressDeny= is not enforced in the lab's containers (no CAP_BPF for cgroup BPF): this is nftables."""
+    proxy, a backup job the proxy but not its SSH port. IPAddressDeny= is not enforced in the lab's containers (no
+    CAP_BPF for cgroup BPF): this is nftables."""
     plan, sh = _example_plan(lab), lambda command: _sh(deployed_node1, command)
     assert not (wrong := units.limits_applied(sh, plan, deployed_node1.name)), wrong
     assert lab.proxy_url, "the lab has no proxy to probe egress with"

@@ -286,3 +286,22 @@ def test_both_engines_give_restic_the_same_no_proxy(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, s3_endpoint=LAB_S3, proxy=LAB_PROXY, no_proxy=["10.248.0.1"])
     assert backup_data(plan, plan.hosts[0].name)["job_extra"]["no_proxy"] == backup_render.no_proxy(plan)
     assert backup_render.no_proxy(plan).split(",") == ["localhost", "127.0.0.1", "::1", "10.248.0.1"]
+
+
+def backup_rules(plan) -> list[str]:
+    text = next(f.content for f in backup_render.common_files(plan) if f.path == layout.BACKUP_EGRESS_RULES)
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_backup_egress_rules_match_the_jobs_group(tmp_path: Path) -> None:
+    group = f'meta skgid "{layout.BACKUP_GROUP}"'
+    unit = directives(rendered_units(plan_of(tmp_path / "a"))[layout.BACKUP_SERVICE_TEMPLATE])
+    assert unit["Group"] == [layout.BACKUP_GROUP] and "CAP_SETGID" not in unit["CapabilityBoundingSet"][0]
+    lab = plan_of(tmp_path / "b", s3_endpoint=LAB_S3, proxy=LAB_PROXY, no_proxy=["10.248.0.1"])
+    assert backup_rules(lab) == [f"{group} ip daddr 10.248.0.1 tcp dport 8888 accept",
+                                 f"{group} ip daddr 10.248.0.1 tcp dport 9000 accept",
+                                 f'{group} oif != "lo" counter reject with icmpx admin-prohibited']
+    # A named endpoint: DNS and its port (443) on any address, nothing else.
+    assert backup_rules(plan_of(tmp_path / "c")) == [f"{group} meta l4proto {{ tcp, udp }} th dport 53 accept",
+                                                     f"{group} tcp dport 443 accept",
+                                                     f'{group} oif != "lo" counter reject with icmpx admin-prohibited']
