@@ -23,6 +23,16 @@ SYNAPSE_VENV = "/opt/counselkit/synapse"
 SYNAPSE_CONFIG_ROOT = f"{COUNSELKIT_ETC}/synapse"
 SYNAPSE_DATA_ROOT = f"{COUNSELKIT_LIB}/synapse"
 SYNAPSE_UNIT_TEMPLATE = "matrix-synapse@.service"
+# Resource limits of one tenant's Synapse (systemd resource control in the tenant's unit drop-in): the defaults of
+# a tenant's `limits:` in tenants.yaml. MemoryHigh throttles and reclaims, MemoryMax is the hard ceiling.
+SYNAPSE_LIMITS = {"memory_high_mb": 1024, "memory_max_mb": 1536, "cpu_weight": 100, "tasks_max": 256,
+                  "open_files": 8192}
+# Egress rules of service accounts (nftables, by socket owner): one file per tenant, included by nftables.conf.
+NFTABLES_EGRESS_DIR = "/etc/counselkit/nftables.d"
+# Destinations a federating Synapse may not reach (internal and special-purpose networks); DNS stays open.
+INTERNAL_NETWORKS_V4 = ("10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16",
+                        "224.0.0.0/4")
+INTERNAL_NETWORKS_V6 = ("fc00::/7", "fe80::/10", "ff00::/8")
 KEYCLOAK_HOME = "/opt/keycloak"
 KEYCLOAK_USER = "keycloak"
 KEYCLOAK_DB = "keycloak"
@@ -80,6 +90,10 @@ def platform_secret_ref(name: str) -> str:
 
 # Backups (restic to S3): one job per tenant plus one platform job per host (Keycloak's database).
 BACKUP_SCRIPT = "/usr/local/sbin/counselkit-backup"
+# The backup jobs run as root with this primary group: nftables tells their sockets apart by it (meta skgid), and
+# the sandboxed unit cannot change groups (no CAP_SETGID).
+BACKUP_GROUP = "counselkit-backup"
+BACKUP_EGRESS_RULES = f"{NFTABLES_EGRESS_DIR}/backup.nft"
 BACKUP_SERVICE_TEMPLATE = "counselkit-backup@.service"
 BACKUP_TIMER_TEMPLATE = "counselkit-backup@.timer"
 BACKUP_STATE_ROOT = f"{COUNSELKIT_LIB}/backup"  # dump staging, restic cache, last-run status (root-only)
@@ -158,6 +172,10 @@ SYSCTL_NET_FILE = "/etc/sysctl.d/60-counselkit-net.conf"  # per network namespac
 SYSCTL_KERNEL_FILE = "/etc/sysctl.d/61-counselkit-kernel.conf"  # kernel-wide: not settable inside a container
 NFTABLES_CONF = "/etc/nftables.conf"
 NFTABLES_TABLE = "counselkit"  # table inet counselkit
+# After an egress rule file changed: check the whole ruleset and load it, where nftables runs at all (a container
+# without CAP_NET_ADMIN has it enabled but not running).
+NFTABLES_RELOAD = (f"if systemctl -q is-active nftables.service; then nft -c -f {NFTABLES_CONF} "
+                   "&& systemctl reload nftables.service; fi")
 AUDIT_RULES = "/etc/audit/rules.d/counselkit.rules"
 JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/counselkit.conf"
 JOURNAL_DIR = "/var/log/journal"
@@ -181,8 +199,11 @@ LEGAL_BANNER = (
     "prosecution under applicable law (German Criminal Code, sections 202a-202c and 303b). By continuing you consent "
     "to these terms and to the audit policy of the owner."
 )
-AIDE_DB = "/var/lib/aide/aide.db"
+AIDE_DB_DIR = "/var/lib/aide"  # owned by AIDE's account; all the sandboxed baseline unit may write
+AIDE_DB = f"{AIDE_DB_DIR}/aide.db"
 AIDE_CONF = "/etc/aide/aide.conf"
+AIDE_DB_NEW = f"{AIDE_DB_DIR}/aide.db.new"  # where `aide --init` writes (Debian's aide.conf database_out)
+AIDE_USER = "_aide"  # Debian's AIDE account (aide-common); the daily check runs as it
 AIDE_CHECKSUMS = "sha512"  # one strong hash instead of Debian's all-hashes group H: same assurance, faster scans
 # Packages with an upgrade from the security archive ("Inst <pkg> [old] (new Debian-Security:12/stable-security ...").
 PENDING_SECURITY_UPDATES = ("apt-get --dry-run --show-upgraded upgrade 2>/dev/null | grep '^Inst ' | grep -- '-security' "
@@ -196,6 +217,12 @@ POSTGRES_VERSION = 15
 POSTGRES_CONF_DIR = f"/etc/postgresql/{POSTGRES_VERSION}/main"
 POSTGRES_CONF_DROPIN = f"{POSTGRES_CONF_DIR}/conf.d/counselkit.conf"
 POSTGRES_HBA = f"{POSTGRES_CONF_DIR}/pg_hba.conf"
+POSTGRES_IDENT = f"{POSTGRES_CONF_DIR}/pg_ident.conf"
+# Peer map of the local superuser connection: OS user postgres, and root for the backup job's pg_dump (the
+# sandboxed backup unit may not switch users; root could become postgres anyway).
+POSTGRES_PEER_MAP = "counselkit"
+POSTGRES_PEER_USERS = ("postgres", "root")
+POSTGRES_SUPERUSER = "postgres"
 POSTGRES_UNIT = f"postgresql@{POSTGRES_VERSION}-main.service"
 POSTGRES_HOST = "127.0.0.1"
 SYNAPSE_UNIT_PATH = f"/etc/systemd/system/{SYNAPSE_UNIT_TEMPLATE}"
@@ -222,7 +249,13 @@ def tenant_site(slug: str) -> str:
 
 def tenant_synapse_files(slug: str) -> dict[str, str]:
     config_dir = tenant_names(slug)["config_dir"]
-    return {"homeserver_yaml": f"{config_dir}/homeserver.yaml", "log_config": f"{config_dir}/log.config"}  # not *.yaml: Synapse loads every *.yaml in config_dir
+    return {
+        "homeserver_yaml": f"{config_dir}/homeserver.yaml",
+        "log_config": f"{config_dir}/log.config",  # not *.yaml: Synapse loads every *.yaml in config_dir
+        # The instance's drop-in (limits, address filter) and its nftables egress rules (included by nftables.conf).
+        "unit_dropin": f"/etc/systemd/system/matrix-synapse@{slug}.service.d/counselkit.conf",
+        "egress_rules": f"{NFTABLES_EGRESS_DIR}/synapse-{slug}.nft",
+    }
 
 
 def tenant_tls_paths(slug: str, domain: str, mode: str) -> dict[str, str]:

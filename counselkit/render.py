@@ -50,6 +50,7 @@ HOST_TEMPLATES: dict[str, str] = {
     "base/aide-init.service.j2": layout.AIDE_INIT_UNIT_PATH,
     "postgres/counselkit.conf.j2": layout.POSTGRES_CONF_DROPIN,
     "postgres/pg_hba.conf.j2": layout.POSTGRES_HBA,
+    "postgres/pg_ident.conf.j2": layout.POSTGRES_IDENT,
     "synapse/matrix-synapse@.service.j2": layout.SYNAPSE_UNIT_PATH,
     "nginx/nginx.conf.j2": layout.NGINX_CONF,
     "nginx/security-headers.conf.j2": layout.NGINX_HEADERS_SNIPPET,
@@ -63,6 +64,8 @@ TENANT_TEMPLATES: dict[str, str] = {
     "synapse/homeserver.yaml.j2": "homeserver_yaml",
     "synapse/log.config.j2": "log_config",
     "nginx/tenant.conf.j2": "site",
+    "synapse/unit-dropin.conf.j2": "unit_dropin",
+    "base/egress-synapse.nft.j2": "egress_rules",
     "web/index.html.j2": "index_html",
 }
 
@@ -71,7 +74,9 @@ LAYOUT_KEYS = (
     "ADMIN_GROUP", "SSHD_HOST_KEYS", "NFTABLES_TABLE", "JOURNAL_DIR", "POSTGRES_VERSION", "POSTGRES_PORT",
     "POSTGRES_HOST", "SYNAPSE_VENV", "SYNAPSE_MAX_UPLOAD", "NGINX_SITES_DIR", "NGINX_HEADERS_SNIPPET",
     "ACME_WEBROOT", "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER", "KEYCLOAK_PATH",
-    "KEYCLOAK_HTTP_PORT", "DISABLED_KERNEL_MODULES", "AIDE_DB", "LEGAL_BANNER",
+    "KEYCLOAK_HTTP_PORT", "DISABLED_KERNEL_MODULES", "AIDE_DB", "LEGAL_BANNER", "POSTGRES_PEER_MAP",
+    "POSTGRES_PEER_USERS", "POSTGRES_SUPERUSER", "AIDE_DB_DIR", "AIDE_DB_NEW", "AIDE_USER", "AIDE_CONF",
+    "NFTABLES_EGRESS_DIR", "INTERNAL_NETWORKS_V4", "INTERNAL_NETWORKS_V6",
 )
 
 
@@ -96,6 +101,7 @@ def tenant_vars(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
     data.update(
         name=model.name,
         federation=model.federation,
+        limits=model.limits.model_dump(mode="json"),
         branding=model.branding.model_dump(mode="json"),
         site=layout.tenant_site(tenant.slug),
         index_html=f"{tenant.web_root}/index.html",

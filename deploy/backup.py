@@ -18,7 +18,7 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, systemd
+from pyinfra.operations import apt, server, systemd
 
 from counselkit import layout
 from counselkit.backup.jobs import host_jobs
@@ -44,6 +44,9 @@ def install(plan: Any = None, secrets: Any = None, host_name: str | None = None)
     credentials, passwords = host_secrets(plan, host_name, secrets)
 
     apt.packages(name="Install restic", packages=PACKAGES)
+    # The jobs' group exists before the egress rules naming it are loaded.
+    server.group(name=f"Group {layout.BACKUP_GROUP}", group=layout.BACKUP_GROUP, system=True)
+    directory(name="nftables egress rules dir", path=layout.NFTABLES_EGRESS_DIR)
 
     for path in (layout.BACKUP_CONFIG_ROOT, layout.BACKUP_STATE_ROOT, layout.BACKUP_LOCK_DIR):
         directory(name=f"Backup directory {path}", path=path, user="root", group="root", mode="0700")
@@ -52,6 +55,9 @@ def install(plan: Any = None, secrets: Any = None, host_name: str | None = None)
     for f in common_files(plan):
         op = put(f"Backup: {f.path}", f.path, f.content, mode=f.mode)
         units_changed = units_changed or (f.path.startswith("/etc/systemd/") and op.will_change)
+        if f.path == layout.BACKUP_EGRESS_RULES:
+            server.shell(name="nftables: backup egress rules loaded", commands=[layout.NFTABLES_RELOAD],
+                         _if=op.did_change)
 
     jobs = host_jobs(plan, host_name)
     for job in jobs:

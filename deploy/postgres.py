@@ -9,6 +9,7 @@ from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.api.command import HiddenValue
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, postgres, systemd
+from pyinfra.operations.util import any_changed
 
 from counselkit import layout
 from counselkit.pgscram import scram_verifier, verifier_matches
@@ -66,11 +67,13 @@ def postgresql() -> None:
     conf = put_template("postgres/counselkit.conf.j2", layout.POSTGRES_CONF_DROPIN, user="postgres",
                         group="postgres", mode="644")
     hba = put_template("postgres/pg_hba.conf.j2", layout.POSTGRES_HBA, user="postgres", group="postgres", mode="640")
+    ident = put_template("postgres/pg_ident.conf.j2", layout.POSTGRES_IDENT, user="postgres", group="postgres",
+                         mode="640")
     systemd.service(name="PostgreSQL running", service=layout.POSTGRES_UNIT, running=True, enabled=True)
     systemd.service(name="Restart PostgreSQL (listen/auth settings)", service=layout.POSTGRES_UNIT, restarted=True,
                     _if=conf.did_change)
-    systemd.service(name="Reload PostgreSQL (pg_hba)", service=layout.POSTGRES_UNIT, reloaded=True,
-                    _if=hba.did_change)
+    systemd.service(name="Reload PostgreSQL (pg_hba, pg_ident)", service=layout.POSTGRES_UNIT, reloaded=True,
+                    _if=any_changed(hba, ident))
     for tenant in ctx["tenants"]:
         tenant_role(name=f"Role {tenant['db_user']}", role=tenant["db_user"],
                     password=tenant["secret_values"]["synapse_db_password"])

@@ -57,6 +57,9 @@ def synapse() -> None:
     # Which instances run now (before this deploy): only those may need a restart; new ones just start.
     running_before = host.get_fact(SystemdStatus, services=[t["unit"] for t in ctx["tenants"]]) or {}
 
+    # nftables.conf includes its *.nft (an absent directory matches nothing); only this deploy writes there.
+    directory(name="nftables egress rules dir", path=layout.NFTABLES_EGRESS_DIR)
+    egress = []
     for tenant in ctx["tenants"]:
         slug, user = tenant["slug"], tenant["unix_user"]
         server.group(name=f"[{slug}] group {user}", group=user, system=True)
@@ -75,8 +78,14 @@ def synapse() -> None:
                     key_path=tenant["signing_key_path"])
         owner_and_mode(name=f"[{slug}] signing key owner", path=tenant["signing_key_path"], user=user, group=user,
                        mode="600")
+        # Its drop-in (limits, address filter) and egress rules: after the user exists (nft resolves its name).
+        directory(name=f"[{slug}] unit drop-in dir", path=tenant["unit_dropin"].rsplit("/", 1)[0])
+        dropin = put(f"[{slug}] unit drop-in", tenant["unit_dropin"], tenant_files[tenant["unit_dropin"]])
+        systemd.daemon_reload(name=f"[{slug}] systemd daemon-reload (drop-in changed)", _if=dropin.did_change)
+        egress.append(put(f"[{slug}] egress rules", tenant["egress_rules"], tenant_files[tenant["egress_rules"]]))
         systemd.service(name=f"[{slug}] {tenant['unit']} running", service=tenant["unit"], running=True, enabled=True)
         was_running = bool(running_before.get(tenant["unit"]))
-        systemd.service(name=f"[{slug}] restart {tenant['unit']} (its config or the release changed)",
+        systemd.service(name=f"[{slug}] restart {tenant['unit']} (its config, limits or the release changed)",
                         service=tenant["unit"], restarted=True,
-                        _if=[any_changed(homeserver, log_config, installed, unit), lambda was=was_running: was])
+                        _if=[any_changed(homeserver, log_config, installed, unit, dropin), lambda was=was_running: was])
+    server.shell(name="nftables: egress rules loaded", commands=[layout.NFTABLES_RELOAD], _if=any_changed(*egress))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -823,6 +824,54 @@ def synapse_units_sandboxed(ctx: CheckContext) -> Finding:
         return issues
 
     return _per_tenant(ctx, expected, probe, lambda t: seen.get(t.slug, ""))
+
+
+# `systemd-analyze security` rates a unit's exposure from 0 (locked down) to 10; up to 2.0 is "OK".
+UNIT_EXPOSURE_MAX = 2.0
+_OVERALL = re.compile(r"Overall exposure level for (\S+): (\d+(?:\.\d+)?) ")
+
+
+def counselkit_units(ctx: CheckContext) -> list[str]:
+    """Every unit counselkit installs on this host, by the plan: the tenants' Synapse instances, the backup jobs,
+    the AIDE baseline unit, and Keycloak where it is planned."""
+    from counselkit.backup.jobs import host_jobs
+
+    units = [t.unit for t in ctx.tenants]
+    units += [job.names["service"] for job in host_jobs(ctx.plan, ctx.plan_host.name)]
+    units.append(layout.AIDE_INIT_UNIT)
+    if ctx.plan.platform.artifacts.keycloak is not None:
+        units.append(layout.KEYCLOAK_UNIT)
+    return units
+
+
+def exposure_scores(output: str) -> dict[str, float]:
+    """unit -> overall exposure, from the text of `systemd-analyze security UNIT...` (its JSON has no total)."""
+    return {m.group(1): float(m.group(2)) for m in _OVERALL.finditer(output)}
+
+
+def exposure_problems(scores: dict[str, float], units: list[str], limit: float = UNIT_EXPOSURE_MAX) -> list[str]:
+    problems = [f"{unit}: exposure {scores[unit]:.1f} (> {limit:.1f})" for unit in units
+                if unit in scores and scores[unit] > limit]
+    problems += [f"{unit}: no score in the output of systemd-analyze security" for unit in units if unit not in scores]
+    return problems
+
+
+@check("units_exposure_ok", f"systemd-analyze security: every counselkit unit's exposure is at most {UNIT_EXPOSURE_MAX}")
+def units_exposure_ok(ctx: CheckContext) -> Finding:
+    expected = f"overall exposure ≤ {UNIT_EXPOSURE_MAX} (\"OK\") for every installed counselkit unit"
+    planned = counselkit_units(ctx)
+    out = ctx.out("systemctl", "show", "--property=Id", "--property=LoadState", *planned)
+    states = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line) for block in out.split("\n\n")]
+    loaded = [s["Id"] for s in states if s.get("LoadState") == "loaded" and s.get("Id")]
+    missing = [u for u in planned if u not in loaded]
+    if not loaded:
+        return failed(expected, f"none of the planned units is installed: {', '.join(planned)}")
+    result = ctx.run("systemd-analyze", "security", "--no-pager", *loaded)
+    scores = exposure_scores(result.stdout)
+    problems = exposure_problems(scores, loaded)
+    found = [f"{unit}: {scores[unit]:.1f}" for unit in loaded if unit in scores]
+    found += [f"{unit}: not installed (not assessed)" for unit in missing]
+    return verdict(problems, expected, "\n".join(found))
 
 
 @check("synapse_loopback_only", "each tenant's Synapse listens on 127.0.0.1:<planned port> only")

@@ -50,7 +50,7 @@ _SUBCOMMANDS: dict[str, set[str]] = {
     "systemctl": {"show", "is-active", "is-enabled", "is-system-running", "list-units", "list-timers",
                   "list-unit-files", "cat", "status", "--version"},
     "apt-config": {"dump", "shell"},
-    "systemd-analyze": {"cat-config"},
+    "systemd-analyze": {"cat-config", "security"},
 }
 
 # Options that would make an otherwise reading program write, delete or execute.

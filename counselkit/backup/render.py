@@ -5,10 +5,12 @@ The deploy (deploy/backup.py) only copies what this returns; unit tests render t
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 
@@ -50,8 +52,57 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def no_proxy(plan: Plan) -> str:
+    """restic's NO_PROXY: loopback and whatever the platform reaches directly (e.g. an S3 endpoint nearby)."""
+    return ",".join(["localhost", "127.0.0.1", "::1", *plan.platform.no_proxy])
+
+
+def _bypasses_proxy(host: str, no_proxy: list[str]) -> bool:
+    """Whether restic (Go's NO_PROXY rules) reaches `host` directly: the entry itself or a name below it."""
+    entries = [entry.lower().lstrip(".") for entry in no_proxy]  # addresses or DNS names (model: NetAddress)
+    return any(host == entry or host.endswith("." + entry) for entry in entries)
+
+
+def egress(plan: Plan) -> dict[str, Any]:
+    """Where a backup job connects besides loopback: the proxy, and S3 itself when it is not reached through it.
+
+    ``ip_allow`` lists the addresses for the unit's IPAddressAllow= when every destination is an IP literal;
+    it is None when one is a host name (systemd filters addresses, not names), with the reason.
+    """
+    s3 = urlsplit(str(plan.platform.backup.s3_endpoint)).hostname or ""
+    proxy = urlsplit(str(plan.platform.proxy)).hostname if plan.platform.proxy else None
+    urls = [str(plan.platform.proxy)] if proxy else []
+    if proxy is None or _bypasses_proxy(s3, [str(e) for e in plan.platform.no_proxy]):
+        urls.append(str(plan.platform.backup.s3_endpoint))
+    destinations = list(dict.fromkeys(_destination(url) for url in urls))  # proxy and S3 may be one machine
+    hosts = list(dict.fromkeys(host for host, _ in destinations))
+    names = [h for h in hosts if not _is_ip(h)]
+    # For nftables: (address or None for "any address", TCP port); a name needs DNS and any address on its port.
+    rules = [{"address": h if _is_ip(h) else None, "ip6": ":" in h, "port": port} for h, port in destinations]
+    if names:
+        return {"hosts": hosts, "ip_allow": None, "rules": rules, "dns": True,
+                "reason": f"{', '.join(names)} is a name, not an address"}
+    return {"hosts": hosts, "ip_allow": hosts, "rules": rules, "dns": False, "reason": ""}
+
+
+def _destination(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _common(plan: Plan) -> dict[str, Any]:
     return {
+        "egress": egress(plan),
+        "backup_group": layout.BACKUP_GROUP,
+        "egress_rules": layout.BACKUP_EGRESS_RULES,
         "managed_banner": MANAGED_BANNER,
         "script": layout.BACKUP_SCRIPT,
         "config_root": layout.BACKUP_CONFIG_ROOT,
@@ -60,6 +111,7 @@ def _common(plan: Plan) -> dict[str, Any]:
         "host_lock": layout.BACKUP_HOST_LOCK,
         "host_lock_wait": HOST_LOCK_WAIT_SECONDS,
         "dump_name": layout.BACKUP_DUMP_NAME,
+        "dump_role": layout.POSTGRES_SUPERUSER,
         "schedule": plan.platform.backup.schedule,
         "randomized_delay": RANDOMIZED_DELAY,
         "timeout_seconds": JOB_TIMEOUT_SECONDS,
@@ -79,7 +131,7 @@ def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_passw
         "s3_secret_key": credentials.secret_key,
         "region": plan.platform.backup.region,
         "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
-        "no_proxy": ",".join(["localhost", "127.0.0.1", "::1", *plan.platform.no_proxy]),
+        "no_proxy": no_proxy(plan),
     }
     names = job.names
     return [
@@ -95,6 +147,7 @@ def common_files(plan: Plan) -> list[HostFile]:
         HostFile(layout.BACKUP_SCRIPT, render("counselkit-backup.sh.j2", **context), "0750"),
         HostFile(f"/etc/systemd/system/{layout.BACKUP_SERVICE_TEMPLATE}", render("counselkit-backup@.service.j2", **context), "0644"),
         HostFile(f"/etc/systemd/system/{layout.BACKUP_TIMER_TEMPLATE}", render("counselkit-backup@.timer.j2", **context), "0644"),
+        HostFile(layout.BACKUP_EGRESS_RULES, render("egress-backup.nft.j2", **context), "0644"),
     ]
 
 

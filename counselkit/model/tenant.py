@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from .. import layout
 from ..billing.leitweg import LeitwegId
 
 from .types import Color, Email, HostName, LaxDecimal, NonEmpty, PostalAddress, Slug, Strict, Text, Url, VatId
@@ -75,6 +76,27 @@ class Branding(Strict):
     terms_url: Url | None = None
 
 
+def _limit_default(name: str) -> int:
+    return layout.SYNAPSE_LIMITS[name]
+
+
+class Limits(Strict):
+    """Resource limits of the tenant's Synapse; the defaults live in counselkit.layout.SYNAPSE_LIMITS."""
+
+    memory_high_mb: Annotated[int, Field(strict=True, ge=128, le=262144)] = _limit_default("memory_high_mb")
+    memory_max_mb: Annotated[int, Field(strict=True, ge=128, le=262144)] = _limit_default("memory_max_mb")
+    cpu_weight: Annotated[int, Field(strict=True, ge=1, le=10000)] = _limit_default("cpu_weight")
+    tasks_max: Annotated[int, Field(strict=True, ge=32, le=65536)] = _limit_default("tasks_max")
+    open_files: Annotated[int, Field(strict=True, ge=1024, le=1048576)] = _limit_default("open_files")
+
+    @model_validator(mode="after")
+    def _high_below_max(self) -> "Limits":
+        if self.memory_high_mb > self.memory_max_mb:
+            raise ValueError(f"memory_high_mb ({self.memory_high_mb}) is above memory_max_mb ({self.memory_max_mb}); "
+                             "the throttling point must be at or below the hard limit")
+        return self
+
+
 class Tenant(Strict):
     slug: Slug  # DNS label, unique, never changed after onboarding
     name: NonEmpty
@@ -85,6 +107,7 @@ class Tenant(Strict):
     branding: Branding
     host: HostName | None = None  # explicit placement; otherwise by capacity
     federation: bool = False  # Matrix federation with other servers
+    limits: Limits = Limits()  # its Synapse's memory, CPU share, tasks and open files
 
     def domain(self, platform_domain: str) -> str:
         return f"{self.slug}.{platform_domain}"

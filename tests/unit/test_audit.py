@@ -24,7 +24,7 @@ from tests.support import EXAMPLE
 
 REQUIRED_AREAS = {"SSH", "Accounts and sudo", "Kernel and network hardening", "Firewall", "Patching", "Logging and time",
                   "TLS and headers", "PostgreSQL isolation", "Synapse sandboxing", "Synapse registration and federation",
-                  "Tenant isolation", "Secrets at rest", "Backups"}
+                  "Tenant isolation", "Secrets at rest", "Backups", "Service sandboxing"}
 
 
 # --- catalogue -----------------------------------------------------------------------------------------------

@@ -115,7 +115,10 @@ def test_postgres_local_scram_and_each_role_its_own_database(context):
     conf = files[layout.POSTGRES_CONF_DROPIN]
     assert "listen_addresses = 'localhost'" in conf and "password_encryption = 'scram-sha-256'" in conf
     rows = [line.split() for line in files[layout.POSTGRES_HBA].splitlines() if line and not line.startswith("#")]
-    assert rows[0] == ["local", "all", "postgres", "peer"]
+    assert rows[0] == ["local", "all", "postgres", "peer", f"map={layout.POSTGRES_PEER_MAP}"]
+    # The peer map lets the OS users postgres and root (the backup's pg_dump) in as postgres, nobody else.
+    ident = [line.split() for line in files[layout.POSTGRES_IDENT].splitlines() if line and not line.startswith("#")]
+    assert ident == [[layout.POSTGRES_PEER_MAP, "postgres", "postgres"], [layout.POSTGRES_PEER_MAP, "root", "postgres"]]
     assert rows[-3:] == [["local", "all", "all", "reject"], ["host", "all", "all", "0.0.0.0/0", "reject"],
                          ["host", "all", "all", "::/0", "reject"]]
     for row in rows[1:-3]:

@@ -76,7 +76,7 @@ def backup_data(plan: Any, host_name: str) -> dict[str, Any]:
             "keep_flags": retention_flags(plan.platform.backup.retention),
             "region": plan.platform.backup.region,
             "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
-            "no_proxy": "localhost,127.0.0.1,::1",
+            "no_proxy": backup_render.no_proxy(plan),
         },
         "jobs": jobs,
         "common_files": [
@@ -168,6 +168,7 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "AIDE_DB": layout.AIDE_DB, "AIDE_INIT_UNIT": layout.AIDE_INIT_UNIT, "AIDE_CONF": layout.AIDE_CONF,
             "AIDE_CHECKSUMS": layout.AIDE_CHECKSUMS,
             "PENDING_SECURITY_UPDATES": layout.PENDING_SECURITY_UPDATES,
+            "NFTABLES_EGRESS_DIR": layout.NFTABLES_EGRESS_DIR, "NFTABLES_RELOAD": layout.NFTABLES_RELOAD,
         },
         "counselkit_backup": backup_data(plan, host_plan.name),
         "counselkit_keycloak": keycloak_data(plan),
