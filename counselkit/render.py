@@ -71,7 +71,9 @@ LAYOUT_KEYS = (
     "ADMIN_GROUP", "SSHD_HOST_KEYS", "NFTABLES_TABLE", "JOURNAL_DIR", "POSTGRES_VERSION", "POSTGRES_PORT",
     "POSTGRES_HOST", "SYNAPSE_VENV", "SYNAPSE_MAX_UPLOAD", "NGINX_SITES_DIR", "NGINX_HEADERS_SNIPPET",
     "ACME_WEBROOT", "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER", "KEYCLOAK_PATH",
-    "KEYCLOAK_HTTP_PORT", "DISABLED_KERNEL_MODULES", "AIDE_DB", "LEGAL_BANNER",
+    "KEYCLOAK_HTTP_PORT", "DISABLED_KERNEL_MODULES", "AIDE_DB", "LEGAL_BANNER", "LOG_RETENTION_DAYS",
+    "MESSAGE_RETENTION", "PURGE_GRACE", "SYNAPSE_SESSION_LIFETIME", "SYNAPSE_ACCESS_TOKEN_LIFETIME", "NGINX_LOG_FORMAT",
+    "NGINX_AUTH_RATE", "NGINX_AUTH_BURST",
 )
 
 
@@ -96,6 +98,7 @@ def tenant_vars(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
     data.update(
         name=model.name,
         federation=model.federation,
+        federation_domains=list(model.federation_domains),
         branding=model.branding.model_dump(mode="json"),
         site=layout.tenant_site(tenant.slug),
         index_html=f"{tenant.web_root}/index.html",

@@ -18,7 +18,7 @@ from tests.support import example_data, tenant_entry, write_yaml
 def context(tmp_path):
     data = example_data()
     data["platform"]["proxy"] = "http://10.248.0.1:8888"
-    data["tenants"].append(tenant_entry("caritas-flensburg", federation=True))
+    data["tenants"].append(tenant_entry("caritas-flensburg", federation=True, federation_domains=["beratung.partner.example"]))
     plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
     return render.host_context(render.host_vars(plan, "node1"), lambda ref: f"secret:{ref}")
 
@@ -157,8 +157,46 @@ def test_federation_off_by_default_on_by_flag(context):
     assert closed["federation_domain_whitelist"] == [] and closed["trusted_key_servers"] == []
     assert closed["listeners"][0]["resources"][0]["names"] == ["client"]
     open_ = homeserver(context, "caritas-flensburg")
-    assert "federation_domain_whitelist" not in open_
     assert open_["listeners"][0]["resources"][0]["names"] == ["client", "federation"]
+
+
+def test_federation_only_with_the_listed_servers_and_no_matrix_org_key_server(context):
+    config = homeserver(context, "caritas-flensburg")
+    assert config["federation_domain_whitelist"] == ["beratung.partner.example"]
+    assert config["trusted_key_servers"] == []
+    assert config["allow_profile_lookup_over_federation"] is False
+
+
+def test_homeserver_keeps_nothing_longer_than_its_purpose(context):
+    for tenant in context["tenants"]:
+        config = homeserver(context, tenant["slug"])
+        retention = config["retention"]
+        assert retention["default_policy"]["max_lifetime"] == layout.MESSAGE_RETENTION
+        assert retention["allowed_lifetime_max"] == layout.MESSAGE_RETENTION  # no room keeps messages longer
+        assert config["media_retention"]["local_media_lifetime"] == layout.MESSAGE_RETENTION
+        assert config["user_ips_max_age"] == f"{layout.LOG_RETENTION_DAYS}d"
+        assert config["delete_stale_devices_after"] == f"{layout.LOG_RETENTION_DAYS}d"
+        assert config["forgotten_room_retention_period"] == config["redaction_retention_period"] == layout.PURGE_GRACE
+        assert config["presence"]["enabled"] is False
+        assert config["user_directory"]["enabled"] is False
+        assert config["push"]["include_content"] is False
+        assert config["url_preview_enabled"] is False
+
+
+def test_homeserver_sessions_expire(context):
+    for tenant in context["tenants"]:
+        config = homeserver(context, tenant["slug"])
+        assert config["session_lifetime"] == layout.SYNAPSE_SESSION_LIFETIME
+        # Synapse refuses to start when a token lifetime exceeds session_lifetime; none does.
+        assert config["nonrefreshable_access_token_lifetime"] == layout.SYNAPSE_SESSION_LIFETIME
+        assert config["refresh_token_lifetime"] == layout.SYNAPSE_SESSION_LIFETIME
+        assert config["refreshable_access_token_lifetime"] == layout.SYNAPSE_ACCESS_TOKEN_LIFETIME
+
+
+def test_synapse_logs_no_per_request_line(context):
+    tenant = context["tenants"][0]
+    log_config = YAML(typ="safe").load(render.render_tenant_files(context, tenant["slug"])[tenant["log_config"]])
+    assert log_config["loggers"]["synapse.access"]["level"] == "WARNING"
 
 
 def test_ports_are_distinct_per_tenant(context):
