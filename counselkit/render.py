@@ -54,6 +54,7 @@ HOST_TEMPLATES: dict[str, str] = {
     "nginx/nginx.conf.j2": layout.NGINX_CONF,
     "nginx/security-headers.conf.j2": layout.NGINX_HEADERS_SNIPPET,
     "nginx/default.conf.j2": layout.NGINX_CATCHALL_SITE,
+    "nginx/logrotate.j2": layout.NGINX_LOGROTATE,
 }
 # Host files that only need to be in place (0644 root, no service to reload): both engines loop over this list.
 PLAIN_HOST_TEMPLATES = ("base/login.defs.j2", "base/limits-core.conf.j2", "base/coredump.conf.j2",

@@ -254,3 +254,85 @@ def test_no_keycloak_paths_without_keycloak(context):
     tenant = context["tenants"][0]
     vhost = render.render_tenant_files(context, tenant["slug"])[tenant["site"]]
     assert layout.KEYCLOAK_PATH + "/" not in vhost
+
+
+@pytest.fixture()
+def keycloak_context(tmp_path):
+    data = example_data()
+    data["platform"]["artifacts"] = {"keycloak": {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz",
+                                                  "sha256": "0" * 64}}
+    plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    return render.host_context(render.host_vars(plan, "node1"), lambda ref: f"secret:{ref}")
+
+
+def nginx_files(ctx):
+    files = files_of(ctx)
+    return {path: text for path, text in files.items() if path.startswith("/etc/nginx/")}
+
+
+def test_nginx_overwrites_x_forwarded_for_with_the_peer_address(keycloak_context):
+    for path, text in nginx_files(keycloak_context).items():
+        values = re.findall(r"proxy_set_header X-Forwarded-For (\S+);", text)
+        assert all(value == "$remote_addr" for value in values), (path, values)
+    tenant = keycloak_context["tenants"][0]
+    vhost = render.render_tenant_files(keycloak_context, tenant["slug"])[tenant["site"]]
+    assert vhost.count("proxy_set_header X-Forwarded-For $remote_addr;") == 5  # Synapse + the four Keycloak paths
+
+
+def test_nginx_logs_no_query_string_referer_or_user_agent(keycloak_context):
+    files = nginx_files(keycloak_context)
+    main = files[layout.NGINX_CONF]
+    (log_format,) = re.findall(rf"log_format {layout.NGINX_LOG_FORMAT} '([^']*)';", main)
+    assert "$uri" in log_format
+    for leaky in ("$request ", "$request\"", "$request_uri", "$args", "$query_string", "$arg_", "$http_referer",
+                  "$http_user_agent", "$http_authorization"):
+        assert leaky not in log_format, leaky
+    access_logs = [line.strip() for text in files.values() for line in text.splitlines()
+                   if line.strip().startswith("access_log")]
+    assert access_logs == [f"access_log /var/log/nginx/access.log {layout.NGINX_LOG_FORMAT};"]
+    # Below crit nginx writes the whole request line (with its query string) into the error log.
+    assert "\terror_log /var/log/nginx/error.log crit;" in main.split("http {", 1)[1]
+
+
+def auth_patterns(main: str) -> list[re.Pattern]:
+    block = main.split("map $uri $counselkit_auth_client {", 1)[1].split("}", 1)[0]
+    return [re.compile(line.split()[0][1:]) for line in block.splitlines() if line.strip().startswith("~")]
+
+
+@pytest.mark.parametrize(("uri", "limited"), [
+    ("/_matrix/client/v3/login", True),
+    ("/_matrix/client/r0/login/sso/redirect/keycloak", True),
+    ("/_matrix/client/v3/register", True),
+    ("/_matrix/client/v3/register/available", True),
+    ("/_synapse/client/oidc/callback", True),
+    ("/_synapse/client/pick_username/account", True),
+    ("/auth/realms/awo-kiel/protocol/openid-connect/token", True),
+    ("/auth/realms/awo-kiel/protocol/openid-connect/auth", True),
+    ("/auth/realms/awo-kiel/login-actions/authenticate", True),
+    ("/_matrix/client/v3/sync", False),
+    ("/_matrix/client/v3/logout", False),
+    ("/_matrix/client/versions", False),
+    ("/auth/resources/abc/login/theme.css", False),
+    ("/auth/realms/awo-kiel/protocol/openid-connect/certs", False),
+])
+def test_nginx_rate_limits_login_paths_only(keycloak_context, uri, limited):
+    main = nginx_files(keycloak_context)[layout.NGINX_CONF]
+    assert "limit_req_zone $counselkit_auth_client zone=counselkit_auth:10m" in main
+    assert any(p.match(uri) for p in auth_patterns(main)) is limited
+
+
+def test_every_proxied_location_applies_the_login_rate_limit(keycloak_context):
+    for tenant in keycloak_context["tenants"]:
+        vhost = render.render_tenant_files(keycloak_context, tenant["slug"])[tenant["site"]]
+        for location in vhost.split("location ")[1:]:
+            body = location.split("}", 1)[0]
+            if "proxy_pass" in body:
+                assert f"limit_req zone=counselkit_auth burst={layout.NGINX_AUTH_BURST} nodelay;" in body, location
+
+
+def test_logs_kept_for_one_documented_figure(context):
+    files = files_of(context)
+    assert f"MaxRetentionSec={layout.LOG_RETENTION_DAYS}day" in files[layout.JOURNALD_DROPIN].splitlines()
+    rotate = directives(files[layout.NGINX_LOGROTATE].replace("\t", ""))
+    assert rotate["rotate"] == rotate["maxage"] == str(layout.LOG_RETENTION_DAYS)
+    assert homeserver(context, "awo-kiel")["user_ips_max_age"] == f"{layout.LOG_RETENTION_DAYS}d"
