@@ -181,6 +181,12 @@ LEGAL_BANNER = (
     "prosecution under applicable law (German Criminal Code, sections 202a-202c and 303b). By continuing you consent "
     "to these terms and to the audit policy of the owner."
 )
+# Host reports by mail (platform.smtp.reports_to): msmtp as sendmail, mail(1) for AIDE's daily check, which runs as
+# _aide without setuid (it reads the root-only msmtprc through its CAP_DAC_READ_SEARCH).
+MAIL_PACKAGES = ("msmtp-mta", "bsd-mailx")
+MSMTP_CONF = "/etc/msmtprc"  # 0600 root: holds the relay password
+MAIL_ALIASES = f"{COUNSELKIT_ETC}/mail-aliases"  # root and every other local recipient -> reports_to
+AIDE_DEFAULTS = "/etc/default/aide"
 AIDE_DB = "/var/lib/aide/aide.db"
 AIDE_CONF = "/etc/aide/aide.conf"
 AIDE_CHECKSUMS = "sha512"  # one strong hash instead of Debian's all-hashes group H: same assurance, faster scans

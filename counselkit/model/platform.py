@@ -171,8 +171,10 @@ class Artifacts(Strict):
 
 
 class Smtp(Strict):
-    """Outgoing mail for the Keycloak realms (verify email, password reset). The password, if `user` is set,
-    is the provider-supplied secret platform.smtp_password (`counselkit secrets set platform.smtp_password`)."""
+    """Outgoing mail for the Keycloak realms (verify email, password reset) and, with `reports_to`, for the hosts'
+    AIDE and unattended-upgrades reports (a send-only MTA, msmtp, relays them through this server). The password,
+    if `user` is set, is the provider-supplied secret platform.smtp_password
+    (`counselkit secrets set platform.smtp_password`)."""
 
     host: NetAddress
     port: Annotated[int, Field(ge=1, le=65535)] = 587
@@ -182,6 +184,7 @@ class Smtp(Strict):
     starttls: bool = True
     ssl: bool = False  # implicit TLS (port 465)
     user: NonEmpty | None = None
+    reports_to: Email | None = None  # the operator's mailbox for host reports; unset = hosts send no mail
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> "Smtp":

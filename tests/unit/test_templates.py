@@ -336,3 +336,39 @@ def test_logs_kept_for_one_documented_figure(context):
     rotate = directives(files[layout.NGINX_LOGROTATE].replace("\t", ""))
     assert rotate["rotate"] == rotate["maxage"] == str(layout.LOG_RETENTION_DAYS)
     assert homeserver(context, "awo-kiel")["user_ips_max_age"] == f"{layout.LOG_RETENTION_DAYS}d"
+
+
+def reports_context(tmp_path, **smtp):
+    data = example_data()
+    data["platform"]["smtp"] = {"host": "smtp.example.org", "from_address": "hosts@beratung.example.org", **smtp}
+    plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    return render.host_context(render.host_vars(plan, "node1"), lambda ref: f'pa"ss\\{ref}')
+
+
+def msmtp_settings(text):
+    return [(line.split(None, 1) + [""])[:2] for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_host_reports_go_through_the_platform_relay(tmp_path):
+    ctx = reports_context(tmp_path, reports_to="ops@nordlicht.example", user="relay-user")
+    files = render.render_host_files(ctx)
+    settings = dict(msmtp_settings(files[layout.MSMTP_CONF]))
+    assert settings["host"] == "smtp.example.org" and settings["port"] == "587"
+    assert settings["tls"] == "on" and settings["tls_starttls"] == "on" and settings["auth"] == "on"
+    assert settings["from"] == '"hosts@beratung.example.org"' and settings["user"] == '"relay-user"'
+    # msmtp's quoting: a quote or backslash in the password is escaped, the value stays one argument.
+    assert settings["password"] == '"pa\\"ss\\\\platform.smtp_password"'
+    assert settings["aliases"] == layout.MAIL_ALIASES
+    aliases = dict(msmtp_settings(files[layout.MAIL_ALIASES]))
+    assert aliases == {"root:": "ops@nordlicht.example", "default:": "ops@nordlicht.example"}
+    upgrades = files[layout.APT_UNATTENDED_CONF]
+    assert 'Unattended-Upgrade::Mail "root";' in upgrades and 'Unattended-Upgrade::MailReport "on-change";' in upgrades
+
+
+def test_relay_without_login_and_without_reports(tmp_path):
+    ctx = reports_context(tmp_path, reports_to="ops@nordlicht.example", port=25, starttls=False)
+    settings = dict(msmtp_settings(render.render_host_files(ctx)[layout.MSMTP_CONF]))
+    assert settings["auth"] == "off" and settings["tls"] == "off" and "password" not in settings
+    silent = render.render_host_files(reports_context(tmp_path))  # smtp for Keycloak only: hosts send no mail
+    assert layout.MSMTP_CONF not in silent and layout.MAIL_ALIASES not in silent
+    assert "Unattended-Upgrade::Mail" not in silent[layout.APT_UNATTENDED_CONF]

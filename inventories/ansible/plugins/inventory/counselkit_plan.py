@@ -168,6 +168,8 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "AIDE_DB": layout.AIDE_DB, "AIDE_INIT_UNIT": layout.AIDE_INIT_UNIT, "AIDE_CONF": layout.AIDE_CONF,
             "AIDE_CHECKSUMS": layout.AIDE_CHECKSUMS,
             "PENDING_SECURITY_UPDATES": layout.PENDING_SECURITY_UPDATES,
+            "MAIL_PACKAGES": list(layout.MAIL_PACKAGES), "AIDE_DEFAULTS": layout.AIDE_DEFAULTS,
+            "COUNSELKIT_ETC": layout.COUNSELKIT_ETC,
         },
         "counselkit_backup": backup_data(plan, host_plan.name),
         "counselkit_keycloak": keycloak_data(plan),
