@@ -75,7 +75,8 @@ def reports(ctx: dict) -> None:
     put_template("base/msmtprc.j2", templates["base/msmtprc.j2"], mode="600")
     put_template("base/mail-aliases.j2", templates["base/mail-aliases.j2"])
     # Without MAILCMD the check refuses mail(1) as non-root; msmtp needs no setuid, so mail(1) works as _aide.
-    files.line(name="AIDE reports by mail(1)", path=layout.AIDE_DEFAULTS, line=r"^#?MAILCMD=.*", replace="MAILCMD=mail")
+    # `#*`, not `#?`: pyinfra matches with grep/sed basic regular expressions, where `?` is a literal.
+    files.line(name="AIDE reports by mail(1)", path=layout.AIDE_DEFAULTS, line=r"^#*MAILCMD=.*", replace="MAILCMD=mail")
 
 
 @deploy("counselkit: base hardening")
