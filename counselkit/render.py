@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 
 from . import layout
+from .model.platform import one_line
 from .plan import HostPlan, Plan, TenantPlan
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -179,9 +180,19 @@ def host_context(vars: dict[str, Any], secret: Callable[[str], str] | None) -> d
         tenants.append({**tenant, "secret_values": values})
     context = {**vars, "tenants": tenants, "layout": {key: getattr(layout, key) for key in LAYOUT_KEYS}}
     reports = vars["platform"].get("reports")
-    context["reports_password"] = value(reports["password_ref"]) if reports and reports["password_ref"] else None
+    context["reports_password"] = _one_line(value(reports["password_ref"]), reports["password_ref"]) \
+        if reports and reports["password_ref"] else None
     context["tenant"] = None
     return context
+
+
+def _one_line(value: str, ref: str) -> str:
+    """A secret that goes into a line-based config file (msmtprc): a line break would end the value there."""
+    try:
+        return one_line(value)
+    except ValueError:
+        raise ValueError(f"secret '{ref}' contains a line break or control character; set it again without one "
+                         f"(`counselkit secrets set {ref}`)") from None
 
 
 def tenant_context(context: dict[str, Any], slug: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from ruamel.yaml import YAML
 
 from counselkit import layout, render
 from counselkit.plan import load_plan
+from counselkit.problems import InputError
 from tests.support import example_data, tenant_entry, write_yaml
 
 
@@ -372,3 +373,16 @@ def test_relay_without_login_and_without_reports(tmp_path):
     silent = render.render_host_files(reports_context(tmp_path))  # smtp for Keycloak only: hosts send no mail
     assert layout.MSMTP_CONF not in silent and layout.MAIL_ALIASES not in silent
     assert "Unattended-Upgrade::Mail" not in silent[layout.APT_UNATTENDED_CONF]
+
+
+def test_relay_user_and_password_stay_one_line(tmp_path):
+    data = example_data()
+    data["platform"]["smtp"] = {"host": "smtp.example.org", "from_address": "hosts@beratung.example.org",
+                                "user": "relay\nhost evil.example", "reports_to": "ops@nordlicht.example"}
+    with pytest.raises(InputError) as caught:
+        load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    assert any(p.field == "platform.smtp.user" for p in caught.value.problems), caught.value.problems
+    data["platform"]["smtp"]["user"] = "relay"
+    plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    with pytest.raises(ValueError, match="line break"):
+        render.host_context(render.host_vars(plan, "node1"), lambda ref: "pass\nhost evil.example")
