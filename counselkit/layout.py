@@ -201,6 +201,12 @@ LEGAL_BANNER = (
 )
 AIDE_DB_DIR = "/var/lib/aide"  # owned by AIDE's account; all the sandboxed baseline unit may write
 AIDE_DB = f"{AIDE_DB_DIR}/aide.db"
+# Host reports by mail (platform.smtp.reports_to): msmtp as sendmail, mail(1) for AIDE's daily check, which runs as
+# _aide without setuid (it reads the root-only msmtprc through its CAP_DAC_READ_SEARCH).
+MAIL_PACKAGES = ("msmtp-mta", "bsd-mailx")
+MSMTP_CONF = "/etc/msmtprc"  # 0600 root: holds the relay password
+MAIL_ALIASES = f"{COUNSELKIT_ETC}/mail-aliases"  # root and every other local recipient -> reports_to
+AIDE_DEFAULTS = "/etc/default/aide"
 AIDE_CONF = "/etc/aide/aide.conf"
 AIDE_DB_NEW = f"{AIDE_DB_DIR}/aide.db.new"  # where `aide --init` writes (Debian's aide.conf database_out)
 AIDE_USER = "_aide"  # Debian's AIDE account (aide-common); the daily check runs as it
@@ -228,7 +234,18 @@ POSTGRES_HOST = "127.0.0.1"
 SYNAPSE_UNIT_PATH = f"/etc/systemd/system/{SYNAPSE_UNIT_TEMPLATE}"
 SYNAPSE_PIP_EXTRA_PACKAGES = ("psycopg2-binary==2.9.13",)  # wheel: no compiler on the host; Synapse checks no postgres extra
 SYNAPSE_MAX_UPLOAD = "50M"
+# Privacy figures (docs/data-protection.md). Help-seekers' data is GDPR Art. 9 data: each is kept no longer than its
+# purpose needs, and related settings share one figure so that nothing outlives what it belongs to.
+LOG_RETENTION_DAYS = 30  # IP addresses and user IDs: journal, nginx logs, Synapse's user_ips, Keycloak login events
+MESSAGE_RETENTION = "365d"  # messages (server default and room maximum) and local media not accessed for this long
+PURGE_GRACE = "7d"  # redacted events kept unredacted, forgotten rooms kept, before Synapse purges them
+SYNAPSE_SESSION_LIFETIME = "12h"  # a working day: then a new login through Keycloak (which refuses disabled users)
+SYNAPSE_ACCESS_TOKEN_LIFETIME = "5m"  # access tokens of clients that use refresh tokens
 SYNAPSE_SECRETS = ("synapse_db_password", "registration_shared_secret", "macaroon_secret_key", "form_secret")
+NGINX_LOG_FORMAT = "counselkit"  # no query string, referer or user agent: tokens and OIDC codes never reach a log
+NGINX_AUTH_RATE = "30r/m"  # per client address on login, registration, SSO and Keycloak login/token paths
+NGINX_AUTH_BURST = 20
+NGINX_LOGROTATE = "/etc/logrotate.d/nginx"  # replaces Debian's (14 days) with LOG_RETENTION_DAYS
 NGINX_CONF = "/etc/nginx/nginx.conf"  # replaced whole: Debian's sets ssl_protocols incl. TLS 1.0/1.1
 NGINX_HEADERS_SNIPPET = "/etc/nginx/snippets/counselkit-security-headers.conf"
 NGINX_SITES_DIR = "/etc/nginx/sites-enabled"

@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 
 from . import layout
+from .model.platform import one_line
 from .plan import HostPlan, Plan, TenantPlan
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -48,6 +49,8 @@ HOST_TEMPLATES: dict[str, str] = {
     "base/issue.net.j2": layout.ISSUE_NET,
     "base/fail2ban-jail.conf.j2": layout.FAIL2BAN_JAIL,
     "base/aide-init.service.j2": layout.AIDE_INIT_UNIT_PATH,
+    "base/msmtprc.j2": layout.MSMTP_CONF,  # only with platform.smtp.reports_to
+    "base/mail-aliases.j2": layout.MAIL_ALIASES,  # only with platform.smtp.reports_to
     "postgres/counselkit.conf.j2": layout.POSTGRES_CONF_DROPIN,
     "postgres/pg_hba.conf.j2": layout.POSTGRES_HBA,
     "postgres/pg_ident.conf.j2": layout.POSTGRES_IDENT,
@@ -55,7 +58,22 @@ HOST_TEMPLATES: dict[str, str] = {
     "nginx/nginx.conf.j2": layout.NGINX_CONF,
     "nginx/security-headers.conf.j2": layout.NGINX_HEADERS_SNIPPET,
     "nginx/default.conf.j2": layout.NGINX_CATCHALL_SITE,
+    "nginx/logrotate.j2": layout.NGINX_LOGROTATE,
 }
+# Host templates written only when the platform asks for them (both engines and the parity check read this).
+CONDITIONAL_HOST_TEMPLATES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "base/apt-proxy.conf.j2": lambda platform: bool(platform["proxy"]),
+    "base/msmtprc.j2": lambda platform: bool(platform["reports"]),
+    "base/mail-aliases.j2": lambda platform: bool(platform["reports"]),
+}
+
+
+def wanted_host_templates(vars: dict[str, Any]) -> dict[str, str]:
+    """HOST_TEMPLATES without the conditional ones this platform does not use."""
+    return {name: dest for name, dest in HOST_TEMPLATES.items()
+            if name not in CONDITIONAL_HOST_TEMPLATES or CONDITIONAL_HOST_TEMPLATES[name](vars["platform"])}
+
+
 # Host files that only need to be in place (0644 root, no service to reload): both engines loop over this list.
 PLAIN_HOST_TEMPLATES = ("base/login.defs.j2", "base/limits-core.conf.j2", "base/coredump.conf.j2",
                         "base/profile.sh.j2", "base/modprobe-blacklist.conf.j2", "base/issue.j2", "base/issue.net.j2")
@@ -76,7 +94,9 @@ LAYOUT_KEYS = (
     "ACME_WEBROOT", "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER", "KEYCLOAK_PATH",
     "KEYCLOAK_HTTP_PORT", "DISABLED_KERNEL_MODULES", "AIDE_DB", "LEGAL_BANNER", "POSTGRES_PEER_MAP",
     "POSTGRES_PEER_USERS", "POSTGRES_SUPERUSER", "AIDE_DB_DIR", "AIDE_DB_NEW", "AIDE_USER", "AIDE_CONF",
-    "NFTABLES_EGRESS_DIR", "INTERNAL_NETWORKS_V4", "INTERNAL_NETWORKS_V6",
+    "NFTABLES_EGRESS_DIR", "INTERNAL_NETWORKS_V4", "INTERNAL_NETWORKS_V6", "LOG_RETENTION_DAYS",
+    "MESSAGE_RETENTION", "PURGE_GRACE", "SYNAPSE_SESSION_LIFETIME", "SYNAPSE_ACCESS_TOKEN_LIFETIME", "NGINX_LOG_FORMAT",
+    "NGINX_AUTH_RATE", "NGINX_AUTH_BURST", "MAIL_ALIASES",
 )
 
 
@@ -102,6 +122,7 @@ def tenant_vars(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
         name=model.name,
         federation=model.federation,
         limits=model.limits.model_dump(mode="json"),
+        federation_domains=list(model.federation_domains),
         branding=model.branding.model_dump(mode="json"),
         site=layout.tenant_site(tenant.slug),
         index_html=f"{tenant.web_root}/index.html",
@@ -110,6 +131,18 @@ def tenant_vars(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
         **layout.tenant_synapse_files(tenant.slug),
     )
     return data
+
+
+def _reports(platform: Any) -> dict[str, Any] | None:
+    """The mail relay for host reports (platform.smtp with reports_to), without the password (a secret reference)."""
+    smtp = platform.smtp
+    if smtp is None or smtp.reports_to is None:
+        return None
+    return {
+        "host": smtp.host, "port": smtp.port, "from_address": str(smtp.from_address), "to": str(smtp.reports_to),
+        "starttls": smtp.starttls, "ssl": smtp.ssl, "user": smtp.user,
+        "password_ref": layout.platform_secret_ref(layout.KEYCLOAK_SMTP_PASSWORD_SECRET) if smtp.user else None,
+    }
 
 
 def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
@@ -128,6 +161,7 @@ def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
             "synapse_version": platform.artifacts.synapse.version,
             "keycloak": platform.artifacts.keycloak is not None,
             "admin_networks": list(platform.admin_networks),
+            "reports": _reports(platform),
         },
         "platform_secrets": dict(plan.platform_secrets),
         "public_tcp_ports": list(plan.public_tcp_ports),
@@ -151,8 +185,20 @@ def host_context(vars: dict[str, Any], secret: Callable[[str], str] | None) -> d
         values = {name: value(ref) for name, ref in tenant["secrets"].items() if name in layout.SYNAPSE_SECRETS}
         tenants.append({**tenant, "secret_values": values})
     context = {**vars, "tenants": tenants, "layout": {key: getattr(layout, key) for key in LAYOUT_KEYS}}
+    reports = vars["platform"].get("reports")
+    context["reports_password"] = _one_line(value(reports["password_ref"]), reports["password_ref"]) \
+        if reports and reports["password_ref"] else None
     context["tenant"] = None
     return context
+
+
+def _one_line(value: str, ref: str) -> str:
+    """A secret that goes into a line-based config file (msmtprc): a line break would end the value there."""
+    try:
+        return one_line(value)
+    except ValueError:
+        raise ValueError(f"secret '{ref}' contains a line break or control character; set it again without one "
+                         f"(`counselkit secrets set {ref}`)") from None
 
 
 def tenant_context(context: dict[str, Any], slug: str) -> dict[str, Any]:
@@ -161,13 +207,8 @@ def tenant_context(context: dict[str, Any], slug: str) -> dict[str, Any]:
 
 
 def render_host_files(context: dict[str, Any]) -> dict[str, str]:
-    """Destination path -> content of every host-wide file (apt proxy only when a proxy is set)."""
-    files = {}
-    for name, dest in HOST_TEMPLATES.items():
-        if name == "base/apt-proxy.conf.j2" and not context["platform"]["proxy"]:
-            continue
-        files[dest] = render(name, context)
-    return files
+    """Destination path -> content of every host-wide file (the conditional ones only when wanted)."""
+    return {dest: render(name, context) for name, dest in wanted_host_templates(context).items()}
 
 
 def render_tenant_files(context: dict[str, Any], slug: str) -> dict[str, str]:

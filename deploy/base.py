@@ -63,6 +63,22 @@ def apt_setup() -> None:
     apt.update(name="apt update (at most hourly)", cache_time=3600)
 
 
+def reports(ctx: dict) -> None:
+    """A send-only MTA for AIDE and unattended-upgrades reports, or none when platform.smtp.reports_to is unset."""
+    templates = {name: render.HOST_TEMPLATES[name] for name in ("base/msmtprc.j2", "base/mail-aliases.j2")}
+    if not ctx["platform"]["reports"]:
+        for dest in templates.values():
+            files.file(name=f"No mail relay config ({dest})", path=dest, present=False)
+        return
+    apt.packages(name="Mail for host reports (msmtp)", packages=list(layout.MAIL_PACKAGES), no_recommends=True)
+    directory(name=f"{layout.COUNSELKIT_ETC}", path=layout.COUNSELKIT_ETC, user="root", group="root", mode="755")
+    put_template("base/msmtprc.j2", templates["base/msmtprc.j2"], mode="600")
+    put_template("base/mail-aliases.j2", templates["base/mail-aliases.j2"])
+    # Without MAILCMD the check refuses mail(1) as non-root; msmtp needs no setuid, so mail(1) works as _aide.
+    # `#*`, not `#?`: pyinfra matches with grep/sed basic regular expressions, where `?` is a literal.
+    files.line(name="AIDE reports by mail(1)", path=layout.AIDE_DEFAULTS, line=r"^#*MAILCMD=.*", replace="MAILCMD=mail")
+
+
 @deploy("counselkit: base hardening")
 def base() -> None:
     ctx = context()
@@ -131,6 +147,9 @@ def base() -> None:
     aide_unit = put_template("base/aide-init.service.j2", layout.AIDE_INIT_UNIT_PATH)
     systemd.daemon_reload(name="systemd daemon-reload (AIDE unit changed)", _if=aide_unit.did_change)
     systemd.service(name=f"{layout.AIDE_INIT_UNIT} enabled", service=layout.AIDE_INIT_UNIT, running=None, enabled=True)
+
+    # --- reports by mail (platform.smtp.reports_to): msmtp relays root's mail; AIDE's check (as _aide) uses mail(1)
+    reports(ctx)
 
     # --- security updates: whatever is pending now, then unattended-upgrades daily
     security_updates(name="Pending security updates installed")

@@ -35,6 +35,8 @@ def nginx() -> None:
     changed.append(files.link(name="No stock default site", path=layout.NGINX_DEFAULT_SITE, present=False))
     for template in ("nginx/nginx.conf.j2", "nginx/security-headers.conf.j2", "nginx/default.conf.j2"):
         changed.append(put_template(template, render.HOST_TEMPLATES[template]))
+    # Log rotation: read by logrotate's daily run, nothing to reload.
+    put_template("nginx/logrotate.j2", layout.NGINX_LOGROTATE)
 
     if tls_mode == "internal":
         ca_cert = split_bundle(secret(ctx["platform_secrets"]["internal_ca"]))[1]

@@ -48,7 +48,7 @@ SESSIONS = {
     "accessTokenLifespan": 300,
     "rememberMe": False,
 }
-EVENTS_EXPIRATION_SECONDS = 30 * 24 * 3600  # login events hold IP addresses: kept 30 days (data minimisation)
+EVENTS_EXPIRATION_SECONDS = layout.LOG_RETENTION_DAYS * 24 * 3600  # login events hold IP addresses (data minimisation)
 ORG_ADMIN_REQUIRED_ACTIONS = ("UPDATE_PASSWORD", "CONFIGURE_TOTP", "VERIFY_EMAIL")
 # Client roles of the realm-management client an org admin needs to manage the counsellor accounts of its realm.
 ORG_ADMIN_MANAGEMENT_ROLES = ("manage-users", "view-users", "query-users", "query-groups")

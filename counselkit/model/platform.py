@@ -40,6 +40,13 @@ def _sha256(value: str) -> str:
     return value
 
 
+def one_line(value: str) -> str:
+    """A value that is one line of a config file (msmtp, Keycloak): no control or line-separator characters."""
+    if any(ord(c) < 0x20 or c in "\x7f\x85\u2028\u2029" for c in value):
+        raise ValueError("must be one line: no line breaks, tabs or other control characters")
+    return value
+
+
 def _on_calendar(value: str) -> str:
     # A loose guard only: systemd-analyze calendar checks the full grammar on the host.
     if not re.fullmatch(r"[A-Za-z0-9*:,./~ -]{3,80}", value):
@@ -51,6 +58,7 @@ Bucket = Annotated[str, AfterValidator(_bucket)]
 Network = Annotated[str, AfterValidator(_network)]
 Sha256 = Annotated[str, AfterValidator(_sha256)]
 OnCalendar = Annotated[str, AfterValidator(_on_calendar)]
+OneLine = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(one_line)]
 Version = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+){1,3}$")]
 
 
@@ -236,8 +244,10 @@ class Artifacts(Strict):
 
 
 class Smtp(Strict):
-    """Outgoing mail for the Keycloak realms (verify email, password reset). The password, if `user` is set,
-    is the provider-supplied secret platform.smtp_password (`counselkit secrets set platform.smtp_password`)."""
+    """Outgoing mail for the Keycloak realms (verify email, password reset) and, with `reports_to`, for the hosts'
+    AIDE and unattended-upgrades reports (a send-only MTA, msmtp, relays them through this server). The password,
+    if `user` is set, is the provider-supplied secret platform.smtp_password
+    (`counselkit secrets set platform.smtp_password`)."""
 
     host: NetAddress
     port: Annotated[int, Field(ge=1, le=65535)] = 587
@@ -246,7 +256,8 @@ class Smtp(Strict):
     reply_to: Email | None = None
     starttls: bool = True
     ssl: bool = False  # implicit TLS (port 465)
-    user: NonEmpty | None = None
+    user: OneLine | None = None  # one line in msmtp's config and Keycloak's
+    reports_to: Email | None = None  # the operator's mailbox for host reports; unset = hosts send no mail
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> "Smtp":

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from .. import layout
 from ..billing.leitweg import LeitwegId
 
-from .types import Color, Email, HostName, LaxDecimal, NonEmpty, PostalAddress, Slug, Strict, Text, Url, VatId
+from .types import Color, Domain, Email, HostName, LaxDecimal, NonEmpty, PostalAddress, Slug, Strict, Text, Url, VatId
 
 
 class PastTerms(Strict):
@@ -108,6 +108,20 @@ class Tenant(Strict):
     host: HostName | None = None  # explicit placement; otherwise by capacity
     federation: bool = False  # Matrix federation with other servers
     limits: Limits = Limits()  # its Synapse's memory, CPU share, tasks and open files
+    # With federation: the only servers this homeserver talks to (Synapse federation_domain_whitelist); never the
+    # whole Matrix network, because the rooms hold help-seekers' data (GDPR Art. 9).
+    federation_domains: Annotated[list[Domain], Field(max_length=100)] = []
+
+    @model_validator(mode="after")
+    def _federation_needs_allow_list(self) -> "Tenant":
+        if self.federation and not self.federation_domains:
+            raise ValueError("federation: true needs federation_domains, the list of partner servers' domains "
+                             "(e.g. [beratung.partner.example]); federation with the whole Matrix network is not offered")
+        if self.federation_domains and not self.federation:
+            raise ValueError("federation_domains is set but federation is false: set federation: true or remove the list")
+        if len(set(self.federation_domains)) != len(self.federation_domains):
+            raise ValueError("federation_domains lists a domain twice")
+        return self
 
     def domain(self, platform_domain: str) -> str:
         return f"{self.slug}.{platform_domain}"

@@ -58,8 +58,7 @@ def nft_ruleset(host: Any) -> str:
 
 def managed_paths(host_vars: dict[str, Any]) -> list[str]:
     """Every file the deploy manages on a host, from the template contract and layout (no engine involved)."""
-    paths = [dest for name, dest in render.HOST_TEMPLATES.items()
-             if name != "base/apt-proxy.conf.j2" or host_vars["platform"]["proxy"]]
+    paths = list(render.wanted_host_templates(host_vars).values())
     for tenant in host_vars["tenants"]:
         paths += [tenant[key] for key in render.TENANT_TEMPLATES.values()]
         paths.append(tenant["signing_key_path"])

@@ -43,7 +43,8 @@ def tenants_data(with_added: bool) -> dict:
     for entry in data["tenants"]:
         entry["host"] = PLACEMENT[entry["slug"]]
     if with_added:
-        data["tenants"].append(tenant_entry(ADDED, name="Caritas Flensburg", host=A, federation=True))
+        data["tenants"].append(tenant_entry(ADDED, name="Caritas Flensburg", host=A, federation=True,
+                                          federation_domains=["beratung.partner.example"]))
     return data
 
 

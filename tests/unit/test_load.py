@@ -63,6 +63,12 @@ def test_five_mistakes_all_reported_with_lines() -> None:
         (lambda d: d["platform"]["pricing"].update(mode="cost_sharing"), "platform.pricing", "cost_sharing"),
         (lambda d: d["platform"]["backup"].update(bucket="Bad_Bucket"), "platform.backup.bucket", "bucket name"),
         (lambda d: d.update(extra=1), "extra", "unknown top-level key"),
+        (lambda d: d["tenants"][0].update(federation=True), "tenants[0]", "needs federation_domains"),
+        (lambda d: d["tenants"][0].update(federation_domains=["partner.example"]), "tenants[0]", "federation is false"),
+        (lambda d: d["tenants"][0].update(federation=True, federation_domains=["Partner Example"]),
+         "tenants[0].federation_domains[0]", "not a valid DNS domain"),
+        (lambda d: d["tenants"][0].update(federation=True, federation_domains=["a.example", "a.example"]),
+         "tenants[0]", "twice"),
     ],
 )
 def test_each_mistake_names_field_and_rule(tmp_path: Path, change, field: str, words: str) -> None:

@@ -20,7 +20,7 @@ def plan(tmp_path):
     data["platform"]["hosts"].append({"name": "node2", "address": "203.0.113.11"})
     for entry, host in zip(data["tenants"], ["node1", "node1", "node2"]):
         entry["host"] = host
-    data["tenants"].append(tenant_entry("caritas-flensburg", host="node2", federation=True))
+    data["tenants"].append(tenant_entry("caritas-flensburg", host="node2", federation=True, federation_domains=["beratung.partner.example"]))
     return load_plan(write_yaml(tmp_path / "tenants.yaml", data))
 
 

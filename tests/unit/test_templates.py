@@ -11,6 +11,7 @@ from ruamel.yaml import YAML
 
 from counselkit import layout, render
 from counselkit.plan import load_plan
+from counselkit.problems import InputError
 from tests.support import example_data, tenant_entry, write_yaml
 
 
@@ -18,7 +19,7 @@ from tests.support import example_data, tenant_entry, write_yaml
 def context(tmp_path):
     data = example_data()
     data["platform"]["proxy"] = "http://10.248.0.1:8888"
-    data["tenants"].append(tenant_entry("caritas-flensburg", federation=True))
+    data["tenants"].append(tenant_entry("caritas-flensburg", federation=True, federation_domains=["beratung.partner.example"]))
     plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
     return render.host_context(render.host_vars(plan, "node1"), lambda ref: f"secret:{ref}")
 
@@ -160,8 +161,46 @@ def test_federation_off_by_default_on_by_flag(context):
     assert closed["federation_domain_whitelist"] == [] and closed["trusted_key_servers"] == []
     assert closed["listeners"][0]["resources"][0]["names"] == ["client"]
     open_ = homeserver(context, "caritas-flensburg")
-    assert "federation_domain_whitelist" not in open_
     assert open_["listeners"][0]["resources"][0]["names"] == ["client", "federation"]
+
+
+def test_federation_only_with_the_listed_servers_and_no_matrix_org_key_server(context):
+    config = homeserver(context, "caritas-flensburg")
+    assert config["federation_domain_whitelist"] == ["beratung.partner.example"]
+    assert config["trusted_key_servers"] == []
+    assert config["allow_profile_lookup_over_federation"] is False
+
+
+def test_homeserver_keeps_nothing_longer_than_its_purpose(context):
+    for tenant in context["tenants"]:
+        config = homeserver(context, tenant["slug"])
+        retention = config["retention"]
+        assert retention["default_policy"]["max_lifetime"] == layout.MESSAGE_RETENTION
+        assert retention["allowed_lifetime_max"] == layout.MESSAGE_RETENTION  # no room keeps messages longer
+        assert config["media_retention"]["local_media_lifetime"] == layout.MESSAGE_RETENTION
+        assert config["user_ips_max_age"] == f"{layout.LOG_RETENTION_DAYS}d"
+        assert config["delete_stale_devices_after"] == f"{layout.LOG_RETENTION_DAYS}d"
+        assert config["forgotten_room_retention_period"] == config["redaction_retention_period"] == layout.PURGE_GRACE
+        assert config["presence"]["enabled"] is False
+        assert config["user_directory"]["enabled"] is False
+        assert config["push"]["include_content"] is False
+        assert config["url_preview_enabled"] is False
+
+
+def test_homeserver_sessions_expire(context):
+    for tenant in context["tenants"]:
+        config = homeserver(context, tenant["slug"])
+        assert config["session_lifetime"] == layout.SYNAPSE_SESSION_LIFETIME
+        # Synapse refuses to start when a token lifetime exceeds session_lifetime; none does.
+        assert config["nonrefreshable_access_token_lifetime"] == layout.SYNAPSE_SESSION_LIFETIME
+        assert config["refresh_token_lifetime"] == layout.SYNAPSE_SESSION_LIFETIME
+        assert config["refreshable_access_token_lifetime"] == layout.SYNAPSE_ACCESS_TOKEN_LIFETIME
+
+
+def test_synapse_logs_no_per_request_line(context):
+    tenant = context["tenants"][0]
+    log_config = YAML(typ="safe").load(render.render_tenant_files(context, tenant["slug"])[tenant["log_config"]])
+    assert log_config["loggers"]["synapse.access"]["level"] == "WARNING"
 
 
 def test_ports_are_distinct_per_tenant(context):
@@ -219,3 +258,134 @@ def test_no_keycloak_paths_without_keycloak(context):
     tenant = context["tenants"][0]
     vhost = render.render_tenant_files(context, tenant["slug"])[tenant["site"]]
     assert layout.KEYCLOAK_PATH + "/" not in vhost
+
+
+@pytest.fixture()
+def keycloak_context(tmp_path):
+    data = example_data()
+    data["platform"]["artifacts"] = {"keycloak": {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz",
+                                                  "sha256": "0" * 64}}
+    plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    return render.host_context(render.host_vars(plan, "node1"), lambda ref: f"secret:{ref}")
+
+
+def nginx_files(ctx):
+    files = files_of(ctx)
+    return {path: text for path, text in files.items() if path.startswith("/etc/nginx/")}
+
+
+def test_nginx_overwrites_x_forwarded_for_with_the_peer_address(keycloak_context):
+    for path, text in nginx_files(keycloak_context).items():
+        values = re.findall(r"proxy_set_header X-Forwarded-For (\S+);", text)
+        assert all(value == "$remote_addr" for value in values), (path, values)
+    tenant = keycloak_context["tenants"][0]
+    vhost = render.render_tenant_files(keycloak_context, tenant["slug"])[tenant["site"]]
+    assert vhost.count("proxy_set_header X-Forwarded-For $remote_addr;") == 5  # Synapse + the four Keycloak paths
+
+
+def test_nginx_logs_no_query_string_referer_or_user_agent(keycloak_context):
+    files = nginx_files(keycloak_context)
+    main = files[layout.NGINX_CONF]
+    (log_format,) = re.findall(rf"log_format {layout.NGINX_LOG_FORMAT} '([^']*)';", main)
+    assert "$uri" in log_format
+    for leaky in ("$request ", "$request\"", "$request_uri", "$args", "$query_string", "$arg_", "$http_referer",
+                  "$http_user_agent", "$http_authorization"):
+        assert leaky not in log_format, leaky
+    access_logs = [line.strip() for text in files.values() for line in text.splitlines()
+                   if line.strip().startswith("access_log")]
+    assert access_logs == [f"access_log /var/log/nginx/access.log {layout.NGINX_LOG_FORMAT};"]
+    # Below crit nginx writes the whole request line (with its query string) into the error log.
+    assert "\terror_log /var/log/nginx/error.log crit;" in main.split("http {", 1)[1]
+
+
+def auth_patterns(main: str) -> list[re.Pattern]:
+    block = main.split("map $uri $counselkit_auth_client {", 1)[1].split("}", 1)[0]
+    return [re.compile(line.split()[0][1:]) for line in block.splitlines() if line.strip().startswith("~")]
+
+
+@pytest.mark.parametrize(("uri", "limited"), [
+    ("/_matrix/client/v3/login", True),
+    ("/_matrix/client/r0/login/sso/redirect/keycloak", True),
+    ("/_matrix/client/v3/register", True),
+    ("/_matrix/client/v3/register/available", True),
+    ("/_synapse/client/oidc/callback", True),
+    ("/_synapse/client/pick_username/account", True),
+    ("/auth/realms/awo-kiel/protocol/openid-connect/token", True),
+    ("/auth/realms/awo-kiel/protocol/openid-connect/auth", True),
+    ("/auth/realms/awo-kiel/login-actions/authenticate", True),
+    ("/_matrix/client/v3/sync", False),
+    ("/_matrix/client/v3/logout", False),
+    ("/_matrix/client/versions", False),
+    ("/auth/resources/abc/login/theme.css", False),
+    ("/auth/realms/awo-kiel/protocol/openid-connect/certs", False),
+])
+def test_nginx_rate_limits_login_paths_only(keycloak_context, uri, limited):
+    main = nginx_files(keycloak_context)[layout.NGINX_CONF]
+    assert "limit_req_zone $counselkit_auth_client zone=counselkit_auth:10m" in main
+    assert any(p.match(uri) for p in auth_patterns(main)) is limited
+
+
+def test_every_proxied_location_applies_the_login_rate_limit(keycloak_context):
+    for tenant in keycloak_context["tenants"]:
+        vhost = render.render_tenant_files(keycloak_context, tenant["slug"])[tenant["site"]]
+        for location in vhost.split("location ")[1:]:
+            body = location.split("}", 1)[0]
+            if "proxy_pass" in body:
+                assert f"limit_req zone=counselkit_auth burst={layout.NGINX_AUTH_BURST} nodelay;" in body, location
+
+
+def test_logs_kept_for_one_documented_figure(context):
+    files = files_of(context)
+    assert f"MaxRetentionSec={layout.LOG_RETENTION_DAYS}day" in files[layout.JOURNALD_DROPIN].splitlines()
+    rotate = directives(files[layout.NGINX_LOGROTATE].replace("\t", ""))
+    assert rotate["rotate"] == rotate["maxage"] == str(layout.LOG_RETENTION_DAYS)
+    assert homeserver(context, "awo-kiel")["user_ips_max_age"] == f"{layout.LOG_RETENTION_DAYS}d"
+
+
+def reports_context(tmp_path, **smtp):
+    data = example_data()
+    data["platform"]["smtp"] = {"host": "smtp.example.org", "from_address": "hosts@beratung.example.org", **smtp}
+    plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    return render.host_context(render.host_vars(plan, "node1"), lambda ref: f'pa"ss\\{ref}')
+
+
+def msmtp_settings(text):
+    return [(line.split(None, 1) + [""])[:2] for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_host_reports_go_through_the_platform_relay(tmp_path):
+    ctx = reports_context(tmp_path, reports_to="ops@nordlicht.example", user="relay-user")
+    files = render.render_host_files(ctx)
+    settings = dict(msmtp_settings(files[layout.MSMTP_CONF]))
+    assert settings["host"] == "smtp.example.org" and settings["port"] == "587"
+    assert settings["tls"] == "on" and settings["tls_starttls"] == "on" and settings["auth"] == "on"
+    assert settings["from"] == '"hosts@beratung.example.org"' and settings["user"] == '"relay-user"'
+    # msmtp's quoting: a quote or backslash in the password is escaped, the value stays one argument.
+    assert settings["password"] == '"pa\\"ss\\\\platform.smtp_password"'
+    assert settings["aliases"] == layout.MAIL_ALIASES
+    aliases = dict(msmtp_settings(files[layout.MAIL_ALIASES]))
+    assert aliases == {"root:": "ops@nordlicht.example", "default:": "ops@nordlicht.example"}
+    upgrades = files[layout.APT_UNATTENDED_CONF]
+    assert 'Unattended-Upgrade::Mail "root";' in upgrades and 'Unattended-Upgrade::MailReport "on-change";' in upgrades
+
+
+def test_relay_without_login_and_without_reports(tmp_path):
+    ctx = reports_context(tmp_path, reports_to="ops@nordlicht.example", port=25, starttls=False)
+    settings = dict(msmtp_settings(render.render_host_files(ctx)[layout.MSMTP_CONF]))
+    assert settings["auth"] == "off" and settings["tls"] == "off" and "password" not in settings
+    silent = render.render_host_files(reports_context(tmp_path))  # smtp for Keycloak only: hosts send no mail
+    assert layout.MSMTP_CONF not in silent and layout.MAIL_ALIASES not in silent
+    assert "Unattended-Upgrade::Mail" not in silent[layout.APT_UNATTENDED_CONF]
+
+
+def test_relay_user_and_password_stay_one_line(tmp_path):
+    data = example_data()
+    data["platform"]["smtp"] = {"host": "smtp.example.org", "from_address": "hosts@beratung.example.org",
+                                "user": "relay\nhost evil.example", "reports_to": "ops@nordlicht.example"}
+    with pytest.raises(InputError) as caught:
+        load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    assert any(p.field == "platform.smtp.user" for p in caught.value.problems), caught.value.problems
+    data["platform"]["smtp"]["user"] = "relay"
+    plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    with pytest.raises(ValueError, match="line break"):
+        render.host_context(render.host_vars(plan, "node1"), lambda ref: "pass\nhost evil.example")

@@ -169,6 +169,8 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "AIDE_CHECKSUMS": layout.AIDE_CHECKSUMS,
             "PENDING_SECURITY_UPDATES": layout.PENDING_SECURITY_UPDATES,
             "NFTABLES_EGRESS_DIR": layout.NFTABLES_EGRESS_DIR, "NFTABLES_RELOAD": layout.NFTABLES_RELOAD,
+            "MAIL_PACKAGES": list(layout.MAIL_PACKAGES), "AIDE_DEFAULTS": layout.AIDE_DEFAULTS,
+            "COUNSELKIT_ETC": layout.COUNSELKIT_ETC,
         },
         "counselkit_backup": backup_data(plan, host_plan.name),
         "counselkit_keycloak": keycloak_data(plan),
