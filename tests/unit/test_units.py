@@ -27,7 +27,7 @@ def plan_of(tmp_path: Path, **platform_changes):
     data["platform"].setdefault("artifacts", {})["keycloak"] = {
         "version": "26.0.0", "url": "https://github.com/keycloak/keycloak/releases/download/26.0.0/keycloak-26.0.0.tar.gz",
         "sha256": "0" * 64}
-    data["tenants"].append(tenant_entry("caritas-flensburg", federation=True,
+    data["tenants"].append(tenant_entry("caritas-flensburg", federation=True, federation_domains=["beratung.partner.example"],
                                         limits={"memory_max_mb": 4096, "memory_high_mb": 3072, "tasks_max": 512}))
     for key, value in platform_changes.items():
         if key == "s3_endpoint":
