@@ -68,6 +68,11 @@ class Plan(Frozen):
     public_tcp_ports: tuple[int, ...] = layout.PUBLIC_TCP_PORTS
     keycloak_http_port: int = layout.KEYCLOAK_HTTP_PORT
     keycloak_management_port: int = layout.KEYCLOAK_MANAGEMENT_PORT
+    site_root_keys: tuple[str, ...] = ()  # SiteOverrides.root_keys: root's keys besides the admins'
+
+    def root_keys(self) -> list[str]:
+        """root's authorized_keys: every admin's key, then the site's own; no duplicates."""
+        return list(dict.fromkeys([*(a.ssh_key for a in self.platform.admins), *self.site_root_keys]))
 
     def host(self, name: str) -> HostPlan:
         return next(h for h in self.hosts if h.name == name)
@@ -192,6 +197,8 @@ def load_plan(tenants_file: Path | str, update_lock: bool = False, site: SiteOve
         inventory = apply_site(inventory, site)
     lock_file = lock_path(path)
     plan, lock = build_plan(inventory, read_lock(lock_file), source=str(path))
+    if site is not None and site.root_keys:
+        plan = plan.model_copy(update={"site_root_keys": tuple(site.root_keys)})
     if update_lock:
         write_lock(lock_file, lock)
     return plan

@@ -71,7 +71,8 @@ LAYOUT_KEYS = (
     "ADMIN_GROUP", "SSHD_HOST_KEYS", "NFTABLES_TABLE", "JOURNAL_DIR", "POSTGRES_VERSION", "POSTGRES_PORT",
     "POSTGRES_HOST", "SYNAPSE_VENV", "SYNAPSE_MAX_UPLOAD", "NGINX_SITES_DIR", "NGINX_HEADERS_SNIPPET",
     "ACME_WEBROOT", "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER", "KEYCLOAK_PATH",
-    "KEYCLOAK_HTTP_PORT", "DISABLED_KERNEL_MODULES", "AIDE_DB", "LEGAL_BANNER",
+    "KEYCLOAK_HTTP_PORT", "DISABLED_KERNEL_MODULES", "AIDE_DB", "LEGAL_BANNER", "ISSUE_NET", "ROOT_SSH_DIR",
+    "ROOT_AUTHORIZED_KEYS",
 )
 
 
@@ -119,6 +120,7 @@ def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
             "acme_email": platform.acme_email,
             "proxy": str(platform.proxy) if platform.proxy else None,
             "admins": [{"name": a.name, "ssh_key": a.ssh_key} for a in platform.admins],
+            "root_keys": plan.root_keys(),
             "synapse_version": platform.artifacts.synapse.version,
             "keycloak": platform.artifacts.keycloak is not None,
             "admin_networks": list(platform.admin_networks),
