@@ -219,6 +219,15 @@ class InventoryModule(BaseInventoryPlugin):
             plan = load_plan(tenants_file, update_lock=True, site=site)
         except Exception as exc:  # the model's problems name file, line and field
             raise AnsibleParserError(f"{tenants_file}: {exc}") from exc
+        if site_name == "production":
+            from counselkit.hostkeys import UnpinnedHostError, write_known_hosts
+
+            try:  # pinned host keys only, as inventories/production.py: no trust on first use
+                known_hosts = write_known_hosts(plan, tenants_file)
+            except UnpinnedHostError as error:
+                raise AnsibleParserError(str(error)) from None
+            ssh = {h.name: {"ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"}
+                   for h in plan.hosts}
         if self.get_option("prepare_secrets"):
             from inventories.common import prepare_secrets
 
