@@ -168,6 +168,7 @@ APT_PROXY_CONF = "/etc/apt/apt.conf.d/01counselkit-proxy"
 APT_AUTO_UPGRADES = "/etc/apt/apt.conf.d/20auto-upgrades"
 APT_UNATTENDED_CONF = "/etc/apt/apt.conf.d/52counselkit-unattended-upgrades"
 PIP_CONF = "/etc/pip.conf"
+PROXY_CONFIG_MODE = "0600"  # apt and pip proxy files: platform.proxy may carry credentials (root reads them)
 LOGIN_DEFS = "/etc/login.defs"
 CORE_LIMITS = "/etc/security/limits.d/60-counselkit-core.conf"
 COREDUMP_DROPIN = "/etc/systemd/coredump.conf.d/counselkit.conf"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -87,8 +88,24 @@ class Plan(Frozen):
         return [r for h in self.hosts for r in h.removed]
 
     def to_vars(self) -> dict[str, Any]:
-        """Plain data for templates and the Ansible inventory."""
-        return self.model_dump(mode="json")
+        """Plain data for `counselkit plan --json`: credentials in URLs (proxy, S3 endpoint) are redacted."""
+        data = self.model_dump(mode="json")
+        platform = data["platform"]
+        if platform.get("proxy"):
+            platform["proxy"] = redact_url(platform["proxy"])
+        if platform.get("backup", {}).get("s3_endpoint"):
+            platform["backup"]["s3_endpoint"] = redact_url(platform["backup"]["s3_endpoint"])
+        return data
+
+
+def redact_url(url: str) -> str:
+    """`url` with its user name and password replaced by '***' (for output; the real URL is in tenants.yaml)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***:***@{f'[{host}]' if ':' in host else host}{f':{parts.port}' if parts.port else ''}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def build_plan(inventory: Inventory, lock: Lock, source: str = "tenants.yaml") -> tuple[Plan, Lock]:

@@ -73,10 +73,10 @@ def file_integrity() -> None:
 def apt_setup() -> None:
     ctx = context()
     if ctx["platform"]["proxy"]:
-        put_template("base/apt-proxy.conf.j2", layout.APT_PROXY_CONF)
+        put_template("base/apt-proxy.conf.j2", layout.APT_PROXY_CONF, mode=layout.PROXY_CONFIG_MODE)
     else:
         files.file(name=f"No apt proxy ({layout.APT_PROXY_CONF})", path=layout.APT_PROXY_CONF, present=False)
-    put_template("base/pip.conf.j2", layout.PIP_CONF)
+    put_template("base/pip.conf.j2", layout.PIP_CONF, mode=layout.PROXY_CONFIG_MODE)
     apt.update(name="apt update (at most hourly)", cache_time=3600)
 
 

@@ -426,6 +426,13 @@ def test_roots_keys_are_exactly_the_planned_ones(hosts, plan):
         assert keys.content_string.splitlines() == plan.root_keys(), name
 
 
+def test_proxy_configuration_is_root_only(hosts):
+    for name, host in hosts.items():  # platform.proxy may carry credentials
+        for path in (layout.APT_PROXY_CONF, layout.PIP_CONF):
+            f = host.file(path)
+            assert (f.mode, f.user, f.group) == (0o600, "root", "root"), (name, path, oct(f.mode))
+
+
 def test_sshd_shows_the_legal_banner(lab):
     h = lab.host(A)
     result = subprocess.run(["ssh", "-F", "none", "-o", f"UserKnownHostsFile={h.known_hosts_path}", "-o",

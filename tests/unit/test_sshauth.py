@@ -38,3 +38,4 @@ def test_root_keys_are_the_admins_keys_plus_the_sites(tmp_path):
     assert render.host_vars(plan, host)["platform"]["root_keys"] == admins
     site_plan = load_plan(path, site=SiteOverrides(root_keys=(OTHER, admins[0])))
     assert render.host_vars(site_plan, site_plan.hosts[0])["platform"]["root_keys"] == [*admins, OTHER]
+
