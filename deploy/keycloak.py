@@ -24,6 +24,7 @@ from pyinfra.operations import apt, files, python, server, systemd
 from pyinfra.operations.util import any_changed
 
 from counselkit import layout
+from counselkit.pgscram import scram_verifier
 from counselkit.keycloak import render
 from counselkit.keycloak.artifact import archive_name, fetch
 
@@ -49,9 +50,10 @@ def _java_package() -> str:
 
 
 def _database_sql(password: str) -> str:
-    # Idempotent; psql reads it from a 0600 file owned by postgres (the password never appears in argv).
-    quoted = password.replace("'", "''")
+    # Idempotent; psql reads it from a 0600 root file on stdin. The file holds the SCRAM verifier made on the control
+    # machine (deterministic: counselkit.pgscram), never the password itself, which so never reaches the host.
     role, db = layout.KEYCLOAK_DB_USER, layout.KEYCLOAK_DB
+    quoted = scram_verifier(role, password)  # base64 and '$:' only
     return (
         f"SELECT 'CREATE ROLE {role} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}')\\gexec\n"
         f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{quoted}';\n"
@@ -82,7 +84,7 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
         directory(name=f"Keycloak: {path}", path=path, user=owner, group=group, mode=mode)
 
     sql = f"{layout.KEYCLOAK_CONFIG_DIR}/database.sql"
-    put("Keycloak: database SQL (secret, 0600 root)", sql,
+    put("Keycloak: database SQL (SCRAM verifier, 0600 root)", sql,
         _database_sql(secrets.get(plan.platform_secrets["keycloak_db_password"])), mode="0600")
     # root opens the file, psql (as postgres) reads it on stdin: idempotent, so it runs on every deploy.
     server.shell(name="Keycloak: PostgreSQL role and database",
