@@ -9,7 +9,6 @@ run, next to it (like the lock file).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from .plan import Plan
@@ -47,9 +46,8 @@ def write_known_hosts(plan: Plan, tenants_file: Path) -> Path:
             "read on the console or compared by fingerprint out of band). Nothing has been changed.")
     path = known_hosts_path(tenants_file)
     text = "".join(f"{line}\n" for line in known_hosts_lines(plan))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".known_hosts-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same directory: the rename is atomic
+    temp.write_text(text, encoding="utf-8")
+    temp.chmod(0o644)
+    os.replace(temp, path)
     return path
