@@ -65,3 +65,17 @@ def remove_admin(user: str) -> str:
     """End the account's processes and sessions, then delete it with its home (authorized_keys included)."""
     # --force: userdel refuses an account that still has a process, and pkill may race a new login
     return f"{argv('pkill', '-KILL', '-u', user)}; {argv('userdel', '--force', '--remove', user)}"
+
+
+def keycloak_unpack(release: str, archive: str, sha256: str, data_dir: str) -> str:
+    """Unless `release` is unpacked: check the archive's SHA-256 again on the host, unpack it beside the release
+    directory, make it root's and read-only, link its data dir, then rename it into place."""
+    partial = f"{release}.partial"
+    q = shlex.quote
+    return (f"test -x {q(release + '/bin/kc.sh')} || ("
+            f"echo {q(f'{sha256}  {archive}')} | sha256sum --check --quiet - && "
+            f"rm -rf {q(partial)} && mkdir -p {q(partial)} && "
+            f"tar -xzf {q(archive)} -C {q(partial)} --strip-components=1 --no-same-owner && "
+            f"chown -R root:root {q(partial)} && chmod -R go-w {q(partial)} && "
+            f"rm -rf {q(partial + '/data')} && ln -s {q(data_dir)} {q(partial + '/data')} && "
+            f"mv {q(partial)} {q(release)})")

@@ -28,6 +28,7 @@ from counselkit.pgscram import scram_verifier
 from counselkit.keycloak import render
 from counselkit.keycloak.artifact import archive_name, fetch
 
+from . import commands
 from .common import directory, put
 
 HEALTH_TIMEOUT_SECONDS = 240
@@ -106,15 +107,8 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
     release = render.release_dir(version)
     upload = files.put(name=f"Keycloak: upload {archive_name(version)}", src=str(local), dest=remote,
                        user="root", group="root", mode="0600")
-    extract = server.shell(name=f"Keycloak: unpack {version} (checksum verified again on the host)", commands=[
-        f"test -x {release}/bin/kc.sh || ("
-        f"echo '{artifact.sha256}  {remote}' | sha256sum --check --quiet - && "
-        f"rm -rf {release}.partial && mkdir -p {release}.partial && "
-        f"tar -xzf {remote} -C {release}.partial --strip-components=1 --no-same-owner && "
-        f"chown -R root:root {release}.partial && chmod -R go-w {release}.partial && "
-        f"rm -rf {release}.partial/data && ln -s {layout.KEYCLOAK_DATA_DIR} {release}.partial/data && "
-        f"mv {release}.partial {release})",
-    ])
+    extract = server.shell(name=f"Keycloak: unpack {version} (checksum verified again on the host)",
+                           commands=[commands.keycloak_unpack(release, remote, artifact.sha256, layout.KEYCLOAK_DATA_DIR)])
     themes = []
     for tenant in _host_plan(plan).tenants:
         for relative, content in render.theme_files(tenant).items():

@@ -164,3 +164,14 @@ def test_argv_round_trips_every_hostile_value():
     for value in HOSTILE:
         assert shlex.split(commands.argv("x", value)) == ["x", value]
     assert os.sep == "/"
+
+
+def test_keycloak_unpack_quotes_every_path(tmp_path):
+    release = tmp_path / "rel $(touch PWNED)"
+    archive = tmp_path / "kc;touch PWNED.tgz"
+    calls = run_recorded(commands.keycloak_unpack(str(release), str(archive), "ab" * 32, "/var/lib/kc data"),
+                         tmp_path, ["sha256sum", "rm", "mkdir", "tar", "chown", "chmod", "ln", "mv"])
+    by_program = {call[0]: call for call in calls}  # `test` is sh's builtin: the release is not there, so all runs
+    assert by_program["tar"][2] == str(archive) and by_program["tar"][4] == f"{release}.partial"
+    assert by_program["ln"] == ["ln", "-s", "/var/lib/kc data", f"{release}.partial/data"]
+    assert by_program["mv"] == ["mv", f"{release}.partial", str(release)]
