@@ -166,6 +166,9 @@ def synapse_oidc_config(slug: str) -> str:
 # --- Host files and system names used by the deploy (deploy/, templates/, roles/) ---------------------------
 ADMIN_GROUP = "counselkit-admins"  # the platform admins from tenants.yaml; sudo without password (no passwords exist)
 SUDOERS_ADMINS = "/etc/sudoers.d/counselkit-admins"
+# root's keys: exactly those of platform.admins (plus the site's own, e.g. the lab key); managed by the deploy.
+ROOT_SSH_DIR = "/root/.ssh"
+ROOT_AUTHORIZED_KEYS = f"{ROOT_SSH_DIR}/authorized_keys"
 SSHD_CONFIG = "/etc/ssh/sshd_config"
 SSHD_HOST_KEYS = ("/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key")
 SYSCTL_NET_FILE = "/etc/sysctl.d/60-counselkit-net.conf"  # per network namespace: applies in containers too
@@ -183,6 +186,7 @@ APT_PROXY_CONF = "/etc/apt/apt.conf.d/01counselkit-proxy"
 APT_AUTO_UPGRADES = "/etc/apt/apt.conf.d/20auto-upgrades"
 APT_UNATTENDED_CONF = "/etc/apt/apt.conf.d/52counselkit-unattended-upgrades"
 PIP_CONF = "/etc/pip.conf"
+PROXY_CONFIG_MODE = "0600"  # apt and pip proxy files: platform.proxy may carry credentials (root reads them)
 LOGIN_DEFS = "/etc/login.defs"
 CORE_LIMITS = "/etc/security/limits.d/60-counselkit-core.conf"
 COREDUMP_DROPIN = "/etc/systemd/coredump.conf.d/counselkit.conf"
@@ -233,6 +237,17 @@ POSTGRES_UNIT = f"postgresql@{POSTGRES_VERSION}-main.service"
 POSTGRES_HOST = "127.0.0.1"
 SYNAPSE_UNIT_PATH = f"/etc/systemd/system/{SYNAPSE_UNIT_TEMPLATE}"
 SYNAPSE_PIP_EXTRA_PACKAGES = ("psycopg2-binary==2.9.13",)  # wheel: no compiler on the host; Synapse checks no postgres extra
+# The complete, hashed set of wheels per Synapse release (scripts/synapse_requirements.py), relative to the
+# repository; on the host next to the venv, installed with --require-hashes --no-deps.
+SYNAPSE_REQUIREMENTS_DIR = "requirements"
+SYNAPSE_REQUIREMENTS_HOST = "/opt/counselkit/synapse-requirements.txt"
+SYNAPSE_REQUIREMENTS_STAMP = f"{SYNAPSE_VENV}/.counselkit-requirements.sha256"  # written after a complete install
+
+
+def synapse_requirements_file(version: str) -> str:
+    return f"{SYNAPSE_REQUIREMENTS_DIR}/synapse-{version}.txt"
+
+
 SYNAPSE_MAX_UPLOAD = "50M"
 # Privacy figures (docs/data-protection.md). Help-seekers' data is GDPR Art. 9 data: each is kept no longer than its
 # purpose needs, and related settings share one figure so that nothing outlives what it belongs to.

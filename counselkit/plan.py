@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
@@ -74,6 +75,11 @@ class Plan(Frozen):
     def warnings(self) -> list[Problem]:
         """The inventory's warnings (validate prints them); not part of to_vars()."""
         return self._warnings
+    site_root_keys: tuple[str, ...] = ()  # SiteOverrides.root_keys: root's keys besides the admins'
+
+    def root_keys(self) -> list[str]:
+        """root's authorized_keys: every admin's key, then the site's own; no duplicates."""
+        return list(dict.fromkeys([*(a.ssh_key for a in self.platform.admins), *self.site_root_keys]))
 
     def host(self, name: str) -> HostPlan:
         return next(h for h in self.hosts if h.name == name)
@@ -88,8 +94,24 @@ class Plan(Frozen):
         return [r for h in self.hosts for r in h.removed]
 
     def to_vars(self) -> dict[str, Any]:
-        """Plain data for templates and the Ansible inventory."""
-        return self.model_dump(mode="json")
+        """Plain data for `counselkit plan --json`: credentials in URLs (proxy, S3 endpoint) are redacted."""
+        data = self.model_dump(mode="json")
+        platform = data["platform"]
+        if platform.get("proxy"):
+            platform["proxy"] = redact_url(platform["proxy"])
+        if platform.get("backup", {}).get("s3_endpoint"):
+            platform["backup"]["s3_endpoint"] = redact_url(platform["backup"]["s3_endpoint"])
+        return data
+
+
+def redact_url(url: str) -> str:
+    """`url` with its user name and password replaced by '***' (for output; the real URL is in tenants.yaml)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***:***@{f'[{host}]' if ':' in host else host}{f':{parts.port}' if parts.port else ''}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def build_plan(inventory: Inventory, lock: Lock, source: str = "tenants.yaml") -> tuple[Plan, Lock]:
@@ -202,6 +224,8 @@ def load_plan(tenants_file: Path | str, update_lock: bool = False, site: SiteOve
         inventory = apply_site(inventory, site)
     lock_file = lock_path(path)
     plan, lock = build_plan(inventory, read_lock(lock_file), source=str(path))
+    if site is not None and site.root_keys:
+        plan = plan.model_copy(update={"site_root_keys": tuple(site.root_keys)})
     if update_lock:
         write_lock(lock_file, lock)
     plan._warnings = inventory.warnings

@@ -96,7 +96,8 @@ LAYOUT_KEYS = (
     "POSTGRES_PEER_USERS", "POSTGRES_SUPERUSER", "AIDE_DB_DIR", "AIDE_DB_NEW", "AIDE_USER", "AIDE_CONF",
     "NFTABLES_EGRESS_DIR", "INTERNAL_NETWORKS_V4", "INTERNAL_NETWORKS_V6", "LOG_RETENTION_DAYS",
     "MESSAGE_RETENTION", "PURGE_GRACE", "SYNAPSE_SESSION_LIFETIME", "SYNAPSE_ACCESS_TOKEN_LIFETIME", "NGINX_LOG_FORMAT",
-    "NGINX_AUTH_RATE", "NGINX_AUTH_BURST", "MAIL_ALIASES",
+    "NGINX_AUTH_RATE", "NGINX_AUTH_BURST", "MAIL_ALIASES", "ISSUE_NET", "ROOT_SSH_DIR",
+    "ROOT_AUTHORIZED_KEYS", "PROXY_CONFIG_MODE",
 )
 
 
@@ -158,6 +159,7 @@ def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
             "acme_email": platform.acme_email,
             "proxy": str(platform.proxy) if platform.proxy else None,
             "admins": [{"name": a.name, "ssh_key": a.ssh_key} for a in platform.admins],
+            "root_keys": plan.root_keys(),
             "synapse_version": platform.artifacts.synapse.version,
             "keycloak": platform.artifacts.keycloak is not None,
             "admin_networks": list(platform.admin_networks),

@@ -49,13 +49,14 @@ def _vault(password: bytes) -> Any:
     return VaultLib([(DEFAULT_VAULT_ID_MATCH, VaultSecret(password))])
 
 
-def generate(kind: str) -> str:
+def generate(kind: str, domain: str | None = None) -> str:
+    """A new secret of `kind`; a CA is limited to the platform's `domain` (X.509 name constraints)."""
     if kind == "token":
         return random_source.token_urlsafe(32)
     if kind == "password":
         return random_source.token_urlsafe(24)
     if kind == "ca":
-        return new_certificate_authority()
+        return new_certificate_authority(permitted_domains=[domain] if domain else [])
     raise ValueError(f"unknown secret kind {kind!r}")
 
 
@@ -141,7 +142,7 @@ class SecretStore:
         created = []
         for ref, kind in wanted_secrets(plan):
             if not self.has(ref):
-                self.set(ref, generate(kind))
+                self.set(ref, generate(kind, plan.platform.domain))
                 created.append(ref)
         return created
 

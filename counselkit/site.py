@@ -22,6 +22,7 @@ class SiteOverrides:
     s3_endpoint: str | None = None
     s3_region: str | None = None
     no_proxy: tuple[str, ...] = ()
+    root_keys: tuple[str, ...] = ()  # SSH keys for root besides the admins' (the lab's own key)
 
 
 def apply_site(inventory: Inventory, site: SiteOverrides) -> Inventory:
@@ -43,7 +44,9 @@ def apply_site(inventory: Inventory, site: SiteOverrides) -> Inventory:
 
 
 def lab_site(state: "LabState") -> SiteOverrides:
-    """The lab as a site: its host addresses, its forward proxy and its S3 server."""
+    """The lab as a site: its host addresses, its forward proxy, its S3 server and its SSH key for root."""
+    from .lab.ssh import public_key
+
     return SiteOverrides(
         host_addresses={host.name: host.address for host in state.hosts},
         proxy=state.proxy_url,
@@ -51,4 +54,5 @@ def lab_site(state: "LabState") -> SiteOverrides:
         s3_region=state.s3.region if state.s3 else None,
         # The lab's S3 server sits beside its proxy on the control side; the proxy only tunnels port 443.
         no_proxy=(urlsplit(state.s3.endpoint).hostname or "",) if state.s3 else (),
+        root_keys=(public_key(),),  # the lab logs in as root with its own key, which is no admin's
     )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host, logger
 from pyinfra.api import deploy, operation
 from pyinfra.facts.server import Command
 from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import apt, files, server, systemd
 
-from counselkit import layout, render
+from counselkit import layout, render, sshauth
 
-from .common import context, directory, in_container, put_template, virtualization
+from . import commands
+from .common import context, directory, in_container, put, put_template, virtualization
+from .guard import DeployError
 
 BASE_PACKAGES = [
     "nftables", "auditd", "unattended-upgrades", "apt-listchanges", "systemd-timesyncd", "sudo", "ca-certificates",
@@ -32,8 +36,7 @@ def security_updates():
     if not packages:
         host.noop("no security updates pending")
         return
-    yield (f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q --only-upgrade -o Dpkg::Options::=--force-confold "
-           f"{' '.join(packages)}")
+    yield commands.only_upgrade(packages)
 
 
 @operation()
@@ -47,6 +50,20 @@ def file_integrity_baseline():
     yield f"systemctl start --no-block {layout.AIDE_INIT_UNIT}"
 
 
+@operation()
+def remove_former_admins(planned: list[str]):
+    """Delete every member of layout.ADMIN_GROUP that platform.admins no longer lists: account, home (keys),
+    sessions; sudo went with the group membership. The group marks the accounts the deploy manages."""
+    line = host.get_fact(Command, f"getent group {shlex.quote(layout.ADMIN_GROUP)} || true") or ""
+    members = [m for m in line.strip().split(":", 3)[-1].split(",") if m] if line.count(":") == 3 else []
+    former = sorted(set(members) - set(planned) - {"root"})
+    if not former:
+        host.noop(f"{layout.ADMIN_GROUP} holds only planned admins")
+        return
+    for user in former:
+        yield commands.remove_admin(user)
+
+
 @deploy("counselkit: file integrity baseline")
 def file_integrity() -> None:
     file_integrity_baseline(name="First AIDE database (background, idle priority)")
@@ -56,10 +73,10 @@ def file_integrity() -> None:
 def apt_setup() -> None:
     ctx = context()
     if ctx["platform"]["proxy"]:
-        put_template("base/apt-proxy.conf.j2", layout.APT_PROXY_CONF)
+        put_template("base/apt-proxy.conf.j2", layout.APT_PROXY_CONF, mode=layout.PROXY_CONFIG_MODE)
     else:
         files.file(name=f"No apt proxy ({layout.APT_PROXY_CONF})", path=layout.APT_PROXY_CONF, present=False)
-    put_template("base/pip.conf.j2", layout.PIP_CONF)
+    put_template("base/pip.conf.j2", layout.PIP_CONF, mode=layout.PROXY_CONFIG_MODE)
     apt.update(name="apt update (at most hourly)", cache_time=3600)
 
 
@@ -94,6 +111,17 @@ def base() -> None:
     for admin in ctx["platform"]["admins"]:
         server.user(name=f"Admin {admin['name']}", user=admin["name"], shell="/bin/bash", create_home=True,
                     groups=[layout.ADMIN_GROUP], public_keys=[admin["ssh_key"]], delete_keys=True)
+    remove_former_admins(name=f"Former admins removed (members of {layout.ADMIN_GROUP} not in platform.admins)",
+                         planned=[a["name"] for a in ctx["platform"]["admins"]])
+    # root: exactly the admins' keys (plus the site's own), never a key left from an earlier admin or an image
+    root_keys = ctx["platform"]["root_keys"]
+    problem = sshauth.lockout_problem(root_keys, host.get_fact(Command, 'cat "$SSH_USER_AUTH" 2>/dev/null || true') or "",
+                                      host.data.get("ssh_user") or "root", host.name)
+    if problem:
+        raise DeployError(problem)  # while collecting operations: nothing has run on any host yet
+    directory(name=f"{layout.ROOT_SSH_DIR}", path=layout.ROOT_SSH_DIR, mode="700")
+    put(f"root's keys ({layout.ROOT_AUTHORIZED_KEYS})", layout.ROOT_AUTHORIZED_KEYS,
+        "".join(f"{key}\n" for key in root_keys), mode="600")
     sudoers = put_template("base/sudoers-admins.j2", layout.SUDOERS_ADMINS, mode="440")
     server.shell(name="Check sudoers", commands=[f"visudo -cf {layout.SUDOERS_ADMINS}"], _if=sudoers.did_change)
 

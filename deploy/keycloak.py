@@ -24,9 +24,11 @@ from pyinfra.operations import apt, files, python, server, systemd
 from pyinfra.operations.util import any_changed
 
 from counselkit import layout
+from counselkit.pgscram import scram_verifier
 from counselkit.keycloak import render
 from counselkit.keycloak.artifact import archive_name, fetch
 
+from . import commands
 from .common import directory, put
 
 HEALTH_TIMEOUT_SECONDS = 240
@@ -49,9 +51,10 @@ def _java_package() -> str:
 
 
 def _database_sql(password: str) -> str:
-    # Idempotent; psql reads it from a 0600 file owned by postgres (the password never appears in argv).
-    quoted = password.replace("'", "''")
+    # Idempotent; psql reads it from a 0600 root file on stdin. The file holds the SCRAM verifier made on the control
+    # machine (deterministic: counselkit.pgscram), never the password itself, which so never reaches the host.
     role, db = layout.KEYCLOAK_DB_USER, layout.KEYCLOAK_DB
+    quoted = scram_verifier(role, password)  # base64 and '$:' only
     return (
         f"SELECT 'CREATE ROLE {role} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}')\\gexec\n"
         f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{quoted}';\n"
@@ -82,7 +85,7 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
         directory(name=f"Keycloak: {path}", path=path, user=owner, group=group, mode=mode)
 
     sql = f"{layout.KEYCLOAK_CONFIG_DIR}/database.sql"
-    put("Keycloak: database SQL (secret, 0600 root)", sql,
+    put("Keycloak: database SQL (SCRAM verifier, 0600 root)", sql,
         _database_sql(secrets.get(plan.platform_secrets["keycloak_db_password"])), mode="0600")
     # root opens the file, psql (as postgres) reads it on stdin: idempotent, so it runs on every deploy.
     server.shell(name="Keycloak: PostgreSQL role and database",
@@ -104,15 +107,8 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
     release = render.release_dir(version)
     upload = files.put(name=f"Keycloak: upload {archive_name(version)}", src=str(local), dest=remote,
                        user="root", group="root", mode="0600")
-    extract = server.shell(name=f"Keycloak: unpack {version} (checksum verified again on the host)", commands=[
-        f"test -x {release}/bin/kc.sh || ("
-        f"echo '{artifact.sha256}  {remote}' | sha256sum --check --quiet - && "
-        f"rm -rf {release}.partial && mkdir -p {release}.partial && "
-        f"tar -xzf {remote} -C {release}.partial --strip-components=1 --no-same-owner && "
-        f"chown -R root:root {release}.partial && chmod -R go-w {release}.partial && "
-        f"rm -rf {release}.partial/data && ln -s {layout.KEYCLOAK_DATA_DIR} {release}.partial/data && "
-        f"mv {release}.partial {release})",
-    ])
+    extract = server.shell(name=f"Keycloak: unpack {version} (checksum verified again on the host)",
+                           commands=[commands.keycloak_unpack(release, remote, artifact.sha256, layout.KEYCLOAK_DATA_DIR)])
     themes = []
     for tenant in _host_plan(plan).tenants:
         for relative, content in render.theme_files(tenant).items():

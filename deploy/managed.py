@@ -19,6 +19,8 @@ from io import BytesIO
 from pyinfra import host
 from pyinfra.api import FactBase, FileUploadCommand, operation
 
+from . import commands
+
 CHUNK = 400  # paths per fact command: stays far below the kernel's limit for one argument (128 KiB)
 
 
@@ -146,5 +148,5 @@ def _owned_as(current: PathState, user: str, group: str, mode: str) -> bool:
 
 
 def _set_owner_and_mode(path: str, user: str, group: str, mode: str):
-    yield f"chown {user}:{group} {shlex.quote(path)}"
-    yield f"chmod {mode} {shlex.quote(path)}"
+    yield commands.chown(path, user, group)
+    yield commands.chmod(path, mode)

@@ -11,6 +11,7 @@ from pyinfra.operations.util import any_changed
 from counselkit import layout, render
 from counselkit.tls import split_bundle
 
+from . import commands
 from .common import context, directory, put, put_template, secret
 
 
@@ -20,8 +21,7 @@ def acme_certificate(domain: str, email: str, cert_path: str):
     if host.get_fact(File, path=cert_path):
         host.noop(f"certificate for {domain} exists")
         return
-    yield (f"certbot certonly --non-interactive --agree-tos --email {email} --webroot -w {layout.ACME_WEBROOT} "
-           f"-d {domain} --key-type ecdsa --deploy-hook 'systemctl reload nginx'")
+    yield commands.certbot(email=email, domain=domain)
 
 
 @deploy("counselkit: nginx")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import posixpath
+import shlex
+from pathlib import Path
+
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.facts.files import File
@@ -12,37 +17,48 @@ from pyinfra.operations.util import any_changed
 
 from counselkit import layout, render
 
-from . import managed
+from . import commands, managed
 from .common import context, directory, owner_and_mode, put, put_template
+from .guard import DeployError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
-def _wanted(version: str) -> str:
-    return " ".join([version, *(spec.split("==")[1] for spec in layout.SYNAPSE_PIP_EXTRA_PACKAGES)])
+def requirements(version: str) -> str:
+    """The hashed requirements file of `version` (scripts/synapse_requirements.py); a clear error when missing."""
+    path = REPO / layout.synapse_requirements_file(version)
+    if not path.is_file():
+        raise DeployError(f"no hashed requirements for matrix-synapse {version}: {path} is missing; generate it with "
+                          f"`python scripts/synapse_requirements.py {version}` and commit it (docs/operations.md)")
+    return path.read_text()
 
 
 @operation()
-def synapse_venv(venv: str, version: str):
-    """Create the venv and install matrix-synapse==version (+ pinned extras) unless exactly that is installed."""
-    probe = (f"{venv}/bin/python -c 'import synapse, psycopg2; "
-             f"print(synapse.__version__, psycopg2.__version__.split()[0])' 2>/dev/null || true")
-    installed = (host.get_fact(Command, probe) or "").strip()
-    if installed == _wanted(version):
-        host.noop(f"matrix-synapse {version} is installed in {venv}")
+def synapse_venv(venv: str, requirements_path: str, requirements_sha256: str):
+    """Create the venv and install exactly the hashed requirements, unless this very file was installed last.
+
+    The stamp (layout.SYNAPSE_REQUIREMENTS_STAMP) is written only after pip succeeded, so a failed install is
+    retried on the next deploy."""
+    stamp = layout.SYNAPSE_REQUIREMENTS_STAMP
+    installed = (host.get_fact(Command, f"cat {shlex.quote(stamp)} 2>/dev/null || true") or "").strip()
+    if installed == requirements_sha256:
+        host.noop(f"{venv} has exactly {requirements_path} (sha256 {requirements_sha256[:12]})")
         return
     if not host.get_fact(File, path=f"{venv}/bin/python"):
-        yield f"python3 -m venv {venv}"
-    packages = " ".join([f"matrix-synapse=={version}", *layout.SYNAPSE_PIP_EXTRA_PACKAGES])
-    yield f"{venv}/bin/pip install --no-cache-dir --quiet {packages}"
+        yield commands.create_venv(venv)
+    yield commands.pip_install_hashed(venv, requirements_path)
+    yield f"echo {shlex.quote(requirements_sha256)} > {shlex.quote(stamp)}"
 
 
 @operation()
-def signing_key(venv: str, homeserver_yaml: str, key_path: str):
-    """Generate the tenant's signing key once; it is never replaced (remote servers and clients pin it)."""
+def signing_key(venv: str, key_path: str, user: str):
+    """Generate the tenant's signing key once, as the tenant's user; it is never replaced (remote servers and
+    clients pin it)."""
     if managed.state(key_path):
         host.noop(f"signing key {key_path} exists")
         return
     managed.forget(key_path)  # it is written now: later readers must not trust the bulk read
-    yield f"{venv}/bin/python -m synapse.app.homeserver --config-path={homeserver_yaml} --generate-keys"
+    yield commands.generate_signing_key(venv, key_path, user)
 
 
 @deploy("counselkit: Synapse")
@@ -50,7 +66,12 @@ def synapse() -> None:
     ctx = context()
     venv = layout.SYNAPSE_VENV
     version = ctx["platform"]["synapse_version"]
-    installed = synapse_venv(name=f"matrix-synapse {version} in {venv}", venv=venv, version=version)
+    wanted = requirements(version)
+    directory(name="Synapse install dir", path=posixpath.dirname(layout.SYNAPSE_REQUIREMENTS_HOST))
+    put(f"matrix-synapse {version}: hashed requirements", layout.SYNAPSE_REQUIREMENTS_HOST, wanted)
+    installed = synapse_venv(name=f"matrix-synapse {version} in {venv} (hashed requirements)", venv=venv,
+                             requirements_path=layout.SYNAPSE_REQUIREMENTS_HOST,
+                             requirements_sha256=hashlib.sha256(wanted.encode()).hexdigest())
     unit = put_template("synapse/matrix-synapse@.service.j2", layout.SYNAPSE_UNIT_PATH)
     systemd.daemon_reload(name="systemd daemon-reload (unit template changed)", _if=unit.did_change)
 
@@ -74,8 +95,8 @@ def synapse() -> None:
         log_config = put(f"[{slug}] log config", tenant["log_config"], tenant_files[tenant["log_config"]],
                          group=user, mode="640")
         managed.register(tenant["signing_key_path"])
-        signing_key(name=f"[{slug}] signing key", venv=venv, homeserver_yaml=tenant["homeserver_yaml"],
-                    key_path=tenant["signing_key_path"])
+        signing_key(name=f"[{slug}] signing key (generated as {user})", venv=venv, key_path=tenant["signing_key_path"],
+                    user=user)
         owner_and_mode(name=f"[{slug}] signing key owner", path=tenant["signing_key_path"], user=user, group=user,
                        mode="600")
         # Its drop-in (limits, address filter) and egress rules: after the user exists (nft resolves its name).

@@ -34,10 +34,25 @@ def prepare_secrets(path: Path, plan: Plan) -> None:
         store.save()
 
 
-def pyinfra_hosts(site: SiteOverrides | None, ssh: dict[str, dict[str, Any]] | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """[(plan host name, data)] for every host of the plan; `ssh` adds connector settings per host name."""
+def pinned_ssh(plan: Plan, path: Path) -> dict[str, Any]:
+    """Connector settings of a production host: strict host key checking against the keys pinned in tenants.yaml
+    (counselkit.hostkeys); SystemExit with the file and field when a host has none."""
+    from counselkit.hostkeys import UnpinnedHostError, write_known_hosts
+
+    try:
+        known_hosts = write_known_hosts(plan, path)
+    except UnpinnedHostError as error:
+        raise SystemExit(str(error)) from None
+    return {"ssh_known_hosts_file": str(known_hosts), "ssh_strict_host_key_checking": "yes"}
+
+
+def pyinfra_hosts(site: SiteOverrides | None, ssh: dict[str, dict[str, Any]] | None = None,
+                  pin_host_keys: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """[(plan host name, data)] for every host of the plan; `ssh` adds connector settings per host name;
+    `pin_host_keys` (production) connects only to hosts whose keys tenants.yaml pins."""
     path = tenants_file()
     plan = load_plan(path, update_lock=True, site=site)
+    pinned = pinned_ssh(plan, path) if pin_host_keys else {}
     prepare_secrets(path, plan)
     hosts = []
     for host_plan in plan.hosts:
@@ -50,6 +65,7 @@ def pyinfra_hosts(site: SiteOverrides | None, ssh: dict[str, dict[str, Any]] | N
             "ssh_user": host_plan.ssh_user,
             "ssh_port": host_plan.ssh_port,
         }
+        data.update(pinned)
         data.update((ssh or {}).get(host_plan.name, {}))
         hosts.append((host_plan.name, data))
     return hosts

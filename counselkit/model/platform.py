@@ -95,6 +95,8 @@ class Host(Strict):
     capacity_tenants: Annotated[int, Field(ge=1, le=500)] = 40
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
     ssh_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "root"
+    # The host's own SSH public keys ("ssh-ed25519 AAAA..."): production deploys accept no other (counselkit.hostkeys).
+    host_keys: list[SshPublicKey] = []
 
 
 class Admin(Strict):

@@ -68,6 +68,7 @@ def managed_paths(host_vars: dict[str, Any]) -> list[str]:
         paths.append(layout.INTERNAL_CA_CERT)
     for admin in host_vars["platform"]["admins"]:
         paths.append(f"/home/{admin['name']}/.ssh/authorized_keys")
+    paths += [layout.ROOT_AUTHORIZED_KEYS, layout.SYNAPSE_REQUIREMENTS_HOST]
     return sorted(paths)
 
 
@@ -123,6 +124,11 @@ def assert_admins(host: Any, host_vars: dict[str, Any]) -> None:
         assert user.exists, f"admin {admin['name']} missing"
         assert layout.ADMIN_GROUP in user.groups
         assert admin["ssh_key"] in host.file(f"{user.home}/.ssh/authorized_keys").content_string
+    members = host.check_output(f"getent group {layout.ADMIN_GROUP}").split(":")[3]
+    assert sorted(m for m in members.split(",") if m) == sorted(a["name"] for a in host_vars["platform"]["admins"])
+    root_keys = host.file(layout.ROOT_AUTHORIZED_KEYS)
+    assert (root_keys.user, root_keys.mode) == ("root", 0o600)
+    assert root_keys.content_string.splitlines() == host_vars["platform"]["root_keys"]
     assert host.run(f"visudo -cf {layout.SUDOERS_ADMINS}").rc == 0
 
 

@@ -35,10 +35,22 @@ A, B = LAB_HOSTS["deploy_a"], LAB_HOSTS["deploy_b"]
 PLACEMENT = {"awo-kiel": A, "diakonie-luebeck": B, "skf-husum": A}
 DEPLOYED_HOSTS = sorted(set(PLACEMENT.values()))
 ADDED = "caritas-flensburg"  # added later on host A, with federation on
+SECOND_ADMIN = "bernd"  # a second admin (a real key: tests log in as him), removed again in section 6
+_SECOND_ADMIN_KEY: dict[str, str] = {}
 
 
-def tenants_data(with_added: bool) -> dict:
+def second_admin_key(workdir: Path) -> tuple[Path, str]:
+    key = workdir / "bernd_ed25519"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bernd@lab", "-f", str(key)], check=True)
+    _SECOND_ADMIN_KEY["public"] = Path(f"{key}.pub").read_text().strip()
+    return key, _SECOND_ADMIN_KEY["public"]
+
+
+def tenants_data(with_added: bool, with_second_admin: bool = True) -> dict:
     data = example_data()
+    if with_second_admin:
+        data["platform"]["admins"].append({"name": SECOND_ADMIN, "ssh_key": _SECOND_ADMIN_KEY["public"]})
     data["platform"]["hosts"] = [{"name": A, "address": "203.0.113.10"}, {"name": B, "address": "203.0.113.11"}]
     for entry in data["tenants"]:
         entry["host"] = PLACEMENT[entry["slug"]]
@@ -69,6 +81,7 @@ def vault_env(workdir):
 
 @pytest.fixture(scope="module")
 def tenants_file(workdir) -> Path:
+    second_admin_key(workdir)
     return write_yaml(workdir / "tenants.yaml", tenants_data(with_added=False))
 
 
@@ -397,6 +410,58 @@ def test_removing_a_tenant_is_refused(lab, hosts, tenants_file, vault_env):
         assert hosts[A].file(added.media_dir).is_directory
     finally:
         write_yaml(tenants_file, tenants_data(with_added=True))  # keep the lab consistent with its lock file
+
+
+def ssh_as(lab, name: str, user: str, key: Path, command: str) -> subprocess.CompletedProcess:
+    h = lab.host(name)
+    return subprocess.run(["ssh", "-F", "none", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                           "-o", f"UserKnownHostsFile={h.known_hosts_path}", "-o", "StrictHostKeyChecking=yes",
+                           "-o", "ConnectTimeout=10", f"{user}@{h.address}", command],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_roots_keys_are_exactly_the_planned_ones(hosts, plan):
+    for name, host in hosts.items():
+        keys = host.file(layout.ROOT_AUTHORIZED_KEYS)
+        assert (keys.mode, keys.user) == (0o600, "root"), name
+        assert keys.content_string.splitlines() == plan.root_keys(), name
+
+
+def test_proxy_configuration_is_root_only(hosts):
+    for name, host in hosts.items():  # platform.proxy may carry credentials
+        for path in (layout.APT_PROXY_CONF, layout.PIP_CONF):
+            f = host.file(path)
+            assert (f.mode, f.user, f.group) == (0o600, "root", "root"), (name, path, oct(f.mode))
+
+
+def test_sshd_shows_the_legal_banner(lab):
+    h = lab.host(A)
+    result = subprocess.run(["ssh", "-F", "none", "-o", f"UserKnownHostsFile={h.known_hosts_path}", "-o",
+                             "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no",
+                             "-o", "ConnectTimeout=10", f"nobody@{h.address}", "true"], capture_output=True, text=True)
+    assert " ".join(layout.LEGAL_BANNER.split()[:3]) in result.stderr, result.stderr
+
+
+def test_removing_an_admin_removes_account_key_and_sudo(lab, hosts, workdir, tenants_file, vault_env):
+    key, public = second_admin_key(workdir)
+    for name in DEPLOYED_HOSTS:
+        before = ssh_as(lab, name, SECOND_ADMIN, key, "sudo -n true && echo sudo-ok")
+        assert before.returncode == 0 and "sudo-ok" in before.stdout, (name, before.stderr)
+    write_yaml(tenants_file, tenants_data(with_added=True, with_second_admin=False))
+    result = run_deploy(tenants_file, extra_env=vault_env)
+    assert result.returncode == 0, result.output[-4000:]
+    for name, host in hosts.items():
+        assert not host.user(SECOND_ADMIN).exists, name
+        assert not host.file(f"/home/{SECOND_ADMIN}").exists, name
+        assert SECOND_ADMIN not in host.check_output(f"getent group {layout.ADMIN_GROUP}"), name
+        assert public.split()[1] not in host.file(layout.ROOT_AUTHORIZED_KEYS).content_string, name
+        for admin in example_data()["platform"]["admins"]:
+            assert host.user(admin["name"]).exists, name  # the others stay
+        for user in (SECOND_ADMIN, "root"):
+            refused = ssh_as(lab, name, user, key, "true")
+            assert refused.returncode != 0 and "Permission denied" in refused.stderr, (name, user, refused.stderr)
+    again = run_deploy(tenants_file, extra_env=vault_env)
+    assert again.returncode == 0 and again.changed == [], again.changed
 
 
 # --- 7. a real Matrix client ---------------------------------------------------------------------------------------

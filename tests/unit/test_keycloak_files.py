@@ -133,3 +133,17 @@ def test_artifact_without_download(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(artifact, "CACHE_DIR", tmp_path / "cache")
     with pytest.raises(artifact.ArtifactError, match="set COUNSELKIT_ARTIFACTS"):
         artifact.fetch(_artifact(b"x"), allow_download=False)
+
+
+def test_database_sql_holds_the_scram_verifier_not_the_password() -> None:
+    from counselkit import layout
+    from counselkit.pgscram import verifier_matches
+    from deploy.keycloak import _database_sql
+
+    password = "Kc-db-pass_word0123456789"
+    sql = _database_sql(password)
+    assert password not in sql
+    verifier = sql.split("PASSWORD '", 1)[1].split("'", 1)[0]
+    assert verifier.startswith("SCRAM-SHA-256$") and verifier_matches(verifier, password)
+    assert _database_sql(password) == sql  # deterministic: a re-run uploads nothing
+    assert f"ALTER ROLE {layout.KEYCLOAK_DB_USER} WITH LOGIN" in sql

@@ -81,3 +81,28 @@ def test_internal_ca_is_a_ca(example_copy: Path, password_file: Path) -> None:
     certificate = x509.load_pem_x509_certificate(cert_pem)
     assert certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert b"PRIVATE KEY" in key_pem
+
+
+def test_internal_ca_is_name_constrained_to_the_platform_domain(example_copy: Path, password_file: Path) -> None:
+    from cryptography import x509
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+    from counselkit.tls import issue
+
+    plan = load_plan(example_copy)
+    store = SecretStore.open(example_copy)
+    store.ensure(plan)
+    ca_bundle = store.get("platform.internal_ca")
+    ca_cert = x509.load_pem_x509_certificate(split_pem(ca_bundle)[1])
+    constraints = ca_cert.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    assert constraints.value.permitted_subtrees == [x509.DNSName(plan.platform.domain)]
+
+    def verify(domain: str) -> None:
+        leaf = x509.load_pem_x509_certificate(split_pem(issue(ca_bundle, domain))[1])
+        verifier = PolicyBuilder().store(Store([ca_cert])).build_server_verifier(x509.DNSName(domain))
+        verifier.verify(leaf, [])
+
+    verify(plan.tenants()[0].domain)  # a tenant's certificate is accepted
+    with pytest.raises(VerificationError):
+        verify("login.bank.example")  # the CA's key cannot vouch for any other site

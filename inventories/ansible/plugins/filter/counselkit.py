@@ -5,6 +5,8 @@
   ansible-vault file loaded with include_vars) by the same dotted references the pyinfra deploy uses.
 * ``counselkit_secrets | counselkit_secret(ref)`` — one secret value by reference (``tenants.<slug>.<name>``).
 * ``bundle | counselkit_pem_split`` — [key_pem, cert_pem] of a PEM bundle (counselkit.tls.split_bundle).
+* ``root_keys | counselkit_lockout_problem(auth_info, ssh_user, host)`` — counselkit.sshauth.lockout_problem: a
+  message when root's planned keys would lock out this deploy, else ''.
 * ``value | shquote`` — shlex.quote, the filter templates/backup/ uses (counselkit.backup.render).
 """
 
@@ -86,6 +88,12 @@ def shquote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+def counselkit_lockout_problem(root_keys: Any, auth_info: str, ssh_user: str, host: str) -> str:
+    from counselkit.sshauth import lockout_problem
+
+    return lockout_problem(_plain(root_keys), str(auth_info), str(ssh_user), str(host)) or ""
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -96,4 +104,5 @@ class FilterModule:
             "counselkit_keycloak_sql": counselkit_keycloak_sql,
             "counselkit_pem_split": counselkit_pem_split,
             "shquote": shquote,
+            "counselkit_lockout_problem": counselkit_lockout_problem,
         }

@@ -162,7 +162,8 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "POSTGRES_UNIT": layout.POSTGRES_UNIT, "POSTGRES_HBA": layout.POSTGRES_HBA,
             "POSTGRES_CONF_DROPIN": layout.POSTGRES_CONF_DROPIN, "POSTGRES_VERSION": layout.POSTGRES_VERSION,
             "POSTGRES_MAINTENANCE_DBS": list(layout.POSTGRES_MAINTENANCE_DBS),
-            "SYNAPSE_PIP_EXTRA_PACKAGES": list(layout.SYNAPSE_PIP_EXTRA_PACKAGES),
+            "SYNAPSE_REQUIREMENTS_HOST": layout.SYNAPSE_REQUIREMENTS_HOST,
+            "SYNAPSE_REQUIREMENTS_STAMP": layout.SYNAPSE_REQUIREMENTS_STAMP,
             "NGINX_DEFAULT_SITE": layout.NGINX_DEFAULT_SITE, "INTERNAL_CA_CERT": layout.INTERNAL_CA_CERT,
             "SYNAPSE_CONFIG_ROOT": layout.SYNAPSE_CONFIG_ROOT,
             "AIDE_DB": layout.AIDE_DB, "AIDE_INIT_UNIT": layout.AIDE_INIT_UNIT, "AIDE_CONF": layout.AIDE_CONF,
@@ -172,6 +173,8 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "MAIL_PACKAGES": list(layout.MAIL_PACKAGES), "AIDE_DEFAULTS": layout.AIDE_DEFAULTS,
             "COUNSELKIT_ETC": layout.COUNSELKIT_ETC,
         },
+        # the hashed requirements of the pinned Synapse release (the file deploy/synapse.py installs)
+        "counselkit_synapse_requirements": str(REPO / layout.synapse_requirements_file(plan.platform.artifacts.synapse.version)),
         "counselkit_backup": backup_data(plan, host_plan.name),
         "counselkit_keycloak": keycloak_data(plan),
         "ansible_host": host_plan.address,
@@ -219,6 +222,15 @@ class InventoryModule(BaseInventoryPlugin):
             plan = load_plan(tenants_file, update_lock=True, site=site)
         except Exception as exc:  # the model's problems name file, line and field
             raise AnsibleParserError(f"{tenants_file}: {exc}") from exc
+        if site_name == "production":
+            from counselkit.hostkeys import UnpinnedHostError, write_known_hosts
+
+            try:  # pinned host keys only, as inventories/production.py: no trust on first use
+                known_hosts = write_known_hosts(plan, tenants_file)
+            except UnpinnedHostError as error:
+                raise AnsibleParserError(str(error)) from None
+            ssh = {h.name: {"ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"}
+                   for h in plan.hosts}
         if self.get_option("prepare_secrets"):
             from inventories.common import prepare_secrets
 

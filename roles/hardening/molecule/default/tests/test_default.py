@@ -13,7 +13,8 @@ from tests.checks.target import target  # noqa: E402
 def test_hardening():
     host, hostvars = target()
     host_vars = hostvars["counselkit"]
-    state.assert_admins(host, host_vars)
+    state.assert_admins(host, host_vars)  # admin group = planned admins, root's keys = planned keys
+    assert not host.user("former-admin").exists and not host.file("/home/former-admin").exists  # prepare.yml
     state.assert_sshd_hardened(host)
     assert host.service('nftables').is_enabled
     assert host.file(layout.AUDIT_RULES).contains('-k identity')
