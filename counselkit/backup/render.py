@@ -5,18 +5,14 @@ The deploy (deploy/backup.py) only copies what this returns; unit tests render t
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from .. import layout
+from .. import render as templates
 from ..plan import Plan
 from .jobs import BackupJob, host_jobs, retention_flags
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "backup"
 MANAGED_BANNER = "Managed by counselkit (templates/backup); local changes are overwritten."
 HOST_LOCK_WAIT_SECONDS = 6 * 3600  # a job waits this long for the other jobs of its host
 JOB_TIMEOUT_SECONDS = 6 * 3600
@@ -37,20 +33,8 @@ class Credentials:
     secret_key: str
 
 
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters["shquote"] = lambda value: shlex.quote(str(value))
-    return env
-
-
-def _common(plan: Plan) -> dict[str, Any]:
+def common_context(plan: Plan) -> dict[str, Any]:
+    """What every backup template sees (the Ansible role gets the same as counselkit_backup.common)."""
     return {
         "managed_banner": MANAGED_BANNER,
         "script": layout.BACKUP_SCRIPT,
@@ -67,11 +51,13 @@ def _common(plan: Plan) -> dict[str, Any]:
 
 
 def render(name: str, **context: Any) -> str:
-    return _environment().get_template(name).render(**context)
+    """templates/backup/<name>, in the one template environment (counselkit.render)."""
+    return templates.render(f"backup/{name}", context)
 
 
-def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_password: str) -> list[HostFile]:
-    context = _common(plan) | {
+def job_context(plan: Plan, job: BackupJob, credentials: Credentials) -> dict[str, Any]:
+    """The context of job.conf.j2 and restic.env.j2 for one job."""
+    return common_context(plan) | {
         "job": job,
         "keep_flags": retention_flags(plan.platform.backup.retention),
         "db_owner": plan.tenant(job.name).db_user if job.kind == "tenant" else "",
@@ -81,6 +67,10 @@ def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_passw
         "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
         "no_proxy": ",".join(["localhost", "127.0.0.1", "::1", *plan.platform.no_proxy]),
     }
+
+
+def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_password: str) -> list[HostFile]:
+    context = job_context(plan, job, credentials)
     names = job.names
     return [
         HostFile(names["job_file"], render("job.conf.j2", **context), "0600"),
@@ -90,7 +80,7 @@ def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_passw
 
 
 def common_files(plan: Plan) -> list[HostFile]:
-    context = _common(plan)
+    context = common_context(plan)
     return [
         HostFile(layout.BACKUP_SCRIPT, render("counselkit-backup.sh.j2", **context), "0750"),
         HostFile(f"/etc/systemd/system/{layout.BACKUP_SERVICE_TEMPLATE}", render("counselkit-backup@.service.j2", **context), "0644"),

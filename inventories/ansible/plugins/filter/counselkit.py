@@ -5,12 +5,12 @@
   ansible-vault file loaded with include_vars) by the same dotted references the pyinfra deploy uses.
 * ``counselkit_secrets | counselkit_secret(ref)`` — one secret value by reference (``tenants.<slug>.<name>``).
 * ``bundle | counselkit_pem_split`` — [key_pem, cert_pem] of a PEM bundle (counselkit.tls.split_bundle).
-* ``value | shquote`` — shlex.quote, the filter templates/backup/ uses (counselkit.backup.render).
+* the escaping filters of counselkit.escape (``shquote``, ``yaml_str``, ``nginx_str``, ``comment`` ...): the same
+  functions counselkit.render.environment() registers, so the shared templates render the same in both engines.
 """
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -82,10 +82,6 @@ def counselkit_pem_split(bundle: str) -> list[str]:
     return [key if isinstance(key, str) else key.decode(), cert if isinstance(cert, str) else cert.decode()]
 
 
-def shquote(value: Any) -> str:
-    return shlex.quote(str(value))
-
-
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -95,5 +91,11 @@ class FilterModule:
             "counselkit_secret_exists": counselkit_secret_exists,
             "counselkit_keycloak_sql": counselkit_keycloak_sql,
             "counselkit_pem_split": counselkit_pem_split,
-            "shquote": shquote,
+            **_escape_filters(),
         }
+
+
+def _escape_filters() -> dict[str, Any]:
+    from counselkit.escape import FILTERS
+
+    return dict(FILTERS)
