@@ -72,11 +72,13 @@ _NGINX_BARE = re.compile(r"[A-Za-z0-9_.:/@+=,~^*\[\]-]+")
 _NGINX_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def nginx_str(value: Any) -> str:
+def nginx_str(value: Any, raw: str = "") -> str:
     """One nginx directive argument: bare when it has only plain characters, else quoted.
 
     nginx unescapes ``\\"``, ``\\'``, ``\\\\``, ``\\n``, ``\\r``, ``\\t`` in quoted strings. It has no escape for ``$``
     (variables are expanded in most directives) and a NUL byte would cut the C string: both are refused.
+    ``raw`` is nginx text from the template itself (``$request_uri``), appended inside the same argument: nginx
+    needs whitespace after a closing quote, so a value and a variable must share one quoted string.
     """
     text = _text(value)
     for char in text:
@@ -85,10 +87,10 @@ def nginx_str(value: Any) -> str:
         if char == "\0":
             raise UnsafeValue("nginx", text, char, "nginx cannot hold a NUL byte")
     if _NGINX_BARE.fullmatch(text):
-        return text
+        return text + raw
     quote = "'" if "'" not in text else '"'
     body = "".join(_NGINX_ESCAPES.get(c, "\\" + c if c == quote else c) for c in text)
-    return f"{quote}{body}{quote}"
+    return f"{quote}{body}{raw}{quote}"
 
 
 # ---- YAML -----------------------------------------------------------------------------------------------------
@@ -129,7 +131,9 @@ def _css_name(text: str, ident: bool) -> str:
     out = []
     for i, char in enumerate(text):
         code = ord(char)
-        if code < 0x20 or code == 0x7F or (ident and (i == 0 or (i == 1 and text[0] == "-")) and char.isdigit()):
+        if code < 0x20 or code == 0x7F or char in "<>&\"'" or (
+                ident and (i == 0 or (i == 1 and text[0] == "-")) and char.isdigit()):
+            # hex escapes also for < > & and quotes: `\\<` would still end an HTML <style> as `</style>`
             out.append(_css_escape_char(char))
         elif ident and i == 0 and char == "-" and len(text) == 1:
             out.append("\\-")
@@ -205,6 +209,21 @@ def _systemd_checked(text: str) -> str:
     return text
 
 
+_SYSTEMD_WORD = re.compile(r"[A-Za-z0-9_./:@+=~-]+")
+
+
+def systemd_word(value: Any, instance: bool = False) -> str:
+    """A path or name in a unit file (User=, ExecStart= arguments, ReadWritePaths= ...): plain characters only, so
+    no quoting, `$` expansion or prefix (`-`, `@`, `!` ...) rules apply. ``instance=True`` keeps ``%i`` (the values
+    of the template unit's ``synapse_unit`` are built with it); every other ``%`` is refused."""
+    text = _text(value)
+    plain = text.replace("%i", "") if instance else text
+    if not _SYSTEMD_WORD.fullmatch(plain) or plain[:1] in "-@!:+":
+        char = next((c for c in plain if not _SYSTEMD_WORD.fullmatch(c)), plain[:1])
+        raise UnsafeValue("systemd", text, char, "a unit file path or name has only letters, digits and _ . / : @ + = ~ -")
+    return text
+
+
 def systemd_value(value: Any) -> str:
     """The value of a unit file setting (Description=, OnCalendar=, User=, paths): specifiers ``%`` doubled."""
     return _systemd_checked(_text(value)).replace("%", "%%")
@@ -228,16 +247,35 @@ def systemd_env(value: Any, name: str) -> str:
 
 # ---- plain tokens of line-based configs -----------------------------------------------------------------------
 
-_WORD = re.compile(r"[A-Za-z0-9_.,:/@+=~-]+")
+_WORD = re.compile(r"[A-Za-z0-9_.:/@+=~-]+")
 
 
 def word(value: Any) -> str:
-    """A bare token for formats without quoting (sshd_config, sudoers, audit rules, modprobe, nftables,
-    postgresql.conf, keycloak.conf): names, paths, numbers. Anything else is refused."""
+    """A bare token for formats without quoting (sshd_config, sudoers, audit rules, modprobe, postgresql.conf,
+    keycloak.conf, EnvironmentFile): names, paths, numbers. No comma (a list separator in sudoers and sshd), no
+    whitespace, quote, `#`, `$`, `%` or backslash: anything else is refused."""
     text = _text(value)
     if not _WORD.fullmatch(text):
         char = next((c for c in text if not _WORD.fullmatch(c)), "")
-        raise UnsafeValue("config", text, char, "only letters, digits and _ . , : / @ + = ~ - are allowed here")
+        raise UnsafeValue("config", text, char, "only letters, digits and _ . : / @ + = ~ - are allowed here")
+    return text
+
+
+def unix_name(value: Any) -> str:
+    """A user or group name (sudoers, sshd AllowGroups): the shadow-utils alphabet, nothing a list could split."""
+    text = _text(value)
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", text):
+        char = next((c for c in text if not re.fullmatch(r"[a-z0-9_-]", c)), text[:1])
+        raise UnsafeValue("unix name", text, char, "a user or group name is [a-z_][a-z0-9_-]*")
+    return text
+
+
+def nft_ident(value: Any) -> str:
+    """An nftables identifier (table, chain, set name)."""
+    text = _text(value)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", text):
+        char = next((c for c in text if not (c.isascii() and (c.isalnum() or c == "_"))), text[:1])
+        raise UnsafeValue("nftables", text, char, "an identifier is a letter, then letters, digits and _")
     return text
 
 
@@ -304,8 +342,9 @@ def html(value: Any) -> str:
 def html_url(value: Any) -> str:
     """A link target in an HTML attribute: http(s) only (no ``javascript:``), then escaped like any attribute."""
     text = _text(value)
-    if not re.match(r"https?://", text, re.IGNORECASE) or _first_invisible(text):
-        raise UnsafeValue("html", text, text[:1], "a link must be an http(s) URL without control characters")
+    char = _first_invisible(text)
+    if char is not None or not re.match(r"https?://", text, re.IGNORECASE):
+        raise UnsafeValue("html", text, char or text[:1], "a link must be an http(s) URL without control characters")
     return html(text)
 
 
@@ -319,8 +358,11 @@ FILTERS: dict[str, Callable[..., str]] = {
     "sql_literal": sql_literal,
     "sql_ident": sql_ident,
     "systemd_value": systemd_value,
+    "systemd_word": systemd_word,
     "systemd_env": systemd_env,
     "word": word,
+    "nft_ident": nft_ident,
+    "unix_name": unix_name,
     "pg_hba_name": pg_hba_name,
     "integer": integer,
     "apt_str": apt_str,
