@@ -212,12 +212,13 @@ def _systemd_checked(text: str) -> str:
 _SYSTEMD_WORD = re.compile(r"[A-Za-z0-9_./:@+=~-]+")
 
 
-def systemd_word(value: Any, instance: bool = False) -> str:
+def systemd_word(value: Any, with_instance: bool = False) -> str:
     """A path or name in a unit file (User=, ExecStart= arguments, ReadWritePaths= ...): plain characters only, so
-    no quoting, `$` expansion or prefix (`-`, `@`, `!` ...) rules apply. ``instance=True`` keeps ``%i`` (the values
-    of the template unit's ``synapse_unit`` are built with it); every other ``%`` is refused."""
+    no quoting, `$` expansion or prefix (`-`, `@`, `!` ...) rules apply. ``with_instance=True`` keeps ``%i`` (the
+    values of the template unit's ``synapse_unit`` are built with it); every other ``%`` is refused. (Not named
+    ``instance``: Ansible's filter dispatch takes that keyword for itself.)"""
     text = _text(value)
-    plain = text.replace("%i", "") if instance else text
+    plain = text.replace("%i", "") if with_instance else text
     if not _SYSTEMD_WORD.fullmatch(plain) or plain[:1] in "-@!:+":
         char = next((c for c in plain if not _SYSTEMD_WORD.fullmatch(c)), plain[:1])
         raise UnsafeValue("systemd", text, char, "a unit file path or name has only letters, digits and _ . / : @ + = ~ -")

@@ -807,3 +807,48 @@ def test_systemd_env_is_one_quoted_word(value: str) -> None:
     inner = word[1:-1].replace("%%", "%")
     assert not re.search(r'(?<!\\)"', inner.replace("\\\\", ""))  # no unescaped quote ends the word early
     assert inner.encode().decode("unicode_escape") == f"NAME={value}"
+
+
+# ---- both engines: Ansible's template module renders the same bytes with the same filters ------------------------
+
+# One template per filter and filter form (keyword arguments, map/join, tojson): the filters are the same functions.
+PARITY_TEMPLATES = ("nginx/tenant.conf.j2", "nginx/nginx.conf.j2", "synapse/homeserver.yaml.j2", "web/index.html.j2",
+                    "backup/job.conf.j2", "backup/counselkit-backup@.timer.j2", "base/nftables.conf.j2",
+                    "base/apt-proxy.conf.j2", "base/pip.conf.j2", "base/issue.j2", "base/sudoers-admins.j2",
+                    "postgres/pg_hba.conf.j2", "keycloak/keycloak.conf.j2", "keycloak/synapse-oidc.yaml.j2",
+                    "keycloak/theme/login/resources/css/counselkit.css.j2", "synapse/matrix-synapse@.service.j2")
+
+
+@pytest.mark.slow
+def test_ansible_renders_the_same_bytes(tmp_path: Path) -> None:
+    # Free text with line breaks, quotes, markup and a percent sign (no "{{": Ansible would template extra vars).
+    hostile = "Nord\nlicht \"x\" 'y' <b>&amp; ü \u2028 % ; } */"
+    items, expected = [], {}
+    for index, template in enumerate(PARITY_TEMPLATES):
+        case = _cases_of(template)[0]
+        context = case.context
+        for path, _ in used_fields(case):
+            if path[-1] in ("name", "managed_banner", "managed_by"):
+                context = replaced(context, path, hostile)
+        dest = tmp_path / f"out{index}"
+        items.append({"src": str(render.TEMPLATES_DIR / template), "dest": str(dest), "context": context})
+        expected[dest] = render_case(case, context)
+    (tmp_path / "items.json").write_text(json.dumps({"parity_items": items}))
+    # Each item's context becomes the template's variables, as the roles pass them (task vars).
+    (tmp_path / "play.yml").write_text(
+        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.include_tasks: one.yml\n      loop: \"{{ parity_items }}\"\n"
+        "      loop_control: {loop_var: parity_item}\n")
+    keys = sorted({k for item in items for k in item["context"]})
+    variables = "".join(f"        {k}: \"{{{{ parity_item.context['{k}'] | default(omit) }}}}\"\n" for k in keys)
+    (tmp_path / "one.yml").write_text(
+        "- ansible.builtin.template:\n    src: \"{{ parity_item.src }}\"\n    dest: \"{{ parity_item.dest }}\"\n"
+        f"  vars:\n{variables}".replace("      vars", "  vars").replace("        ", "    "))
+    result = subprocess.run(
+        [str(Path(__import__("sys").executable).parent / "ansible-playbook"), "-i", "localhost,",
+         "-e", f"@{tmp_path / 'items.json'}", str(tmp_path / "play.yml")],
+        capture_output=True, text=True, cwd=REPO, env={**__import__("os").environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+        timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    for dest, text in expected.items():
+        assert dest.read_text(encoding="utf-8") == text, dest
