@@ -6,22 +6,27 @@ Both engines use this module, so a template renders to the same bytes whoever de
   host: pyinfra's host data (inventories/*.py) and, later, the Ansible inventory plugin's hostvars.
 * ``host_context(vars, secret)`` — ``vars`` plus the layout paths and the secret *values* the templates need;
   ``secret(ref)`` reads the encrypted secrets file (counselkit.secrets.SecretStore.get, or Ansible's vault lookup).
-* ``render(name, context)`` — Jinja2 with the options of Ansible's template module (trim_blocks, trailing newline
-  kept, no lstrip), StrictUndefined so a missing variable is an error and never an empty line in a config file.
+* ``environment()`` — the one Jinja2 environment of every template (also templates/backup/ and templates/keycloak/):
+  the options of Ansible's template module (trim_blocks, trailing newline kept, no lstrip), StrictUndefined so a
+  missing variable is an error and never an empty line in a config file, and the escaping filters of
+  counselkit.escape (which the Ansible filter plugin registers too).
+* ``render(name, context)`` — one template by its path under templates/.
 
 Host templates see the host context; per-tenant templates (``TENANT_TEMPLATES``) see it with ``tenant`` set to one
-entry of ``tenants``. Templates use only these variables and standard Jinja2 filters: no engine objects.
+entry of ``tenants``. Templates use only these variables, standard Jinja2 filters and counselkit.escape's: no engine objects. Every
+``{{ ... }}`` ends in the escaping filter of its file's syntax (docs/architecture.md, "Template contract").
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from . import layout
+from . import escape, layout
 from .model.platform import one_line
 from .plan import HostPlan, Plan, TenantPlan
 
@@ -101,18 +106,23 @@ LAYOUT_KEYS = (
 )
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=False,
         keep_trailing_newline=True,
+        # Not HTML autoescaping: the files are of many syntaxes, each escaped by its own filter (counselkit.escape).
         autoescape=False,
     )
+    env.filters.update(escape.FILTERS)
+    return env
 
 
 def render(name: str, context: dict[str, Any]) -> str:
+    """Render templates/<name> (e.g. "nginx/tenant.conf.j2")."""
     return environment().get_template(name).render(**context)
 
 

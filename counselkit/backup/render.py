@@ -6,19 +6,15 @@ The deploy (deploy/backup.py) only copies what this returns; unit tests render t
 from __future__ import annotations
 
 import ipaddress
-import shlex
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jinja2
-
 from .. import layout
+from .. import render as templates
 from ..plan import Plan
 from .jobs import BackupJob, host_jobs, retention_flags
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "backup"
 MANAGED_BANNER = "Managed by counselkit (templates/backup); local changes are overwritten."
 HOST_LOCK_WAIT_SECONDS = 6 * 3600  # a job waits this long for the other jobs of its host
 JOB_TIMEOUT_SECONDS = 6 * 3600
@@ -37,19 +33,6 @@ class HostFile:
 class Credentials:
     access_key: str
     secret_key: str
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters["shquote"] = lambda value: shlex.quote(str(value))
-    return env
 
 
 def no_proxy(plan: Plan) -> str:
@@ -98,7 +81,8 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _common(plan: Plan) -> dict[str, Any]:
+def common_context(plan: Plan) -> dict[str, Any]:
+    """What every backup template sees (the Ansible role gets the same as counselkit_backup.common)."""
     return {
         "egress": egress(plan),
         "backup_group": layout.BACKUP_GROUP,
@@ -119,11 +103,13 @@ def _common(plan: Plan) -> dict[str, Any]:
 
 
 def render(name: str, **context: Any) -> str:
-    return _environment().get_template(name).render(**context)
+    """templates/backup/<name>, in the one template environment (counselkit.render)."""
+    return templates.render(f"backup/{name}", context)
 
 
-def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_password: str) -> list[HostFile]:
-    context = _common(plan) | {
+def job_context(plan: Plan, job: BackupJob, credentials: Credentials) -> dict[str, Any]:
+    """The context of job.conf.j2 and restic.env.j2 for one job."""
+    return common_context(plan) | {
         "job": job,
         "keep_flags": retention_flags(plan.platform.backup.retention),
         "db_owner": plan.tenant(job.name).db_user if job.kind == "tenant" else "",
@@ -133,6 +119,10 @@ def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_passw
         "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
         "no_proxy": no_proxy(plan),
     }
+
+
+def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_password: str) -> list[HostFile]:
+    context = job_context(plan, job, credentials)
     names = job.names
     return [
         HostFile(names["job_file"], render("job.conf.j2", **context), "0600"),
@@ -142,7 +132,7 @@ def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_passw
 
 
 def common_files(plan: Plan) -> list[HostFile]:
-    context = _common(plan)
+    context = common_context(plan)
     return [
         HostFile(layout.BACKUP_SCRIPT, render("counselkit-backup.sh.j2", **context), "0750"),
         HostFile(f"/etc/systemd/system/{layout.BACKUP_SERVICE_TEMPLATE}", render("counselkit-backup@.service.j2", **context), "0644"),

@@ -7,28 +7,21 @@ Every name, port and path comes from counselkit.layout and the plan; secrets are
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from .. import layout
+from .. import render as templates
 from ..plan import Plan, TenantPlan
 from . import representations as reps
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 MANAGED_BY = "Managed by counselkit — local changes are overwritten on the next deploy."
 TRUSTED_PROXIES = "127.0.0.0/8,::1"  # nginx on the same host
 _ENV_SAFE = re.compile(r"^[A-Za-z0-9_.~+/=-]{8,256}$")
 
 
-def environment() -> Environment:
-    return Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
-                       keep_trailing_newline=True, autoescape=False)
-
-
 def render(template: str, context: dict[str, Any]) -> str:
-    return environment().get_template(template).render(managed_by=MANAGED_BY, **context)
+    """templates/<template> in the one template environment (counselkit.render), with the managed-by banner."""
+    return templates.render(template, {"managed_by": MANAGED_BY, **context})
 
 
 def release_dir(version: str) -> str:
@@ -80,13 +73,17 @@ def _env_value(name: str, value: str) -> str:
     return value
 
 
-def env_file(db_password: str, admin_password: str) -> str:
-    return render("keycloak/keycloak.env.j2", {
+def env_context(db_password: str, admin_password: str) -> dict[str, Any]:
+    return {
         "group": layout.KEYCLOAK_GROUP,
         "db_password": _env_value("KC_DB_PASSWORD", db_password),
         "admin_user": layout.KEYCLOAK_ADMIN_USER,
         "admin_password": _env_value("KC_BOOTSTRAP_ADMIN_PASSWORD", admin_password),
-    })
+    }
+
+
+def env_file(db_password: str, admin_password: str) -> str:
+    return render("keycloak/keycloak.env.j2", env_context(db_password, admin_password))
 
 
 def synapse_oidc_context(plan: Plan, tenant: TenantPlan, client_secret: str) -> dict[str, Any]:
@@ -111,11 +108,15 @@ def synapse_oidc(plan: Plan, tenant: TenantPlan, client_secret: str) -> str:
     return render("keycloak/synapse-oidc.yaml.j2", synapse_oidc_context(plan, tenant, client_secret))
 
 
+def theme_context(tenant: TenantPlan) -> dict[str, Any]:
+    branding = tenant.tenant.branding
+    return {"slug": tenant.slug, "name": tenant.tenant.name,
+            "primary_color": branding.primary_color, "secondary_color": branding.secondary_color}
+
+
 def theme_files(tenant: TenantPlan) -> dict[str, str]:
     """Relative path under the release's themes/ directory -> content, for the tenant's login theme."""
-    branding = tenant.tenant.branding
-    context = {"slug": tenant.slug, "name": tenant.tenant.name,
-               "primary_color": branding.primary_color, "secondary_color": branding.secondary_color}
+    context = theme_context(tenant)
     theme = layout.keycloak_theme(tenant.slug)
     return {
         f"{theme}/login/theme.properties": render("keycloak/theme/login/theme.properties.j2", context),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from counselkit import layout
 from counselkit.backup.jobs import BackupJob, find_job
-from counselkit.backup.render import Credentials, _common, job_files, render
+from counselkit.backup.render import Credentials, common_context, job_files, render
 from counselkit.plan import Plan
 from tests.integration.servers import Postgres
 
@@ -38,7 +38,7 @@ def install(plan: Plan, label: str, root: Path, pg: Postgres, credentials: Crede
              "host_lock": str(state_root / "locks/host.lock")}
     script = root / "counselkit-backup"
     script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(render("counselkit-backup.sh.j2", **(_common(plan) | roots)))
+    script.write_text(render("counselkit-backup.sh.j2", **(common_context(plan) | roots)))
     job = find_job(plan, label)
     slug = job.name
     media, key = root / f"data/{slug}/media", root / f"etc/synapse/{slug}/signing.key"

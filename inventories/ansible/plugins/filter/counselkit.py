@@ -7,12 +7,12 @@
 * ``bundle | counselkit_pem_split`` — [key_pem, cert_pem] of a PEM bundle (counselkit.tls.split_bundle).
 * ``root_keys | counselkit_lockout_problem(auth_info, ssh_user, host)`` — counselkit.sshauth.lockout_problem: a
   message when root's planned keys would lock out this deploy, else ''.
-* ``value | shquote`` — shlex.quote, the filter templates/backup/ uses (counselkit.backup.render).
+* the escaping filters of counselkit.escape (``shquote``, ``yaml_str``, ``nginx_str``, ``comment`` ...): the same
+  functions counselkit.render.environment() registers, so the shared templates render the same in both engines.
 """
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,10 +84,6 @@ def counselkit_pem_split(bundle: str) -> list[str]:
     return [key if isinstance(key, str) else key.decode(), cert if isinstance(cert, str) else cert.decode()]
 
 
-def shquote(value: Any) -> str:
-    return shlex.quote(str(value))
-
-
 def counselkit_lockout_problem(root_keys: Any, auth_info: str, ssh_user: str, host: str) -> str:
     from counselkit.sshauth import lockout_problem
 
@@ -103,6 +99,12 @@ class FilterModule:
             "counselkit_secret_exists": counselkit_secret_exists,
             "counselkit_keycloak_sql": counselkit_keycloak_sql,
             "counselkit_pem_split": counselkit_pem_split,
-            "shquote": shquote,
             "counselkit_lockout_problem": counselkit_lockout_problem,
+            **_escape_filters(),
         }
+
+
+def _escape_filters() -> dict[str, Any]:
+    from counselkit.escape import FILTERS
+
+    return dict(FILTERS)

@@ -60,7 +60,7 @@ def backup_data(plan: Any, host_name: str) -> dict[str, Any]:
     from counselkit.backup import render as backup_render
     from counselkit.backup.jobs import host_jobs, retention_flags
 
-    common = backup_render._common(plan)
+    common = backup_render.common_context(plan)
     jobs = []
     for job in host_jobs(plan, host_name):
         jobs.append({
