@@ -95,6 +95,17 @@ def nginx_str(value: Any, raw: str = "") -> str:
 
 # ---- YAML -----------------------------------------------------------------------------------------------------
 
+def pcre_literal(value: Any) -> str:
+    """Text matched literally inside a PCRE regular expression (an nginx map or location regex built from a layout
+    path): every ASCII character but letters and digits is backslash-escaped; quote the whole regex afterwards
+    with nginx_str. Control characters are refused (a regex cannot hold them readably)."""
+    text = _text(value)
+    char = _first_invisible(text)
+    if char is not None:
+        raise UnsafeValue("pcre", text, char, "a regular expression literal is one line")
+    return "".join("\\" + c if c.isascii() and not c.isalnum() else c for c in text)
+
+
 def yaml_str(value: Any) -> str:
     """A YAML double-quoted scalar holding exactly ``value``: JSON-style escapes, ASCII only.
 
@@ -326,6 +337,16 @@ def ini_value(value: Any) -> str:
     return text
 
 
+def msmtp_str(value: Any) -> str:
+    """An msmtprc argument, double-quoted (msmtp reads backslash as escaping the next character inside quotes);
+    one line: msmtp's configuration has no escape for a line break."""
+    text = _text(value)
+    char = _first_invisible(text)
+    if char is not None:
+        raise UnsafeValue("msmtp", text, char, "an msmtprc value is one line")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def issue_text(value: Any) -> str:
     """Text for /etc/issue and issue.net: agetty expands backslash sequences, so ``\\`` is doubled; line breaks
     stay, other control characters (terminal escapes) are dropped."""
@@ -352,6 +373,7 @@ def html_url(value: Any) -> str:
 FILTERS: dict[str, Callable[..., str]] = {
     "comment": comment,
     "nginx_str": nginx_str,
+    "pcre_literal": pcre_literal,
     "yaml_str": yaml_str,
     "css_color": css_color,
     "css_str": css_str,
@@ -368,6 +390,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "integer": integer,
     "apt_str": apt_str,
     "ini_value": ini_value,
+    "msmtp_str": msmtp_str,
     "issue_text": issue_text,
     "html": html,
     "html_url": html_url,
