@@ -212,6 +212,7 @@ def test_09_status_command_fresh_then_stale(world, tmp_path, monkeypatch) -> Non
     tenants = root / "tenants.yaml"
     password_file = tmp_path / "vault-password"
     password_file.write_text("local-test-vault-password")
+    password_file.chmod(0o600)
     monkeypatch.setenv("COUNSELKIT_VAULT_PASSWORD_FILE", str(password_file))
     store = SecretStore.open(tenants)
     for ref, value in Store(plan).values.items():
