@@ -214,3 +214,20 @@ def test_ansible_client_applies_the_same_file_rules(password_file: Path) -> None
     password_file.chmod(0o644)
     bad = subprocess.run(["/usr/bin/python3", str(CLIENT)], capture_output=True, env=env)
     assert bad.returncode == 1 and bad.stdout == b"" and b"chmod 600" in bad.stderr
+
+
+def test_smtp_password_is_known_only_with_an_smtp_user(tmp_path: Path, password_file: Path) -> None:
+    from counselkit.secrets import PROVIDED, known_secrets
+    from tests.support import example_data, write_yaml
+
+    data = example_data()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    without = load_plan(write_yaml(tmp_path / "a" / "tenants.yaml", data))
+    assert "platform.smtp_password" not in known_secrets(without)
+    data["platform"]["smtp"] = {"host": "mail.example.org", "from_address": "noreply@example.org", "user": "mailer"}
+    tenants = write_yaml(tmp_path / "b" / "tenants.yaml", data)
+    plan = load_plan(tenants)
+    assert known_secrets(plan)["platform.smtp_password"] == PROVIDED
+    store = SecretStore.open(tenants)
+    assert store.set_known(plan, "platform.smtp_password", "mail-pw") is False
