@@ -1,6 +1,6 @@
 """The secrets store: one ansible-vault encrypted YAML file that both engines can read.
 
-Secrets are generated here once, never overwritten, never printed. Ansible reads the same file with
+Secrets are generated here once, never overwritten (only `secrets set --force` replaces one), never printed. Ansible reads the same file with
 `include_vars` (top-level variable `counselkit_secrets`) and the same vault password file.
 """
 
