@@ -171,25 +171,27 @@ def secrets_ensure(tenants_file: Path) -> None:
 @click.argument("ref")
 @click.option("--file", "tenants_file", type=click.Path(dir_okay=False, path_type=Path),
               default=lambda: os.environ.get(TENANTS_ENV, DEFAULT_TENANTS), show_default="tenants.yaml")
-def secrets_set(ref: str, tenants_file: Path) -> None:
-    """Store a provider-supplied secret (e.g. platform.backup_s3_access_key), read from standard input."""
-    from .secrets import SecretStore, SecretsError
+@click.option("--force", is_flag=True, help="Replace a secret that is already set (e.g. a rotated provider key).")
+def secrets_set(ref: str, tenants_file: Path, force: bool) -> None:
+    """Store one secret REF (e.g. platform.backup_s3_access_key), its value read from standard input.
 
-    value = sys.stdin.readline().rstrip("\n")
-    if not value:
-        raise SecretsError("no value on standard input (pipe it in; it is never taken from the command line)")
+    Only references of this tenants.yaml are accepted (`counselkit secrets list`); a secret that is already set
+    is replaced only with --force."""
+    from .secrets import SecretStore
+
+    plan = load_plan(tenants_file)
     store = SecretStore.open(tenants_file)
-    store.set(ref, value)
+    value = sys.stdin.readline().rstrip("\r\n")
+    replaced = store.set_known(plan, ref, value, force=force)
     store.save()
-    click.echo(f"{store.path}: stored {ref}")
+    click.echo(f"{store.path}: {'replaced' if replaced else 'stored'} {ref}")
 
 
 @secrets.command("list")
 @tenants_argument
 def secrets_list(tenants_file: Path) -> None:
     """List secret names (never values), and which the plan still needs."""
-    from .layout import PROVIDED_SECRETS
-    from .secrets import SecretStore, wanted_secrets
+    from .secrets import PROVIDED, SecretStore, known_secrets, wanted_secrets
 
     store = SecretStore.open(tenants_file)
     plan = load_plan(tenants_file)
@@ -198,9 +200,9 @@ def secrets_list(tenants_file: Path) -> None:
     for ref, _ in wanted_secrets(plan):
         if not store.has(ref):
             click.echo(f"{ref}  (missing: counselkit secrets ensure)")
-    for ref in plan.platform_secrets.values():
-        if ref.split(".")[-1] in PROVIDED_SECRETS and not store.has(ref):
-            click.echo(f"{ref}  (missing: from your storage provider, counselkit secrets set {ref})")
+    for ref, kind in known_secrets(plan).items():
+        if kind == PROVIDED and not store.has(ref):
+            click.echo(f"{ref}  (missing: from your provider, counselkit secrets set {ref})")
 
 
 def main() -> None:

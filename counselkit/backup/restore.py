@@ -11,6 +11,7 @@ from .jobs import BackupJob, find_job
 from .remote import Remote, RemoteError
 
 SNAPSHOT_ID = re.compile(r"^(latest|[0-9a-f]{8,64})$")
+UNTOUCHED_EXIT = 5  # counselkit-backup restore: the snapshot did not restore and nothing live was changed
 
 
 class RestoreError(Exception):
@@ -28,7 +29,11 @@ class RestoreResult:
 def restore(plan: Plan, label: str, remote: Remote, snapshot: str = "latest", to_host: str | None = None,
             stream: bool = True) -> RestoreResult:
     """Run `counselkit-backup restore` for one job on its host (or `to_host`). Touches nothing of other tenants:
-    the script stops only this tenant's unit and replaces only its database, media store and signing key."""
+    the script stops only this tenant's unit and replaces only its database, media store and signing key.
+
+    The database is restored into a scratch database and checked (pg_restore without error, every table of the
+    dump present) while the tenant keeps running; only then is the unit stopped and the scratch database swapped
+    in. A dump that does not restore ends the restore with the live database and the running unit untouched."""
     try:
         job = find_job(plan, label)
     except LookupError as exc:
@@ -51,6 +56,9 @@ def restore(plan: Plan, label: str, remote: Remote, snapshot: str = "latest", to
     result = remote.run(host, [layout.BACKUP_SCRIPT, "restore", job.name, snapshot], stream=stream)
     if result.returncode != 0:
         detail = (result.stderr or "").strip().splitlines()[-1:] or ["see the output above"]
+        if result.returncode == UNTOUCHED_EXIT:
+            detail = [f"the snapshot did not restore ({detail[0]}); the live database, files and running service of "
+                      f"{label} are untouched"]
         raise RestoreError(f"restore of {label} on {host} failed (exit {result.returncode}): {detail[0]}")
     return RestoreResult(job, host, snapshot, result.returncode)
 

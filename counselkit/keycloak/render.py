@@ -87,6 +87,11 @@ def env_file(db_password: str, admin_password: str) -> str:
 
 
 def synapse_oidc_context(plan: Plan, tenant: TenantPlan, client_secret: str) -> dict[str, Any]:
+    return {**synapse_oidc_plain_context(plan, tenant), "client_secret": client_secret}
+
+
+def synapse_oidc_plain_context(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
+    """The context of templates/keycloak/synapse-oidc.yaml.j2 without the client secret (Ansible hostvars)."""
     public = f"{reps.issuer(tenant)}/protocol/openid-connect"
     loopback = f"{reps.loopback_base_url(plan)}/realms/{tenant.keycloak_realm}/protocol/openid-connect"
     return {
@@ -99,7 +104,6 @@ def synapse_oidc_context(plan: Plan, tenant: TenantPlan, client_secret: str) -> 
         "userinfo_endpoint": f"{loopback}/userinfo",
         "jwks_uri": f"{loopback}/certs",
         "client_id": tenant.oidc_client_id,
-        "client_secret": client_secret,
     }
 
 

@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
 """Ansible vault password client: the password of counselkit's secrets file, found as counselkit finds it.
 
-$COUNSELKIT_VAULT_PASSWORD_FILE (a file holding it) or else $COUNSELKIT_VAULT_PASSWORD (counselkit.secrets).
-Without either it prints a placeholder, so commands that decrypt nothing (ansible-lint, --syntax-check) still
-work; the roles check for the variables before reading the secrets file and say what is missing.
+$COUNSELKIT_VAULT_PASSWORD_FILE (a file of your own, mode 0600) or else $COUNSELKIT_VAULT_PASSWORD — the rules
+are counselkit.vaultpass (standard library only), shared with the pyinfra side. Without a usable password it
+prints nothing and exits 1 with the reason on stderr: there is no fallback password, so every ansible command
+that reads this configuration (also --syntax-check and ansible-lint) needs the variable set.
 """
 
-import os
 import sys
 from pathlib import Path
 
-path = os.environ.get("COUNSELKIT_VAULT_PASSWORD_FILE")
-if path:
-    password = Path(path).read_bytes().strip()
-else:
-    password = os.environ.get("COUNSELKIT_VAULT_PASSWORD", "").encode()
-sys.stdout.buffer.write((password or b"counselkit-vault-password-not-set") + b"\n")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from counselkit.vaultpass import VaultPasswordError, vault_password  # noqa: E402
+
+try:
+    password = vault_password()
+except VaultPasswordError as exc:
+    sys.stderr.write(f"counselkit vault-password-client: {exc}\n")
+    sys.exit(1)
+sys.stdout.buffer.write(password + b"\n")

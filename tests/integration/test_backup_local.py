@@ -184,6 +184,75 @@ def test_07_destroy_and_restore_one_tenant(world) -> None:
     assert not Path(a.job.names["restore_dir"]).exists(), "plaintext restore staging left behind"
 
 
+def scratch_databases(pg) -> str:
+    return pg.psql("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'ck\\_%'")
+
+
+def test_07b_restore_over_a_live_database_swaps_in_a_checked_copy(world) -> None:
+    plan, jobs, pg, _ = world
+    a, db_a = jobs[SLUG], plan.tenant(SLUG).db_name
+    pg.psql(f"REVOKE CONNECT, TEMPORARY ON DATABASE {db_a} FROM PUBLIC")
+    acl = pg.psql(f"SELECT datacl FROM pg_database WHERE datname = '{db_a}'")
+    assert a.run("run", SLUG).returncode == 0
+    pg.psql("INSERT INTO events (body) SELECT 'after the backup ' || i FROM generate_series(1, 7) i", db_a)
+    result = a.run("restore", SLUG, "latest")
+    assert result.returncode == 0, result.stderr
+    assert "restored and checked in ck_restore_" in result.stderr
+    assert pg.psql("SELECT count(*) FROM events", db_a) == "50"
+    assert pg.psql(f"SELECT datacl FROM pg_database WHERE datname = '{db_a}'") == acl
+    assert pg.psql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{db_a}'") == db_a
+    assert pg.psql("SELECT datcollate FROM pg_database WHERE datname = current_database()", db_a) == "C"
+    assert scratch_databases(pg) == "", "a scratch or previous database was left behind"
+
+
+def _snapshot_of_dump(job, dump: bytes) -> str:
+    """A snapshot of the job's repository whose database dump is `dump` (as if the backup had written it)."""
+    dump_dir = Path(job.job.names["dump_dir"])
+    dump_dir.mkdir(parents=True, exist_ok=True)
+    (dump_dir / f"{job.job.databases[0]}.dump").write_bytes(dump)
+    out = subprocess.run(["bash", "-c", 'set -a; . "$1"; set +a; restic backup --json --quiet --tag counselkit "$2"', "_",
+                          job.job.names["env_file"], str(dump_dir)], env=job.env, capture_output=True, text=True, cwd="/")
+    subprocess.run(["rm", "-rf", str(dump_dir)], check=True)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()][-1]["snapshot_id"]
+
+
+def _dump(pg, db: str) -> bytes:
+    return subprocess.run(["runuser", "-u", "postgres", "--", "pg_dump", "--format=custom", "--create", db],
+                          capture_output=True, check=True, env={**os.environ, **pg.env}, cwd="/").stdout
+
+
+def _dump_owned_by_a_vanished_role(pg, db: str) -> bytes:
+    # Restores half-way: its tables are created, then ALTER ... OWNER TO a role this cluster no longer has fails.
+    pg.psql("CREATE ROLE ck_vanished")
+    pg.psql("CREATE TABLE zz_vanished (id int); ALTER TABLE zz_vanished OWNER TO ck_vanished", db)
+    dump = _dump(pg, db)
+    pg.psql("DROP TABLE zz_vanished", db)
+    pg.psql("DROP ROLE ck_vanished")
+    return dump
+
+
+@pytest.mark.parametrize("breakage", ["truncated", "vanished_role", "garbage"])
+def test_07c_a_broken_dump_leaves_the_live_database_untouched(world, breakage: str) -> None:
+    plan, jobs, pg, _ = world
+    a, db_a = jobs[SLUG], plan.tenant(SLUG).db_name
+    pg.psql(f"INSERT INTO events (body) VALUES ('live only: {breakage}')", db_a)
+    before = pg.psql("SELECT count(*), max(id) FROM events", db_a)
+    media_before = (a.media_dir / "local_content" / "photo.txt").read_text()
+    good = _dump(pg, db_a)
+    dump = {"truncated": lambda: good[: len(good) * 2 // 3],
+            "vanished_role": lambda: _dump_owned_by_a_vanished_role(pg, db_a),
+            "garbage": lambda: b"PGDMP" + os.urandom(4096)}[breakage]()
+    snapshot = _snapshot_of_dump(a, dump)
+    result = a.run("restore", SLUG, snapshot)
+    assert result.returncode == 5, result.stderr
+    assert f"the live database {db_a} is untouched" in result.stderr
+    assert pg.psql("SELECT count(*), max(id) FROM events", db_a) == before
+    assert (a.media_dir / "local_content" / "photo.txt").read_text() == media_before
+    assert scratch_databases(pg) == "", "a scratch database was left behind"
+    assert not Path(a.job.names["restore_dir"]).exists(), "plaintext restore staging left behind"
+
+
 def test_08_retention_prunes(world) -> None:
     plan, jobs, _, _ = world
     job = jobs[OTHER]
@@ -212,6 +281,7 @@ def test_09_status_command_fresh_then_stale(world, tmp_path, monkeypatch) -> Non
     tenants = root / "tenants.yaml"
     password_file = tmp_path / "vault-password"
     password_file.write_text("local-test-vault-password")
+    password_file.chmod(0o600)
     monkeypatch.setenv("COUNSELKIT_VAULT_PASSWORD_FILE", str(password_file))
     store = SecretStore.open(tenants)
     for ref, value in Store(plan).values.items():

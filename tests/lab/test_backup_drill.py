@@ -188,3 +188,47 @@ def test_status_turns_stale_on_the_lab(lab: LabState, deployed) -> None:
     result = CliRunner().invoke(backup, ["status", "--file", str(tenants_file()), "--lab", "--at", later])
     assert result.exit_code == 1, result.output
     assert "STALE" in result.output
+
+
+def test_broken_dump_leaves_the_live_database_untouched(lab: LabState, deployed) -> None:
+    """A snapshot whose dump does not restore (a table owned by a role that no longer exists): the restore stops
+    before it touches anything — tenant A keeps its messages, including those written after the backup, and its
+    Synapse keeps running (same process); no scratch database and no plaintext staging is left."""
+    plan, store = deployed
+    a = plan.tenant(TENANT_A)
+    job = find_job(plan, TENANT_A)
+    names, db = job.names, a.db_name
+    run_id = uuid.uuid4().hex[:10]
+    secret = store.get(a.secrets["registration_shared_secret"])
+    seeded = client(lab, plan, TENANT_A, {"action": "seed", "shared_secret": secret, "user": f"broken{run_id}",
+                                          "password": uuid.uuid4().hex, "texts": [f"broken-{run_id}-{i}" for i in range(5)],
+                                          "media": None})
+    psql = "cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1"
+    # The dump restores half-way: its tables are created, then ALTER TABLE ... OWNER TO the vanished role fails.
+    snapshot_json = sh(lab, a.host, (
+        f"set -euo pipefail; umask 077; {psql} -d postgres -c 'CREATE ROLE ck_drill_vanished' && "
+        f"{psql} -d {db} -c 'CREATE TABLE zz_drill_vanished (id int); ALTER TABLE zz_drill_vanished OWNER TO ck_drill_vanished' && "
+        f"mkdir -p {names['dump_dir']} && "
+        f"(cd / && runuser -u postgres -- pg_dump --format=custom --create {db}) > {names['dump_dir']}/{db}.dump && "
+        f"{psql} -d {db} -c 'DROP TABLE zz_drill_vanished' && {psql} -d postgres -c 'DROP ROLE ck_drill_vanished' && "
+        f"set -a && . {names['env_file']} && set +a && "
+        f"restic backup --json --quiet --tag counselkit --tag job={job.name} {names['dump_dir']} | tail -1; "
+        f"rm -rf {names['dump_dir']}")).stdout
+    snapshot = json.loads(snapshot_json.strip().splitlines()[-1])["snapshot_id"]
+    late = [f"broken-{run_id}-after-the-broken-backup"]
+    client(lab, plan, TENANT_A, {"action": "send", "token": seeded["token"], "room": seeded["room"], "texts": late})
+    before = client(lab, plan, TENANT_A, {"action": "read", "token": seeded["token"], "room": seeded["room"]})
+    process = main_pid_since(lab, plan, TENANT_A)
+    try:
+        restored = CliRunner().invoke(backup, ["restore", TENANT_A, "--snapshot", snapshot, "--file", str(tenants_file()), "--lab"])
+        print(restored.output.strip())
+        assert restored.exit_code != 0, restored.output
+        assert "exit 5" in restored.output and f"running service of {TENANT_A} are untouched" in restored.output
+        after = client(lab, plan, TENANT_A, {"action": "read", "token": seeded["token"], "room": seeded["room"]})
+        assert after["event_ids"] == before["event_ids"] and after["texts"][-1] == late[0]
+        assert main_pid_since(lab, plan, TENANT_A) == process, "the tenant's Synapse was stopped or restarted"
+        left = sh(lab, a.host, f"{psql} -d postgres -tAc \"SELECT datname FROM pg_database WHERE datname LIKE 'ck\\_%'\"").stdout
+        assert left.strip() == "", f"scratch database left behind: {left}"
+        assert sh(lab, a.host, f"test ! -e {names['restore_dir']}", check=False).returncode == 0
+    finally:  # the broken snapshot must never be anyone's "latest"
+        sh(lab, a.host, f"set -a && . {names['env_file']} && set +a && restic forget --quiet {snapshot}", check=False)

@@ -257,7 +257,13 @@ def test_restore_needs_the_tenant_deployed(plan) -> None:
 
 
 def test_restore_failure_is_reported(plan) -> None:
-    with pytest.raises(RestoreError, match=r"failed \(exit 5\): restic: boom"):
+    with pytest.raises(RestoreError, match=r"failed \(exit 6\): restic: boom"):
+        restore(plan, "awo-kiel", RecordingRemote(code=6), stream=False)
+
+
+def test_restore_that_changed_nothing_says_so(plan) -> None:
+    with pytest.raises(RestoreError, match=r"failed \(exit 5\): the snapshot did not restore \(restic: boom\); the live "
+                                           r"database, files and running service of awo-kiel are untouched"):
         restore(plan, "awo-kiel", RecordingRemote(code=5), stream=False)
 
 

@@ -62,6 +62,7 @@ def test_secrets_never_printed(tmp_path: Path) -> None:
     tenants = tmp_path / "tenants.yaml"
     tenants.write_text((REPO / "tenants.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "pw").write_text("pw\n")
+    (tmp_path / "pw").chmod(0o600)
     env_cmd = ["env", f"COUNSELKIT_VAULT_PASSWORD_FILE={tmp_path / 'pw'}"]
     ensure = subprocess.run([*env_cmd, *COUNSELKIT, "secrets", "ensure", str(tenants)], capture_output=True, text=True, cwd=REPO)
     wanted = len(layout.PLATFORM_SECRETS) + 3 * len(layout.TENANT_SECRETS)
@@ -71,4 +72,4 @@ def test_secrets_never_printed(tmp_path: Path) -> None:
     assert stored.returncode == 0 and "AKIAEXAMPLE" not in stored.stdout + stored.stderr
     listed = subprocess.run([*env_cmd, *COUNSELKIT, "secrets", "list", str(tenants)], capture_output=True, text=True, cwd=REPO)
     assert "platform.backup_s3_access_key" in listed.stdout and "AKIAEXAMPLE" not in listed.stdout
-    assert "platform.backup_s3_secret_key  (missing: from your storage provider" in listed.stdout
+    assert "platform.backup_s3_secret_key  (missing: from your provider" in listed.stdout

@@ -105,7 +105,22 @@ def _backup_packages() -> list[str]:
     return ["restic", "python3", "util-linux"]  # = deploy/backup.py PACKAGES (checked by tests/unit/test_ansible_lint.py)
 
 
-def keycloak_data(plan: Any) -> dict[str, Any]:
+def synapse_oidc_data(plan: Any, host_plan: Any) -> dict[str, Any]:
+    """Per tenant of the host: the Synapse OIDC file of deploy/keycloak.py synapse_oidc() — its path, the template
+    context without the client secret, and the secret's reference (the role reads the value from the vault)."""
+    from counselkit.keycloak import render as kc
+
+    return {
+        tenant.slug: {
+            "path": _layout().synapse_oidc_config(tenant.slug),
+            "context": {"managed_by": kc.MANAGED_BY, **kc.synapse_oidc_plain_context(plan, tenant)},
+            "secret_ref": tenant.secrets["oidc_client_secret"],
+        }
+        for tenant in host_plan.tenants
+    }
+
+
+def keycloak_data(plan: Any, host_plan: Any) -> dict[str, Any]:
     """Template contexts of templates/keycloak/ without secrets (counselkit.keycloak.render, as plain data)."""
     from counselkit.keycloak import render as kc
 
@@ -139,6 +154,7 @@ def keycloak_data(plan: Any) -> dict[str, Any]:
         "db_user": layout.KEYCLOAK_DB_USER,
         "secret_refs": {"db_password": plan.platform_secrets["keycloak_db_password"],
                         "admin_password": plan.platform_secrets["keycloak_admin_password"]},
+        "synapse_oidc": synapse_oidc_data(plan, host_plan),
     }
 
 
@@ -176,7 +192,7 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
         # the hashed requirements of the pinned Synapse release (the file deploy/synapse.py installs)
         "counselkit_synapse_requirements": str(REPO / layout.synapse_requirements_file(plan.platform.artifacts.synapse.version)),
         "counselkit_backup": backup_data(plan, host_plan.name),
-        "counselkit_keycloak": keycloak_data(plan),
+        "counselkit_keycloak": keycloak_data(plan, host_plan),
         "ansible_host": host_plan.address,
         "ansible_user": host_plan.ssh_user,
         "ansible_port": host_plan.ssh_port,

@@ -1,0 +1,108 @@
+"""The Ansible synapse role writes each tenant's Synapse OIDC file exactly as deploy/keycloak.py synapse_oidc() does
+when Keycloak is configured (issue 13.10: without it password login stayed on, without OTP), and not otherwise.
+
+The role's own task (roles/synapse/tasks/tenant.yml) is run by ansible-playbook on localhost with the hostvars of
+the counselkit_plan inventory plugin; only its destination and owner are bent to a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from counselkit import layout
+from counselkit.keycloak import render as kc
+from counselkit.plan import load_plan
+from tests.support import REPO, example_data, write_yaml
+
+BIN = Path(sys.executable).parent
+TASK_NAME = "Synapse OIDC provider (Keycloak; client secret, 0600) - {{ synapse_tenant.slug }}"
+
+
+def plan_with_keycloak(tmp_path: Path, keycloak: bool):
+    data = example_data()
+    if keycloak:
+        data["platform"]["artifacts"] = {"keycloak": {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz",
+                                                      "sha256": "0" * 64}}
+    tenants = write_yaml(tmp_path / "tenants.yaml", data)
+    return tenants, load_plan(tenants)
+
+
+def oidc_task() -> dict:
+    tasks = YAML(typ="safe").load((REPO / "roles/synapse/tasks/tenant.yml").read_text())
+    [task] = [t for t in tasks if t["name"] == TASK_NAME]
+    return task
+
+
+def run_role_task(tmp_path: Path, keycloak: bool) -> tuple[object, dict[str, str], dict[str, Path]]:
+    sys.path.insert(0, str(REPO / "inventories/ansible/plugins/inventory"))
+    from counselkit_plan import host_data
+
+    tenants, plan = plan_with_keycloak(tmp_path, keycloak)
+    host = plan.hosts[0]
+    secrets = {t.slug: f"client-secret-of-{t.slug}" for t in host.tenants}
+    hostvars = host_data(plan, host, tenants)
+    hostvars["counselkit_secrets"] = {"tenants": {slug: {"oidc_client_secret": s} for slug, s in secrets.items()}}
+    out = {t.slug: tmp_path / "out" / t.slug / "oidc.yaml" for t in host.tenants}
+    for path in out.values():
+        path.parent.mkdir(parents=True)
+    task = oidc_task()
+    # Only where it writes and as whom change: the template, its variables and the condition are the role's.
+    task["ansible.builtin.template"].update(dest=f"{tmp_path}/out/{{{{ synapse_tenant.slug }}}}/oidc.yaml",
+                                           owner=str(os.getuid()), group=str(os.getgid()))
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars_files": [str(tmp_path / "hostvars.json")],
+             "tasks": [{"name": "each tenant", "ansible.builtin.include_tasks": str(tmp_path / "task.yml"),
+                        "loop": "{{ counselkit.tenants }}", "loop_control": {"loop_var": "synapse_tenant"}}]}]
+    (tmp_path / "hostvars.json").write_text(json.dumps(hostvars))
+    (tmp_path / "task.yml").write_text(json.dumps([task]))
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+           "COUNSELKIT_VAULT_PASSWORD": "nothing-is-decrypted-here", "ANSIBLE_LOCALHOST_WARNING": "0",
+           "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
+    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "--diff", str(tmp_path / "play.yml")],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    for secret in secrets.values():
+        assert secret not in result.stdout + result.stderr, "a client secret reached the output of --diff"
+    return plan, secrets, out
+
+
+def test_role_writes_the_oidc_file_of_the_pyinfra_deploy(tmp_path: Path) -> None:
+    plan, secrets, out = run_role_task(tmp_path, keycloak=True)
+    for tenant in plan.hosts[0].tenants:
+        written = out[tenant.slug]
+        assert written.read_text() == kc.synapse_oidc(plan, tenant, secrets[tenant.slug])
+        assert written.stat().st_mode & 0o777 == 0o600
+        assert "password_config:\n  enabled: false" in written.read_text()
+
+
+def test_role_writes_no_oidc_file_without_keycloak(tmp_path: Path) -> None:
+    _, _, out = run_role_task(tmp_path, keycloak=False)
+    assert not any(path.exists() for path in out.values())
+
+
+def test_role_task_writes_where_the_pyinfra_deploy_does(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "inventories/ansible/plugins/inventory"))
+    from counselkit_plan import host_data
+
+    tenants, plan = plan_with_keycloak(tmp_path, keycloak=True)
+    data = host_data(plan, plan.hosts[0], tenants)["counselkit_keycloak"]["synapse_oidc"]
+    task = oidc_task()
+    assert task["ansible.builtin.template"]["dest"] == "{{ synapse_oidc.path }}"
+    assert (task["ansible.builtin.template"]["owner"], task["ansible.builtin.template"]["mode"]) == \
+        ("{{ synapse_tenant.unix_user }}", "0600")
+    for tenant in plan.hosts[0].tenants:
+        assert data[tenant.slug]["path"] == layout.synapse_oidc_config(tenant.slug)
+        assert data[tenant.slug]["secret_ref"] == tenant.secrets["oidc_client_secret"]
+        assert "client_secret" not in data[tenant.slug]["context"]
+
+
+def test_a_changed_oidc_file_restarts_the_tenant() -> None:
+    tasks = YAML(typ="safe").load((REPO / "roles/synapse/tasks/tenant.yml").read_text())
+    [restart] = [t for t in tasks if str(t["name"]).startswith("Restart the unit")]
+    assert any("synapse_oidc_file is changed" in condition for condition in restart["when"])

@@ -1,0 +1,120 @@
+"""No Ansible task of any role shows a secret: every task that renders or passes one has `no_log: true`, and every
+one that writes a file with a secret (or proxy credentials) has `diff: false`, so `--diff` and `-v` print nothing
+of it (issue 13.10). Found by reading the roles and the templates they render, not from a hand-kept list."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from counselkit import render
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = REPO / "roles"
+FILE_MODULES = {"ansible.builtin.template", "ansible.builtin.copy"}
+# A Jinja expression naming a secret value (not a path such as password_file).
+SECRET_EXPRESSION = re.compile(r"\{\{[^}]*\b\w*(secret|password)\w*\b(?<!_file)[^}]*\}\}")
+PROXY_EXPRESSION = re.compile(r"\{\{[^}]*\bproxy\b[^}]*\}\}")  # platform.proxy may be http://user:password@host
+SECRET_LOOKUP = "counselkit_secret"  # the filter that reads one value from the vault
+
+
+NESTING = ("block", "rescue", "always")
+
+
+def tasks_in(node: Any) -> Iterator[dict]:
+    for task in node or []:
+        yield task
+        for key in NESTING:
+            yield from tasks_in(task.get(key))
+
+
+def role_tasks() -> Iterator[tuple[str, dict, dict[str, Any]]]:
+    """(where, task, the role's vars/main.yml) of every task file of every role."""
+    yaml = YAML(typ="safe")
+    for path in sorted(ROLES.glob("*/tasks/*.yml")):
+        role_vars_file = path.parents[1] / "vars" / "main.yml"
+        role_vars = (yaml.load(role_vars_file.read_text()) or {}) if role_vars_file.exists() else {}
+        for task in tasks_in(yaml.load(path.read_text())):
+            yield f"{path.relative_to(REPO)}: {task.get('name')}", task, role_vars
+
+
+def secret_variables() -> set[str]:
+    """Role variables whose value is a secret read from the vault (e.g. keycloak_db_password)."""
+    yaml = YAML(typ="safe")
+    names = set()
+    for path in ROLES.glob("*/vars/main.yml"):
+        for name, value in (yaml.load(path.read_text()) or {}).items():
+            if f"{SECRET_LOOKUP}(" in str(value):
+                names.add(name)
+    return names
+
+
+def module_of(task: dict) -> str | None:
+    return next((key for key in task if key.startswith("ansible.builtin.")), None)
+
+
+def loop_items(task: dict, role_vars: dict[str, Any]) -> Any:
+    """A task's loop as data: a literal list, or a role variable / inventory list it names."""
+    loop = task.get("loop")
+    named = re.fullmatch(r"\{\{ (\w+) \}\}", loop) if isinstance(loop, str) else None
+    if named and named.group(1) == "counselkit_plain_host_templates":
+        return list(render.PLAIN_HOST_TEMPLATES)
+    if named and named.group(1) in role_vars:
+        return role_vars[named.group(1)]
+    return loop
+
+
+def rendered_templates(task: dict, role_vars: dict[str, Any]) -> list[Path]:
+    """The files of templates/ a template task renders (resolving the loops the roles use)."""
+    src = str(task["ansible.builtin.template"]["src"]).replace("{{ counselkit_templates }}/", "")
+    loop = loop_items(task, role_vars)
+    if "{{ item.template }}" in src:
+        names = [src.replace("{{ item.template }}", item["template"]) for item in loop]
+    elif src == "{{ item }}":
+        names = list(loop)
+    else:
+        names = [src]
+    assert all("{{" not in name for name in names), f"cannot resolve template {src}: teach this test the new loop"
+    return [render.TEMPLATES_DIR / name for name in names]
+
+
+def passes_secret(task: dict, variables: set[str]) -> bool:
+    # A block's own tasks are audited one by one.
+    body = str({k: v for k, v in task.items() if k not in ("name", "register", "when", "loop_control", *NESTING)})
+    return re.search(rf"\b{SECRET_LOOKUP}\b", body) is not None or "secret_values" in body or any(re.search(rf"(?<![.\w]){v}\b", body) for v in variables)
+
+
+def audited() -> list[tuple[str, dict, bool, bool]]:
+    """(where, task, holds a secret, writes credentials into a file) of every task of every role."""
+    variables = secret_variables()
+    found = []
+    for where, task, role_vars in role_tasks():
+        module = module_of(task)
+        texts = [p.read_text() for p in rendered_templates(task, role_vars)] if module == "ansible.builtin.template" else []
+        secret = passes_secret(task, variables) or any(SECRET_EXPRESSION.search(t) for t in texts)
+        credentials = module in FILE_MODULES and (secret or any(PROXY_EXPRESSION.search(t) for t in texts))
+        found.append((where, task, secret, credentials))
+    return found
+
+
+def test_the_audit_finds_the_known_secret_files() -> None:
+    secret = {where.split(": ", 1)[1] for where, _, holds, _ in audited() if holds}
+    for expected in ("Homeserver.yaml and log config - {{ synapse_tenant.slug }}",
+                     "Synapse OIDC provider (Keycloak; client secret, 0600) - {{ synapse_tenant.slug }}",
+                     "Environment file (secrets, 0640)", "Database SQL (secret, 0600 root)",
+                     "Backup restic password - {{ backup_job.label }}", "Tenant database roles",
+                     "TLS certificate and key - {{ nginx_tenant.slug }}"):
+        assert expected in secret
+
+
+@pytest.mark.parametrize("where, task, secret, credentials", audited(), ids=lambda v: v if isinstance(v, str) else "")
+def test_no_task_shows_a_secret(where: str, task: dict, secret: bool, credentials: bool) -> None:
+    if secret:
+        assert task.get("no_log") is True, f"{where}: handles a secret but has no `no_log: true`"
+    if credentials:
+        assert task.get("diff") is False, f"{where}: writes a secret into a file but has no `diff: false`"
