@@ -300,7 +300,10 @@ def test_nginx_logs_no_query_string_referer_or_user_agent(keycloak_context):
 
 def auth_patterns(main: str) -> list[re.Pattern]:
     block = main.split("map $uri $counselkit_auth_client {", 1)[1].split("}", 1)[0]
-    return [re.compile(line.split()[0][1:]) for line in block.splitlines() if line.strip().startswith("~")]
+    # A source is a bare `~regex`, or quoted by nginx_str (`'~^\\/auth...'`: nginx reads `\\` as one backslash).
+    sources = [line.split()[0] for line in block.splitlines() if line.strip()]
+    regexes = [s[1:-1].replace("\\\\", "\\") if s[:1] in "'\"" else s for s in sources]
+    return [re.compile(r[1:]) for r in regexes if r.startswith("~")]
 
 
 @pytest.mark.parametrize(("uri", "limited"), [
