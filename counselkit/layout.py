@@ -29,6 +29,7 @@ SYNAPSE_LIMITS = {"memory_high_mb": 1024, "memory_max_mb": 1536, "cpu_weight": 1
                   "open_files": 8192}
 # Egress rules of service accounts (nftables, by socket owner): one file per tenant, included by nftables.conf.
 NFTABLES_EGRESS_DIR = "/etc/counselkit/nftables.d"
+NFTABLES_EGRESS_MODE = "0600"  # root reads them; below COUNSELKIT_ETC nothing is for others (CK-SEC-01)
 # Destinations a federating Synapse may not reach (internal and special-purpose networks); DNS stays open.
 INTERNAL_NETWORKS_V4 = ("10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16",
                         "224.0.0.0/4")

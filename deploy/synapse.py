@@ -103,7 +103,8 @@ def synapse() -> None:
         directory(name=f"[{slug}] unit drop-in dir", path=tenant["unit_dropin"].rsplit("/", 1)[0])
         dropin = put(f"[{slug}] unit drop-in", tenant["unit_dropin"], tenant_files[tenant["unit_dropin"]])
         systemd.daemon_reload(name=f"[{slug}] systemd daemon-reload (drop-in changed)", _if=dropin.did_change)
-        egress.append(put(f"[{slug}] egress rules", tenant["egress_rules"], tenant_files[tenant["egress_rules"]]))
+        egress.append(put(f"[{slug}] egress rules", tenant["egress_rules"], tenant_files[tenant["egress_rules"]],
+                          mode=layout.NFTABLES_EGRESS_MODE))
         systemd.service(name=f"[{slug}] {tenant['unit']} running", service=tenant["unit"], running=True, enabled=True)
         was_running = bool(running_before.get(tenant["unit"]))
         systemd.service(name=f"[{slug}] restart {tenant['unit']} (its config, limits or the release changed)",

@@ -137,7 +137,7 @@ def common_files(plan: Plan) -> list[HostFile]:
         HostFile(layout.BACKUP_SCRIPT, render("counselkit-backup.sh.j2", **context), "0750"),
         HostFile(f"/etc/systemd/system/{layout.BACKUP_SERVICE_TEMPLATE}", render("counselkit-backup@.service.j2", **context), "0644"),
         HostFile(f"/etc/systemd/system/{layout.BACKUP_TIMER_TEMPLATE}", render("counselkit-backup@.timer.j2", **context), "0644"),
-        HostFile(layout.BACKUP_EGRESS_RULES, render("egress-backup.nft.j2", **context), "0644"),
+        HostFile(layout.BACKUP_EGRESS_RULES, render("egress-backup.nft.j2", **context), layout.NFTABLES_EGRESS_MODE),
     ]
 
 
