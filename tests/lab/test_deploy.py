@@ -386,6 +386,7 @@ def test_file_integrity_baseline_built(hosts):
 
 
 def test_second_run_changes_nothing(first_deploy, tenants_file, vault_env):
+    assert first_deploy.changes > 0, "the results parser found no change in the first deploy"
     again = run_deploy(tenants_file, extra_env=vault_env)
     assert again.returncode == 0, again.output[-4000:]
     assert again.changed == [], again.changed
