@@ -1107,8 +1107,8 @@ def _restic(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[byte
 
 @check("backup_repository_restorable", "each tenant's restic repository is encrypted and its latest snapshot can be read back")
 def backup_repository_restorable(ctx: CheckContext) -> Finding:
-    expected = ("from the auditing machine: a wrong password is refused; the right one lists ≥ 1 snapshot holding the "
-                "signing key, which restic can decrypt and read back (`restic dump`, nothing written)")
+    expected = ("from the auditing machine: a wrong password is refused; the right one lists ≥ 1 snapshot made by this "
+                "host holding the signing key, which restic can decrypt and read back (`restic dump`, nothing written)")
     if not ctx.tenants:
         return _no_tenants(expected)
     if ctx.secrets is None:
@@ -1131,15 +1131,17 @@ def backup_repository_restorable(ctx: CheckContext) -> Finding:
         if wrong.returncode == 0:
             problems.append(f"{tenant.slug}: repository opens with a wrong password")
         env["RESTIC_PASSWORD"] = ctx.secrets.get(tenant.secrets["restic_password"])
-        snapshots = _restic(env, "snapshots", "--json")
+        # Only this host's snapshots are its evidence: a repository belongs to the tenant, and after a move (or on a
+        # host never deployed) it holds another host's backups, which prove nothing about this one.
+        snapshots = _restic(env, "snapshots", "--json", "--host", ctx.plan_host.name)
         if snapshots.returncode != 0:
             problems.append(f"{tenant.slug}: cannot list snapshots: {snapshots.stderr.decode()[:300]}")
             continue
         listed = json.loads(snapshots.stdout or b"[]")
         if not listed:
-            problems.append(f"{tenant.slug}: no snapshot")
+            problems.append(f"{tenant.slug}: no snapshot made by {ctx.plan_host.name}")
             continue
-        dump = _restic(env, "dump", "latest", tenant.signing_key_path)
+        dump = _restic(env, "dump", "--host", ctx.plan_host.name, "latest", tenant.signing_key_path)
         if dump.returncode != 0 or not dump.stdout:
             problems.append(f"{tenant.slug}: signing key not restorable from latest snapshot: {dump.stderr.decode()[:300]}")
         latest = max(listed, key=lambda s: s.get("time", ""))
