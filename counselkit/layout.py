@@ -9,6 +9,7 @@ from __future__ import annotations
 PUBLIC_TCP_PORTS = (22, 80, 443)
 
 # Loopback ports.
+SYNAPSE_BIND_HOST = "127.0.0.1"  # Synapse's listener; the admin API is reached through an SSH forward to it
 SYNAPSE_PORT_BASE = 8101  # tenant ports are SYNAPSE_PORT_BASE + n, assigned once and pinned in the lock file
 SYNAPSE_PORT_MAX = 8999
 KEYCLOAK_HTTP_PORT = 8080
@@ -152,6 +153,7 @@ KEYCLOAK_JAVA_PACKAGES = {"debian-12": "openjdk-17-jre-headless", "ubuntu-24.04"
 KEYCLOAK_COUNSELLOR_ROLE = "counsellor"
 KEYCLOAK_ORG_ADMIN_ROLE = "org-admin"
 KEYCLOAK_BROWSER_FLOW = "counselkit browser"  # copy of "browser" with OTP always required
+SYNAPSE_OIDC_IDP_ID = "keycloak"  # idp_id in synapse-oidc.yaml.j2; Synapse names the provider oidc-<idp_id>
 KEYCLOAK_SMTP_PASSWORD_SECRET = "smtp_password"  # platform secret, provider-supplied, only if email.user is set
 ARTIFACTS_ENV = "COUNSELKIT_ARTIFACTS"  # local directory holding release archives under their upstream names
 

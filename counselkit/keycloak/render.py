@@ -97,6 +97,7 @@ def synapse_oidc_plain_context(plan: Plan, tenant: TenantPlan) -> dict[str, Any]
     return {
         "slug": tenant.slug,
         "unix_user": tenant.unix_user,
+        "idp_id": layout.SYNAPSE_OIDC_IDP_ID,
         "idp_name": tenant.tenant.name,
         "issuer": reps.issuer(tenant),
         "authorization_endpoint": f"{public}/auth",
