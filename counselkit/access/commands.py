@@ -185,13 +185,13 @@ def _switch_command(tenants_file: Path, tenant: str, username: str, enable: bool
 
     try:
         plan = load_plan(tenants_file)
+        if tenant not in {t.slug for t in plan.tenants()}:
+            raise click.UsageError(f"no tenant {tenant} in {tenants_file}")
         store = SecretStore.open(tenants_file)
     except InputError as exc:
         raise click.ClickException(exc.summary()) from None
     except (SecretsError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-    if tenant not in {t.slug for t in plan.tenants()}:
-        raise click.UsageError(f"no tenant {tenant} in {tenants_file}")
     try:
         done, errors = switch_access(plan, store, tenant, username, enable, ssh_options, keycloak_url, synapse_url)
     except SecretsError as exc:
