@@ -32,18 +32,21 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 HOST = LAB_HOSTS["keycloak"]
 TENANT = "awo-kiel"
 
-# Run by the tenant's user with Synapse's venv: Synapse's own OIDC mapping provider, configured with the user mapping
-# of our rendered oidc.yaml, maps each preferred_username; prints the localparts.
+# Run by the tenant's user with Synapse's venv: what synapse/handlers/oidc.py JinjaOidcMappingProvider does with the
+# user mapping of our rendered oidc.yaml — its Jinja environment (finalize None -> ""), the template rendered with
+# the userinfo and stripped, then Synapse's own map_username_to_mxid_localpart. (The module itself cannot be imported
+# here: it needs authlib, which the hashed requirements do not install.)
 MAPPER = """
-import asyncio, json, sys
-from authlib.oidc.core import UserInfo
-from synapse.handlers.oidc import JinjaOidcMappingProvider
+import json, sys
+from jinja2 import Environment
+from synapse.types import map_username_to_mxid_localpart
+from synapse.util.templates import _localpart_from_email_filter
 data = json.load(sys.stdin)
-provider = JinjaOidcMappingProvider(JinjaOidcMappingProvider.parse_config(data["config"]), None)
-async def localpart(name):
-    attributes = await provider.map_user_attributes(UserInfo({"sub": "x", "preferred_username": name}), {}, 0)
-    return attributes["localpart"]
-print(json.dumps([asyncio.run(localpart(name)) for name in data["names"]]))
+env = Environment(finalize=lambda thing: thing if thing is not None else "")
+env.filters.update({"localpart_from_email": _localpart_from_email_filter})
+template = env.from_string(data["config"]["localpart_template"])
+print(json.dumps([map_username_to_mxid_localpart(template.render(user={"sub": "x", "preferred_username": name}).strip())
+                  for name in data["names"]]))
 """
 
 
@@ -122,7 +125,8 @@ def test_localpart_mapping_is_synapses(site: dict[str, Any]) -> None:
     assert json.loads(out.strip().splitlines()[-1]) == [matrix_localpart(name) for name in names]
 
 
-def test_disable_ends_sessions_at_once_and_enable_lets_the_user_back(site: dict[str, Any]) -> None:
+def test_disable_ends_sessions_at_once_and_enable_lets_the_user_back(site: dict[str, Any],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     host = site["host"]
     names = layout.tenant_names(TENANT)
     from counselkit.plan import load_plan
@@ -162,6 +166,8 @@ def test_disable_ends_sessions_at_once_and_enable_lets_the_user_back(site: dict[
     assert status == 200
 
     # No secret in the command's output; the temporary admins are deactivated and hold no token.
+    for name, value in site["env"].items():
+        monkeypatch.setenv(name, value)
     store = SecretStore.open(site["tenants"])
     for secret in (store.get(ref) for ref in tenant.secrets.values()):
         for result in (disabled, again, enabled):
