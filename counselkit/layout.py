@@ -139,6 +139,11 @@ KEYCLOAK_CURRENT = f"{KEYCLOAK_HOME}/current"
 KEYCLOAK_CONFIG_DIR = f"{COUNSELKIT_ETC}/keycloak"
 KEYCLOAK_CONF = f"{KEYCLOAK_CONFIG_DIR}/keycloak.conf"
 KEYCLOAK_ENV_FILE = f"{KEYCLOAK_CONFIG_DIR}/keycloak.env"  # secrets for the unit, 0640 root:keycloak
+# The bootstrap admin's password is only needed until the first start has created the admin: it lives in its own
+# file (0600 root; systemd reads EnvironmentFile= as root), which the deploy deletes once Keycloak is healthy and
+# then marks with the stamp, so that no later deploy writes it again.
+KEYCLOAK_BOOTSTRAP_ENV_FILE = f"{KEYCLOAK_CONFIG_DIR}/bootstrap.env"
+KEYCLOAK_BOOTSTRAP_STAMP = f"{KEYCLOAK_CONFIG_DIR}/admin-bootstrapped"
 KEYCLOAK_DATA_DIR = f"{COUNSELKIT_LIB}/keycloak"  # Keycloak's data/ (tmp, transaction logs)
 KEYCLOAK_ARCHIVE_DIR = f"{COUNSELKIT_LIB}/artifacts"  # verified release archives on the host
 KEYCLOAK_UNIT = "keycloak.service"
