@@ -211,18 +211,20 @@ _tenants_option = click.option(
     default=lambda: os.environ.get("COUNSELKIT_TENANTS", "tenants.yaml"), show_default="tenants.yaml or $COUNSELKIT_TENANTS",
     help="The tenants.yaml to read (its secrets store beside it).")
 _ssh_option = click.option("--ssh-option", "ssh_options", multiple=True, metavar="ARG",
-                           help="Extra argument for ssh (the tunnels to the host); repeatable.")
+                           help="Extra argument for ssh (Keycloak tunnel, Synapse requests); repeatable.")
 _keycloak_url_option = click.option("--keycloak-url", help="Keycloak base URL instead of an SSH tunnel.")
-_synapse_url_option = click.option("--synapse-url", help="The tenant's Synapse listener URL instead of an SSH tunnel.")
+_synapse_url_option = click.option("--synapse-url", help="The tenant's Synapse listener URL instead of requests through ssh.")
+
+
+def _switch_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed((_tenants_option, click.argument("tenant"), click.argument("username"), _ssh_option,
+                            _keycloak_url_option, _synapse_url_option)):
+        command = option(command)
+    return command
 
 
 @access.command("disable")
-@_tenants_option
-@click.argument("tenant")
-@click.argument("username")
-@_ssh_option
-@_keycloak_url_option
-@_synapse_url_option
+@_switch_options
 def disable(tenants_file: Path, tenant: str, username: str, ssh_options: tuple[str, ...], keycloak_url: str | None,
             synapse_url: str | None) -> None:
     """Offboard USERNAME of TENANT now: Keycloak account disabled and logged out, Matrix account locked and its
@@ -231,12 +233,7 @@ def disable(tenants_file: Path, tenant: str, username: str, ssh_options: tuple[s
 
 
 @access.command("enable")
-@_tenants_option
-@click.argument("tenant")
-@click.argument("username")
-@_ssh_option
-@_keycloak_url_option
-@_synapse_url_option
+@_switch_options
 def enable(tenants_file: Path, tenant: str, username: str, ssh_options: tuple[str, ...], keycloak_url: str | None,
            synapse_url: str | None) -> None:
     """Undo `access disable`: Keycloak account enabled, Matrix account unlocked (deleted devices stay deleted)."""
