@@ -4,6 +4,8 @@ at once, not when the session lifetime runs out.
 Deploys the example tenants onto the Keycloak suite's host (tests/support.py LAB_HOSTS["keycloak"]; the example has
 no Keycloak archive, so the site is Synapse with password login) and runs the command as an operator would, over the
 same SSH path. The Keycloak half needs a running Keycloak, i.e. the release archive (see test_keycloak_lab.py).
+Caveat of sharing the host: the site deploy manages pg_hba.conf without a Keycloak line (no archive), so the Keycloak
+suite's archive-less database login check fails on this host afterwards; it runs first in a session (file order).
 """
 
 from __future__ import annotations
