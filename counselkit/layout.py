@@ -9,6 +9,7 @@ from __future__ import annotations
 PUBLIC_TCP_PORTS = (22, 80, 443)
 
 # Loopback ports.
+SYNAPSE_BIND_HOST = "127.0.0.1"  # Synapse's listener; the admin API is reached through an SSH forward to it
 SYNAPSE_PORT_BASE = 8101  # tenant ports are SYNAPSE_PORT_BASE + n, assigned once and pinned in the lock file
 SYNAPSE_PORT_MAX = 8999
 KEYCLOAK_HTTP_PORT = 8080
@@ -138,6 +139,11 @@ KEYCLOAK_CURRENT = f"{KEYCLOAK_HOME}/current"
 KEYCLOAK_CONFIG_DIR = f"{COUNSELKIT_ETC}/keycloak"
 KEYCLOAK_CONF = f"{KEYCLOAK_CONFIG_DIR}/keycloak.conf"
 KEYCLOAK_ENV_FILE = f"{KEYCLOAK_CONFIG_DIR}/keycloak.env"  # secrets for the unit, 0640 root:keycloak
+# The bootstrap admin's password is only needed until the first start has created the admin: it lives in its own
+# file (0600 root; systemd reads EnvironmentFile= as root), which the deploy deletes once Keycloak is healthy and
+# then marks with the stamp, so that no later deploy writes it again.
+KEYCLOAK_BOOTSTRAP_ENV_FILE = f"{KEYCLOAK_CONFIG_DIR}/bootstrap.env"
+KEYCLOAK_BOOTSTRAP_STAMP = f"{KEYCLOAK_CONFIG_DIR}/admin-bootstrapped"
 KEYCLOAK_DATA_DIR = f"{COUNSELKIT_LIB}/keycloak"  # Keycloak's data/ (tmp, transaction logs)
 KEYCLOAK_ARCHIVE_DIR = f"{COUNSELKIT_LIB}/artifacts"  # verified release archives on the host
 KEYCLOAK_UNIT = "keycloak.service"
@@ -152,6 +158,7 @@ KEYCLOAK_JAVA_PACKAGES = {"debian-12": "openjdk-17-jre-headless", "ubuntu-24.04"
 KEYCLOAK_COUNSELLOR_ROLE = "counsellor"
 KEYCLOAK_ORG_ADMIN_ROLE = "org-admin"
 KEYCLOAK_BROWSER_FLOW = "counselkit browser"  # copy of "browser" with OTP always required
+SYNAPSE_OIDC_IDP_ID = "keycloak"  # idp_id in synapse-oidc.yaml.j2; Synapse names the provider oidc-<idp_id>
 KEYCLOAK_SMTP_PASSWORD_SECRET = "smtp_password"  # platform secret, provider-supplied, only if email.user is set
 ARTIFACTS_ENV = "COUNSELKIT_ARTIFACTS"  # local directory holding release archives under their upstream names
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import File
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, python, server, systemd
 from pyinfra.operations.util import any_changed
@@ -94,8 +95,12 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
     conf = put("Keycloak: keycloak.conf", layout.KEYCLOAK_CONF, render.keycloak_conf(plan, version), group=group,
                mode="0640")
     env = put("Keycloak: environment file (secrets, 0640)", layout.KEYCLOAK_ENV_FILE, render.env_file(
-        secrets.get(plan.platform_secrets["keycloak_db_password"]),
-        secrets.get(plan.platform_secrets["keycloak_admin_password"])), group=group, mode="0640")
+        secrets.get(plan.platform_secrets["keycloak_db_password"])), group=group, mode="0640")
+    bootstrap = []
+    if host.get_fact(File, path=layout.KEYCLOAK_BOOTSTRAP_STAMP) is None:  # the admin was never created
+        bootstrap.append(put("Keycloak: bootstrap admin (first start only, 0600 root)", layout.KEYCLOAK_BOOTSTRAP_ENV_FILE,
+                             render.bootstrap_env_file(secrets.get(plan.platform_secrets["keycloak_admin_password"])),
+                             mode="0600"))
     unit = put("Keycloak: systemd unit", f"/etc/systemd/system/{layout.KEYCLOAK_UNIT}", render.unit_file(version))
     if not with_archive:
         return
@@ -125,12 +130,16 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
     systemd.service(name="Keycloak: service enabled and running", service=layout.KEYCLOAK_UNIT, running=True,
                     enabled=True, daemon_reload=True)
     systemd.service(name="Keycloak: restart on change", service=layout.KEYCLOAK_UNIT, restarted=True,
-                    _if=any_changed(conf, env, unit, upload, current, *themes))
+                    _if=any_changed(conf, env, unit, upload, current, *themes, *bootstrap))
     server.shell(name="Keycloak: wait until healthy (management port, loopback)", commands=[
         f"for i in $(seq 1 {HEALTH_TIMEOUT_SECONDS // 2}); do "
         f"curl -fsS -o /dev/null http://127.0.0.1:{plan.keycloak_management_port}{layout.KEYCLOAK_PATH}/health/ready && exit 0; "
         f"sleep 2; done; echo 'Keycloak not ready: journalctl -u {layout.KEYCLOAK_UNIT}' >&2; exit 1",
     ])
+    # Healthy means the start is over, and with it the bootstrap (Keycloak creates the admin before it is ready).
+    files.file(name="Keycloak: bootstrap admin password removed", path=layout.KEYCLOAK_BOOTSTRAP_ENV_FILE, present=False)
+    files.file(name="Keycloak: admin bootstrapped (stamp)", path=layout.KEYCLOAK_BOOTSTRAP_STAMP, present=True,
+               user="root", group="root", mode="0600")
 
 
 def _ssh_options() -> tuple[str, ...]:

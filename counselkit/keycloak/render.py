@@ -55,6 +55,7 @@ def unit_context(version: str) -> dict[str, Any]:
         "user": layout.KEYCLOAK_USER,
         "group": layout.KEYCLOAK_GROUP,
         "env_file": layout.KEYCLOAK_ENV_FILE,
+        "bootstrap_env_file": layout.KEYCLOAK_BOOTSTRAP_ENV_FILE,
         "home": layout.KEYCLOAK_CURRENT,
         "conf": layout.KEYCLOAK_CONF,
         "data_dir": layout.KEYCLOAK_DATA_DIR,
@@ -73,17 +74,23 @@ def _env_value(name: str, value: str) -> str:
     return value
 
 
-def env_context(db_password: str, admin_password: str) -> dict[str, Any]:
-    return {
-        "group": layout.KEYCLOAK_GROUP,
-        "db_password": _env_value("KC_DB_PASSWORD", db_password),
-        "admin_user": layout.KEYCLOAK_ADMIN_USER,
-        "admin_password": _env_value("KC_BOOTSTRAP_ADMIN_PASSWORD", admin_password),
-    }
+def env_context(db_password: str) -> dict[str, Any]:
+    return {"group": layout.KEYCLOAK_GROUP, "db_password": _env_value("KC_DB_PASSWORD", db_password)}
 
 
-def env_file(db_password: str, admin_password: str) -> str:
-    return render("keycloak/keycloak.env.j2", env_context(db_password, admin_password))
+def env_file(db_password: str) -> str:
+    """keycloak.env: what every start needs (the database password)."""
+    return render("keycloak/keycloak.env.j2", env_context(db_password))
+
+
+def bootstrap_env_context(admin_password: str) -> dict[str, Any]:
+    return {"admin_user": layout.KEYCLOAK_ADMIN_USER,
+            "admin_password": _env_value("KC_BOOTSTRAP_ADMIN_PASSWORD", admin_password)}
+
+
+def bootstrap_env_file(admin_password: str) -> str:
+    """bootstrap.env: the master realm admin for the first start only (layout.KEYCLOAK_BOOTSTRAP_ENV_FILE)."""
+    return render("keycloak/keycloak-bootstrap.env.j2", bootstrap_env_context(admin_password))
 
 
 def synapse_oidc_context(plan: Plan, tenant: TenantPlan, client_secret: str) -> dict[str, Any]:
@@ -97,6 +104,7 @@ def synapse_oidc_plain_context(plan: Plan, tenant: TenantPlan) -> dict[str, Any]
     return {
         "slug": tenant.slug,
         "unix_user": tenant.unix_user,
+        "idp_id": layout.SYNAPSE_OIDC_IDP_ID,
         "idp_name": tenant.tenant.name,
         "issuer": reps.issuer(tenant),
         "authorization_endpoint": f"{public}/auth",

@@ -130,6 +130,9 @@ def test_java_user_and_directories(prepared: dict[str, Any], run_on: Any) -> Non
     assert run_on(host, "stat -c '%U:%G %a' /var/lib/counselkit/keycloak").strip() == "keycloak:keycloak 700"
     assert run_on(host, "stat -c '%U:%G %a' /etc/counselkit/keycloak/keycloak.env").strip() == "root:keycloak 640"
     assert run_on(host, "stat -c '%U:%G %a' /etc/counselkit/keycloak/database.sql").strip() == "root:root 600"
+    # The bootstrap admin password is in its own root-only file until the first start (no archive: never started).
+    assert run_on(host, "stat -c '%U:%G %a' /etc/counselkit/keycloak/bootstrap.env").strip() == "root:root 600"
+    assert "KC_BOOTSTRAP" not in run_on(host, "cat /etc/counselkit/keycloak/keycloak.env")
 
 
 def test_database_role_logs_in_with_the_stored_password(prepared: dict[str, Any], run_on: Any) -> None:

@@ -13,7 +13,7 @@ from counselkit import layout
 from counselkit.keycloak import artifact, render
 from counselkit.model.platform import Artifact
 from counselkit.plan import load_plan
-from tests.support import example_data, write_yaml
+from tests.support import REPO, example_data, write_yaml
 
 
 @pytest.fixture
@@ -53,13 +53,38 @@ def test_keycloak_conf(plan) -> None:
         "kc_db_password", "")
 
 
-def test_env_file_holds_the_secrets_and_refuses_unsafe_values() -> None:
-    text = render.env_file("db-pass_123456", "admin-pass_123456")
+def test_env_file_holds_the_db_secret_and_refuses_unsafe_values() -> None:
+    text = render.env_file("db-pass_123456")
     assert "KC_DB_PASSWORD=db-pass_123456" in text
-    assert f"KC_BOOTSTRAP_ADMIN_USERNAME={layout.KEYCLOAK_ADMIN_USER}" in text
-    assert "KC_BOOTSTRAP_ADMIN_PASSWORD=admin-pass_123456" in text
     with pytest.raises(ValueError):
-        render.env_file("has space and $dollar", "admin-pass_123456")
+        render.env_file("has space and $dollar")
+
+
+def test_bootstrap_admin_password_is_only_in_the_first_start_file() -> None:
+    # issue 13 (low): keycloak.env kept the bootstrap admin password after the first start.
+    assert "BOOTSTRAP" not in render.env_file("db-pass_123456")
+    text = render.bootstrap_env_file("admin-pass_123456")
+    assert f"KC_BOOTSTRAP_ADMIN_USERNAME={layout.KEYCLOAK_ADMIN_USER}" in text
+    assert "KC_BOOTSTRAP_ADMIN_PASSWORD=admin-pass_123456" in text and "KC_DB_PASSWORD" not in text
+    with pytest.raises(ValueError):
+        render.bootstrap_env_file("has space and $dollar")
+    # The unit reads it optionally ("-"): after the deploy deleted it, Keycloak starts with keycloak.env alone.
+    unit = render.unit_file("26.4.7").splitlines()
+    assert f"EnvironmentFile={layout.KEYCLOAK_ENV_FILE}" in unit
+    assert f"EnvironmentFile=-{layout.KEYCLOAK_BOOTSTRAP_ENV_FILE}" in unit
+    assert layout.KEYCLOAK_BOOTSTRAP_ENV_FILE.startswith(layout.KEYCLOAK_CONFIG_DIR + "/")
+
+
+def test_deploy_writes_the_bootstrap_file_only_before_the_stamp_and_removes_it_after_health() -> None:
+    source = (REPO / "deploy" / "keycloak.py").read_text()
+    install = source[source.index("def install("):source.index("def _ssh_options(")]
+    write = install.index("layout.KEYCLOAK_BOOTSTRAP_ENV_FILE")
+    assert "host.get_fact(File, path=layout.KEYCLOAK_BOOTSTRAP_STAMP) is None" in install[:write]
+    health, removed = install.index("wait until healthy"), install.index("bootstrap admin password removed")
+    assert health < removed < install.index("path=layout.KEYCLOAK_BOOTSTRAP_STAMP, present=True")
+    role = (REPO / "roles" / "keycloak" / "tasks" / "main.yml").read_text()
+    assert "keycloak-bootstrap.env.j2" in role and "when: not keycloak_bootstrap_stamp.stat.exists" in role
+    assert "admin_password" not in role[role.index("keycloak/keycloak.env.j2"):role.index("Admin bootstrap stamp")]
 
 
 def test_unit_file_is_sandboxed_and_runs_optimized() -> None:
@@ -67,7 +92,8 @@ def test_unit_file_is_sandboxed_and_runs_optimized() -> None:
     lines = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
     assert lines["User"] == layout.KEYCLOAK_USER
     assert lines["ExecStart"] == f"{layout.KEYCLOAK_CURRENT}/bin/kc.sh --config-file={layout.KEYCLOAK_CONF} start --optimized"
-    assert lines["EnvironmentFile"] == layout.KEYCLOAK_ENV_FILE
+    assert [v for k, v in (line.split("=", 1) for line in unit.splitlines() if line.startswith("EnvironmentFile="))] == [
+        layout.KEYCLOAK_ENV_FILE, f"-{layout.KEYCLOAK_BOOTSTRAP_ENV_FILE}"]
     for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
                        "PrivateDevices": "yes", "CapabilityBoundingSet": "", "RestrictNamespaces": "yes",
                        "ReadWritePaths": layout.KEYCLOAK_DATA_DIR, "SystemCallFilter": "@system-service"}.items():

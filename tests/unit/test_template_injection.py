@@ -104,7 +104,7 @@ def syntax_of(template: str) -> str:
         return "nft"
     if name in ("issue.j2", "issue.net.j2"):
         return "issue"
-    if name in ("keycloak.conf.j2", "theme.properties.j2", "keycloak.env.j2"):
+    if name in ("keycloak.conf.j2", "theme.properties.j2", "keycloak.env.j2", "keycloak-bootstrap.env.j2"):
         return "properties"  # Java properties / EnvironmentFile: \r and \n both end a line
     return "lines"
 
@@ -148,7 +148,8 @@ def cases() -> tuple[Case, ...]:
     for name, ctx in (
         ("keycloak/keycloak.conf.j2", keycloak_render.conf_context(plan, "26.0.7")),
         ("keycloak/keycloak.service.j2", keycloak_render.unit_context("26.0.7")),
-        ("keycloak/keycloak.env.j2", keycloak_render.env_context("dbpassword-example", "adminpassword-example")),
+        ("keycloak/keycloak.env.j2", keycloak_render.env_context("dbpassword-example")),
+        ("keycloak/keycloak-bootstrap.env.j2", keycloak_render.bootstrap_env_context("adminpassword-example")),
         ("keycloak/synapse-oidc.yaml.j2", keycloak_render.synapse_oidc_context(plan, tenant, "client-secret")),
         ("keycloak/theme/login/theme.properties.j2", keycloak_render.theme_context(tenant)),
         ("keycloak/theme/login/resources/css/counselkit.css.j2", keycloak_render.theme_context(tenant)),
