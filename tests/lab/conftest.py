@@ -76,3 +76,37 @@ def example_secrets(lab: LabState):
     provisioned = CliRunner().invoke(backup, ["provision", "--file", str(EXAMPLE), "--lab"])
     assert provisioned.exit_code == 0, provisioned.output
     return SecretStore.open(EXAMPLE)
+
+
+@pytest.fixture(scope="session")
+def example_site(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The example tenants deployed once with pyinfra onto the parity suite's pyinfra host, for the suites that
+    need a deployed site but change nothing the others check (privacy, session revocation): one deploy for all.
+    Returns the host, the tenants file (its address is the lab host's, so SSH from the control side reaches it) and
+    the environment naming its vault password. The environment of the session is left as it was."""
+    import os
+    import secrets as random_source
+
+    from deploy.runner import run_deploy
+    from tests.support import example_on, write_yaml
+
+    workdir = tmp_path_factory.mktemp("example-site")
+    password_file = workdir / "vault-password"
+    password_file.write_text(random_source.token_urlsafe(24) + "\n")
+    password_file.chmod(0o600)
+    env = {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
+    host = lab.host(LAB_HOSTS["parity_pyinfra"])
+    data = example_on(host.name)
+    data["platform"]["hosts"][0]["address"] = host.address
+    tenants = write_yaml(workdir / "tenants.yaml", data)
+    old = os.environ.get("COUNSELKIT_VAULT_PASSWORD_FILE")
+    os.environ.update(env)  # the inventory, run in-process by some helpers, reads the vault password from here
+    try:
+        result = run_deploy(tenants, extra_env=env)
+    finally:
+        if old is None:
+            os.environ.pop("COUNSELKIT_VAULT_PASSWORD_FILE", None)
+        else:
+            os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = old
+    assert result.returncode == 0, result.output[-6000:]
+    return {"host": host, "tenants": tenants, "env": env}

@@ -8,7 +8,6 @@ the configuration (Synapse's own config parser), not the text of the files; the 
 from __future__ import annotations
 
 import json
-import os
 import secrets as random_source
 import shlex
 import subprocess
@@ -18,12 +17,9 @@ import pytest
 
 from counselkit import layout
 from counselkit.lab import ssh
-from deploy.runner import run_deploy
-from tests.support import LAB_HOSTS, example_on, write_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-HOST = LAB_HOSTS["parity_pyinfra"]  # same tenants.yaml as the parity suite's pyinfra side
 TENANT = "awo-kiel"
 MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -54,23 +50,8 @@ def ms(duration: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def deployed(lab, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("privacy")
-    password_file = workdir / "vault-password"
-    password_file.write_text(random_source.token_urlsafe(24) + "\n")
-    password_file.chmod(0o600)
-    env = {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
-    old = os.environ.get("COUNSELKIT_VAULT_PASSWORD_FILE")
-    os.environ.update(env)
-    try:
-        result = run_deploy(write_yaml(workdir / "tenants.yaml", example_on(HOST)), extra_env=env)
-    finally:
-        if old is None:
-            os.environ.pop("COUNSELKIT_VAULT_PASSWORD_FILE", None)
-        else:
-            os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = old
-    assert result.returncode == 0, result.output[-6000:]
-    return lab.host(HOST)
+def deployed(example_site):
+    return example_site["host"]
 
 
 def run(host, command: str, stdin: str = "") -> str:

@@ -1,11 +1,9 @@
 """`counselkit access disable/enable` against a real Synapse (issue 13 point 5): a disabled counsellor's sessions end
 at once, not when the session lifetime runs out.
 
-Deploys the example tenants onto the Keycloak suite's host (tests/support.py LAB_HOSTS["keycloak"]; the example has
-no Keycloak archive, so the site is Synapse with password login) and runs the command as an operator would, over the
-same SSH path. The Keycloak half needs a running Keycloak, i.e. the release archive (see test_keycloak_lab.py).
-Caveat of sharing the host: the site deploy manages pg_hba.conf without a Keycloak line (no archive), so the Keycloak
-suite's archive-less database login check fails on this host afterwards; it runs first in a session (file order).
+Uses the example site the lab fixtures deploy once (tests/lab/conftest.py `example_site`; the example has no Keycloak
+archive, so the site is Synapse with password login) and runs the command as an operator would, over the same SSH
+path. The Keycloak half needs a running Keycloak, i.e. the release archive (see test_keycloak_lab.py).
 """
 
 from __future__ import annotations
@@ -24,14 +22,12 @@ import yaml
 
 from counselkit import layout
 from counselkit.lab import ssh
-from deploy.runner import run_deploy
 from tests.lab.test_keycloak_lab import SKIP_REASON, find_archive
-from tests.support import LAB_HOSTS, REPO, example_on, write_yaml
+from tests.support import REPO
 from tests.unit.test_access_revoke import LOCALPARTS
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-HOST = LAB_HOSTS["keycloak"]
 TENANT = "awo-kiel"
 
 # Run by the tenant's user with Synapse's venv: what synapse/handlers/oidc.py JinjaOidcMappingProvider does with the
@@ -61,27 +57,8 @@ def run(host: Any, command: str, stdin: str = "", check: bool = True) -> str:
 
 
 @pytest.fixture(scope="module")
-def site(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    workdir = tmp_path_factory.mktemp("revoke")
-    password_file = workdir / "vault-password"
-    password_file.write_text(random_source.token_urlsafe(24) + "\n")
-    password_file.chmod(0o600)
-    env = {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
-    host = lab.host(HOST)
-    data = example_on(HOST)
-    data["platform"]["hosts"][0]["address"] = host.address  # the command's SSH goes where the plan says
-    tenants = write_yaml(workdir / "tenants.yaml", data)
-    old = os.environ.get("COUNSELKIT_VAULT_PASSWORD_FILE")
-    os.environ.update(env)
-    try:
-        result = run_deploy(tenants, extra_env=env)
-    finally:
-        if old is None:
-            os.environ.pop("COUNSELKIT_VAULT_PASSWORD_FILE", None)
-        else:
-            os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = old
-    assert result.returncode == 0, result.output[-6000:]
-    return {"host": host, "tenants": tenants, "env": env}
+def site(example_site: dict[str, Any]) -> dict[str, Any]:
+    return example_site
 
 
 def counselkit_access(site: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
