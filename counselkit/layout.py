@@ -245,6 +245,9 @@ POSTGRES_UNIT = f"postgresql@{POSTGRES_VERSION}-main.service"
 POSTGRES_HOST = "127.0.0.1"
 SYNAPSE_UNIT_PATH = f"/etc/systemd/system/{SYNAPSE_UNIT_TEMPLATE}"
 SYNAPSE_PIP_EXTRA_PACKAGES = ("psycopg2-binary==2.9.13",)  # wheel: no compiler on the host; Synapse checks no postgres extra
+# Synapse's optional features the standard installation uses: "oidc" (authlib) for Keycloak SSO; without it Synapse
+# refuses to start once an OIDC provider is configured.
+SYNAPSE_EXTRAS = ("oidc",)
 # The complete, hashed set of wheels per Synapse release (scripts/synapse_requirements.py), relative to the
 # repository; on the host next to the venv, installed with --require-hashes --no-deps.
 SYNAPSE_REQUIREMENTS_DIR = "requirements"

@@ -32,8 +32,7 @@ TENANT = "awo-kiel"
 
 # Run by the tenant's user with Synapse's venv: what synapse/handlers/oidc.py JinjaOidcMappingProvider does with the
 # user mapping of our rendered oidc.yaml — its Jinja environment (finalize None -> ""), the template rendered with
-# the userinfo and stripped, then Synapse's own map_username_to_mxid_localpart. (The module itself cannot be imported
-# here: it needs authlib, which the hashed requirements do not install.)
+# the userinfo and stripped, then Synapse's own map_username_to_mxid_localpart (without the provider's network setup).
 MAPPER = """
 import json, sys
 from jinja2 import Environment
@@ -85,6 +84,16 @@ def client(host: Any, port: int, method: str, path: str, body: dict[str, Any] | 
 def password_login(host: Any, port: int, user: str, password: str) -> tuple[int, dict[str, Any]]:
     return client(host, port, "POST", "/_matrix/client/v3/login",
                   {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password})
+
+
+def test_synapse_has_its_oidc_dependencies(site: dict[str, Any]) -> None:
+    """Keycloak SSO needs Synapse's "oidc" extra (authlib): without it Synapse refuses to start once the OIDC
+    provider is configured. Synapse's own dependency check, run in the deployed venv."""
+    user = layout.tenant_names(TENANT)["unix_user"]
+    out = run(site["host"], f"cd / && runuser -u {user} -- {layout.SYNAPSE_VENV}/bin/python -c "
+                            + shlex.quote("from synapse.util.check_dependencies import check_requirements; "
+                                          "check_requirements('oidc'); import synapse.handlers.oidc; print('oidc ok')"))
+    assert out.strip().endswith("oidc ok"), out
 
 
 def test_localpart_mapping_is_synapses(site: dict[str, Any]) -> None:
