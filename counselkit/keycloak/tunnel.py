@@ -1,18 +1,38 @@
-"""Reaching a host's Keycloak (HTTP on 127.0.0.1 there) from the control machine: an OpenSSH local forward.
+"""Reaching a service on a host's loopback (Keycloak's HTTP, 127.0.0.1 there) from the control machine.
 
-No secret travels on a command line: the tunnel carries HTTP, the admin password stays inside this process.
+The hardened hosts refuse SSH port forwarding (`AllowTcpForwarding no` in sshd_config), so the tunnel is not an
+OpenSSH `-L` forward: a local listener hands each connection to its own SSH session, which runs a small relay on
+the host (python3, always there) that connects to the loopback port and copies bytes both ways. No secret travels
+on a command line: the relay's argv is the port number; the HTTP (and the admin password in it) goes through the
+session's standard input and output.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shlex
 import socket
 import subprocess
-import time
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 from .. import layout
+
+# Runs on the host: connect to 127.0.0.1:<port>, stdin -> socket, socket -> stdout, until both sides are done.
+RELAY = (
+    "import socket, sys, threading\n"
+    "s = socket.create_connection((sys.argv[1], int(sys.argv[2])))\n"
+    "def up():\n"
+    "    while data := sys.stdin.buffer.read1(65536):\n"
+    "        s.sendall(data)\n"
+    "    s.shutdown(socket.SHUT_WR)\n"
+    "threading.Thread(target=up, daemon=True).start()\n"
+    "while data := s.recv(65536):\n"
+    "    sys.stdout.buffer.write(data)\n"
+    "    sys.stdout.buffer.flush()\n"
+)
 
 
 class TunnelError(Exception):
@@ -26,53 +46,105 @@ class SshTarget:
     user: str = "root"
     options: tuple[str, ...] = field(default=())  # extra ssh arguments, e.g. ("-i", key, "-o", "UserKnownHostsFile=...")
 
-    def argv(self, local_port: int, remote_port: int) -> list[str]:
+    def argv(self, *remote: str) -> list[str]:
+        """ssh to the host running `remote` (each word quoted for the remote shell)."""
         return [
-            "ssh", "-N", "-T",
+            "ssh", "-T",
             "-o", "BatchMode=yes",
-            "-o", "ExitOnForwardFailure=yes",
             "-o", "ServerAliveInterval=15",
             "-o", "ConnectTimeout=10",
             "-p", str(self.port),
             *self.options,
-            "-L", f"127.0.0.1:{local_port}:{layout.KEYCLOAK_HTTP_HOST}:{remote_port}",
-            f"{self.user}@{self.address}",
+            "--", f"{self.user}@{self.address}",
+            shlex.join(remote),
         ]
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    def relay_argv(self, remote_port: int) -> list[str]:
+        return self.argv("python3", "-c", RELAY, layout.KEYCLOAK_HTTP_HOST, str(remote_port))
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+def _pump(source: IO[bytes] | socket.socket, sink: IO[bytes] | socket.socket, on_end: object = None) -> None:
+    """Copy until EOF; then signal the end to the sink (shut down a socket's writing side / close a pipe)."""
+    try:
+        while True:
+            data = source.recv(65536) if isinstance(source, socket.socket) else source.read1(65536)  # type: ignore[union-attr]
+            if not data:
+                break
+            if isinstance(sink, socket.socket):
+                sink.sendall(data)
+            else:
+                sink.write(data)
+                sink.flush()
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            if isinstance(sink, socket.socket):
+                sink.shutdown(socket.SHUT_WR)
+            else:
+                sink.close()
+
+
+def _serve(connection: socket.socket, target: SshTarget, remote_port: int, sessions: list[subprocess.Popen]) -> None:
+    process = subprocess.Popen(target.relay_argv(remote_port), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+    sessions.append(process)
+    assert process.stdin is not None and process.stdout is not None
+    upstream = threading.Thread(target=_pump, args=(connection, process.stdin), daemon=True)
+    upstream.start()
+    _pump(process.stdout, connection)
+    upstream.join(timeout=5)
+    connection.close()
+    process.wait()
+
+
+def _check_reachable(target: SshTarget, remote_port: int, timeout: float) -> None:
+    probe = ("import socket, sys\n"
+             "socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()\n")
+    try:
+        result = subprocess.run(target.argv("python3", "-c", probe, layout.KEYCLOAK_HTTP_HOST, str(remote_port)),
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise TunnelError(f"ssh to {target.user}@{target.address}:{target.port}: no answer within {timeout:.0f} s") from None
+    if result.returncode != 0:
+        detail = (result.stderr or "").strip().splitlines()
+        raise TunnelError(f"ssh to {target.user}@{target.address}:{target.port} failed, or nothing listens on "
+                          f"{layout.KEYCLOAK_HTTP_HOST}:{remote_port} there: {detail[-1] if detail else f'exit {result.returncode}'}")
 
 
 @contextlib.contextmanager
 def ssh_tunnel(target: SshTarget, remote_port: int, timeout: float = 20) -> Iterator[int]:
-    """Yield a local port forwarded to remote_port on the host's loopback; the ssh process ends on exit."""
-    local_port = _free_port()
-    process = subprocess.Popen(target.argv(local_port, remote_port), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    """Yield a local port (127.0.0.1) whose connections reach remote_port on the host's loopback; every SSH session
+    ends on exit. TunnelError when the host cannot be reached or nothing listens there."""
+    _check_reachable(target, remote_port, timeout)
+    sessions: list[subprocess.Popen] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=_serve, args=(connection, target, remote_port, sessions), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
     try:
-        deadline = time.monotonic() + timeout
-        while not _listening(local_port):
-            if process.poll() is not None:
-                detail = (process.stderr.read() if process.stderr else "").strip().splitlines()
-                raise TunnelError(f"ssh to {target.user}@{target.address}:{target.port} failed: "
-                                  f"{detail[-1] if detail else f'exit {process.returncode}'}")
-            if time.monotonic() > deadline:
-                raise TunnelError(f"ssh tunnel to {target.address} not ready after {timeout:.0f} s")
-            time.sleep(0.2)
-        yield local_port
+        yield int(listener.getsockname()[1])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop.set()
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        for process in list(sessions):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

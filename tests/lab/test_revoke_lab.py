@@ -86,6 +86,33 @@ def password_login(host: Any, port: int, user: str, password: str) -> tuple[int,
                   {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password})
 
 
+def test_tunnel_reaches_loopback_although_sshd_forwards_nothing(site: dict[str, Any]) -> None:
+    """Keycloak provisioning and the access report reach Keycloak on the host's loopback through
+    counselkit.keycloak.tunnel. The hardened sshd refuses port forwarding, so the tunnel relays through SSH sessions
+    instead: shown here with the tenant's Synapse (also loopback only), a GET and a POST with a body, twice."""
+    import urllib.error
+    import urllib.request
+
+    from counselkit.keycloak.tunnel import SshTarget, ssh_tunnel
+    from counselkit.plan import load_plan
+
+    host = site["host"]
+    assert "allowtcpforwarding no" in run(host, "sshd -T").lower()
+    port = load_plan(site["tenants"]).tenant(TENANT).synapse_port
+    target = SshTarget(host.address, host.ssh_port, host.ssh_user, tuple(ssh.ssh_options(host)))
+    with ssh_tunnel(target, port) as local:
+        for _ in range(2):
+            with urllib.request.urlopen(f"http://127.0.0.1:{local}/_matrix/client/versions", timeout=30) as answer:
+                assert answer.status == 200 and "versions" in json.loads(answer.read())
+            login = urllib.request.Request(f"http://127.0.0.1:{local}/_matrix/client/v3/login", method="POST",
+                                           data=json.dumps({"type": "m.login.password", "password": "wrong",
+                                                            "identifier": {"type": "m.id.user", "user": "nobody"}}).encode(),
+                                           headers={"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(login, timeout=30)
+            assert refused.value.code == 403 and json.loads(refused.value.read())["errcode"] == "M_FORBIDDEN"
+
+
 def test_synapse_has_its_oidc_dependencies(site: dict[str, Any]) -> None:
     """Keycloak SSO needs Synapse's "oidc" extra (authlib): without it Synapse refuses to start once the OIDC
     provider is configured. Synapse's own dependency check, run in the deployed venv."""
