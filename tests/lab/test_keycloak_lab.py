@@ -43,6 +43,20 @@ def find_archive() -> Path | None:
     return found[-1] if found else None
 
 
+@pytest.fixture(scope="module", autouse=True)
+def environment_restored() -> Any:
+    """make_site and the full flow set the vault password file and the artifacts directory for this module's
+    deploys; the rest of the session gets its environment back."""
+    names = ("COUNSELKIT_VAULT_PASSWORD_FILE", "COUNSELKIT_ARTIFACTS")
+    saved = {name: os.environ.get(name) for name in names}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def make_site(lab: Any, workdir: Path, archive: Path | None) -> Path:
     """tenants.yaml for the lab (first lab host, internal CA, the lab proxy) plus its secrets."""
     data = example_data()
