@@ -7,13 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
 
 from counselkit import layout, render
 from counselkit.audit.checks import ssh_root_login_off
 from counselkit.audit.context import CheckContext, Target
 from counselkit.audit.guard import Transcript
-from counselkit.cli import cli
 from counselkit.plan import load_plan
 from tests.support import REPO, example_data, write_yaml
 
@@ -107,3 +105,19 @@ def test_audit_flags_root_login(tmp_path):
     assert drift.status == "fail" and "permitrootlogin without-password" in drift.found
     bootstrap = _audit(root_plan, "without-password")  # the plan itself still deploys as root: flagged
     assert bootstrap.status == "na" and bootstrap.reason.startswith("not applicable") and "ssh_user" in bootstrap.reason
+
+
+def test_ansible_lockout_filter_checks_the_deploying_admins_keys(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("counselkit_filters", REPO / "inventories/ansible/plugins/filter/counselkit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lockout = module.FilterModule().filters()["counselkit_lockout_problem"]
+    plan = load_plan(tenants(tmp_path, ADMIN))
+    platform = render.host_vars(plan, plan.hosts[0])["platform"]
+    own, other = platform["admins"][0]["ssh_key"], platform["admins"][1]["ssh_key"]
+    assert lockout(platform, f"publickey {own}\n", ADMIN, "node1") == ""
+    # another admin's key is among root's, but the deploy logs in as ADMIN, whose file holds only ADMIN's key
+    assert "would lock the deploy out" in lockout(platform, f"publickey {other}\n", ADMIN, "node1")
+    assert lockout(platform, f"publickey {other}\n", "root", "node1") == ""
