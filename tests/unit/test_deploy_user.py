@@ -25,6 +25,11 @@ def tenants(tmp_path: Path, ssh_user: str | None) -> Path:
     return write_yaml(tmp_path / "tenants.yaml", data)
 
 
+def validate(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "counselkit.cli", "validate", str(path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+
+
 def sshd_directives(plan) -> dict[str, str]:
     context = render.host_context(render.host_vars(plan, plan.hosts[0]), None)
     text = render.render("base/sshd_config.j2", context)
@@ -34,8 +39,7 @@ def sshd_directives(plan) -> dict[str, str]:
 def test_a_deploy_user_who_is_no_admin_is_refused_with_file_line_and_field(tmp_path):
     path = tenants(tmp_path, "mallory")
     line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "ssh_user: mallory" in text)
-    result = subprocess.run([sys.executable, "-m", "counselkit.cli", "validate", str(path)], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = validate(path)
     assert result.returncode != 0
     assert f"{path}:{line}:" in result.stderr and "platform.hosts[0].ssh_user: ssh_user 'mallory' is not an admin" \
         in result.stderr, result.stderr
@@ -44,8 +48,8 @@ def test_a_deploy_user_who_is_no_admin_is_refused_with_file_line_and_field(tmp_p
 
 def test_root_and_admins_are_valid_deploy_users(tmp_path):
     for user in ("root", ADMIN):
-        result = CliRunner().invoke(cli, ["validate", str(tenants(tmp_path, user))])
-        assert result.exit_code == 0, result.stderr
+        result = validate(tenants(tmp_path, user))
+        assert result.returncode == 0, result.stderr
 
 
 def test_root_deploys_without_sudo_and_keeps_root_login_by_key(tmp_path):
