@@ -79,4 +79,14 @@ def test_deploy_as_admin_with_sudo_switches_root_login_off(lab, bootstrap, tenan
         reopen = ssh_as(lab, HOST, DEPLOYER, key, "sudo -n sed -i 's/^PermitRootLogin no$/PermitRootLogin "
                         "prohibit-password/' /etc/ssh/sshd_config && sudo -n systemctl reload ssh.service")
         assert reopen.returncode == 0, reopen.stderr
-    assert ssh_as(lab, HOST, "root", key, "true").returncode == 0
+    assert root_logs_in(lab, key)
+
+
+def root_logs_in(lab, key, seconds: float = 15) -> bool:
+    """True once root logs in again; sshd refuses connections for a moment while it re-executes on reload."""
+    deadline = time.monotonic() + seconds
+    while ssh_as(lab, HOST, "root", key, "true").returncode != 0:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
+    return True
