@@ -125,3 +125,11 @@ def test_ansible_lockout_filter_checks_the_deploying_admins_keys(tmp_path):
     # another admin's key is among root's, but the deploy logs in as ADMIN, whose file holds only ADMIN's key
     assert "would lock the deploy out" in lockout(platform, f"publickey {other}\n", ADMIN, "node1")
     assert lockout(platform, f"publickey {other}\n", "root", "node1") == ""
+
+
+def test_audit_logs_in_as_the_deploy_user_and_uses_sudo_for_an_admin(tmp_path):
+    from counselkit.audit.targets import production_targets
+
+    _, (first, *others) = production_targets(tenants(tmp_path, ADMIN))
+    assert first.hostspec.startswith(f"ssh://{ADMIN}@") and first.sudo is True
+    assert all(t.hostspec.startswith("ssh://root@") and t.sudo is False for t in others)
