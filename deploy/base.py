@@ -41,13 +41,22 @@ def security_updates():
 
 @operation()
 def file_integrity_baseline():
-    """Start building the first AIDE database in the background, unless it exists or is being built."""
-    status = (host.get_fact(Command, f"test -e {layout.AIDE_DB} && echo present || "
-                            f"systemctl is-active {layout.AIDE_INIT_UNIT} || true") or "").strip()
-    if status in ("present", "active", "activating"):
-        host.noop(f"AIDE database {layout.AIDE_DB}: {status}")
+    """Start building the first AIDE database in the background, unless it exists or is being built (running or
+    queued). A failed earlier build is started again, and its result shows in the deploy's output."""
+    unit = shlex.quote(layout.AIDE_INIT_UNIT)
+    output = host.get_fact(Command, f"test -e {shlex.quote(layout.AIDE_DB)} && echo present || "
+                                    f"systemctl show -p ActiveState -p Result -p Job {unit}") or ""
+    state = dict(line.split("=", 1) for line in output.split() if "=" in line)
+    if output.strip() == "present":
+        host.noop(f"AIDE database {layout.AIDE_DB}: present")
         return
-    yield f"systemctl start --no-block {layout.AIDE_INIT_UNIT}"
+    if state.get("ActiveState") in ("active", "activating") or state.get("Job", "") not in ("", "0"):
+        host.noop(f"AIDE database {layout.AIDE_DB}: being built ({state.get('ActiveState')})")
+        return
+    if state.get("Result", "success") != "success":
+        logger.warning(f"{host.name}: the last AIDE baseline build ended with {state['Result']!r} "
+                       f"(journalctl -u {layout.AIDE_INIT_UNIT}); starting it again")
+    yield f"systemctl start --no-block {unit}"
 
 
 @operation()

@@ -55,12 +55,25 @@ def services_work(sh: Sh, plan: Plan, host: str) -> list[str]:
         result = json.loads(sh(f"cat {job.names['status_file']} 2>/dev/null || echo '{{}}'") or "{}")
         if not result.get("ok"):
             problems.append(f"{job.names['service']}: last run {result or 'missing'}")
-    # The baseline runs in the background after the deploy, at idle priority: wait for it (at most 20 minutes).
-    aide = sh(f"for i in $(seq 240); do systemctl -q is-active {layout.AIDE_INIT_UNIT} || break; sleep 5; done; "
-              f"systemctl show -p Result -p ExecMainStatus {layout.AIDE_INIT_UNIT}; test -s {layout.AIDE_DB} && echo db=ok")
-    if "Result=success" not in aide or "db=ok" not in aide:
-        problems.append(f"{layout.AIDE_INIT_UNIT}: {' '.join(aide.split())}")
+    problem = aide_baseline_problem(sh)
+    if problem:
+        problems.append(problem)
     return problems
+
+
+def aide_baseline_problem(sh: Sh, minutes: int = 20) -> str | None:
+    """None once the first AIDE database is built; else what the baseline unit shows. The baseline runs in the
+    background after the deploy, at idle priority: wait while its start job is queued or it runs."""
+    unit = shlex.quote(layout.AIDE_INIT_UNIT)
+    state = sh(f"for i in $(seq {minutes * 12}); do "
+               f"case \"$(systemctl show -p ActiveState --value {unit})$(systemctl show -p Job --value {unit})\" in "
+               f"inactive|failed) break;; esac; sleep 5; done; "
+               f"systemctl show -p ActiveState -p Result -p ExecMainStatus {unit}; "
+               f"test -s {shlex.quote(layout.AIDE_DB)} && echo db=ok; "
+               f"journalctl -u {unit} -n 5 --no-pager -o cat 2>/dev/null || true")
+    if "Result=success" in state and "db=ok" in state:
+        return None
+    return f"{layout.AIDE_INIT_UNIT}: {' '.join(state.split())}"
 
 
 def limits_applied(sh: Sh, plan: Plan, host: str) -> list[str]:

@@ -34,7 +34,7 @@ LYNIS_TARGET = 85
 # CK-LOG-01 (persistent journal) is not among them: Debian 12 keeps the journal on disk out of the box.
 MUST_FAIL_BARE = {"CK-SSH-02", "CK-ACC-01", "CK-KRN-01", "CK-NET-01", "CK-PAT-01", "CK-WEB-01",
                   "CK-WEB-02", "CK-WEB-03", "CK-DB-01", "CK-SYN-01", "CK-SYN-02", "CK-TEN-01", "CK-SEC-01", "CK-BAK-01",
-                  "CK-SYS-01"}
+                  "CK-BAK-02", "CK-SYS-01"}  # CK-BAK-02: node1's snapshots of the same tenants are not node2's
 
 # What must not change on a host while it is audited: configuration, packages, unit states.
 FINGERPRINT = ("find /etc /var/lib/dpkg/status /usr/local /opt -xdev -printf '%p %m %U %G %s %T@\\n' 2>/dev/null | sort | sha256sum; "
@@ -152,6 +152,59 @@ def test_tenant_limits_and_egress_in_force(deployed_node1: LabHost, lab: LabStat
     assert not (wrong := units.limits_applied(sh, plan, deployed_node1.name)), wrong
     assert lab.proxy_url, "the lab has no proxy to probe egress with"
     assert not (leaks := units.egress_confined(sh, plan, deployed_node1.name, lab.proxy_url)), leaks
+
+
+# Controls a bare image happens to meet (or that only a deployed host can violate): each is shown to fail on the
+# deployed node1 with its violation injected, then passes again once it is reverted. (control, inject, revert)
+def _injections(db_user: str) -> list[tuple[str, str, str]]:
+    from counselkit import layout
+
+    def psql(statement: str) -> str:
+        return f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -c {shlex.quote(statement)}"
+
+    role = '"' + db_user.replace('"', '""') + '"'
+    return [
+        # sshd takes the first value it reads: the violation goes on top of the deployed file (kept aside as it was).
+        ("CK-SSH-01", "cp -p /etc/ssh/sshd_config /root/ck-violation-sshd && "
+                      "{ echo 'PasswordAuthentication yes'; cat /root/ck-violation-sshd; } > /etc/ssh/sshd_config",
+         "cp -p /root/ck-violation-sshd /etc/ssh/sshd_config && rm /root/ck-violation-sshd"),
+        ("CK-ACC-02", "useradd -M -s /usr/sbin/nologin ck-violation && passwd -q -d ck-violation", "userdel ck-violation"),
+        ("CK-KRN-02", f"mv {layout.SYSCTL_KERNEL_FILE} /root/ck-violation-sysctl", f"mv /root/ck-violation-sysctl {layout.SYSCTL_KERNEL_FILE}"),
+        ("CK-NET-02", "systemd-run -q --unit ck-violation-listener python3 -m http.server --bind 0.0.0.0 8099 && "
+                      "for i in $(seq 50); do ss -tlnH | grep -q ':8099 ' && break; sleep 0.2; done",
+         "systemctl stop ck-violation-listener"),
+        ("CK-LOG-02", f"mv {layout.AUDIT_RULES} /root/ck-violation-audit.rules", f"mv /root/ck-violation-audit.rules {layout.AUDIT_RULES}"),
+        ("CK-LOG-03", "systemctl -q disable systemd-timesyncd.service", "systemctl -q enable systemd-timesyncd.service"),
+        ("CK-DB-02", psql(f"ALTER ROLE {role} CREATEDB"), psql(f"ALTER ROLE {role} NOCREATEDB")),
+    ]
+
+
+def _controls_status(tmp_path: Path, controls: set[str]) -> dict[str, str]:
+    from counselkit.secrets import SecretStore
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    plan, targets = lab_targets(EXAMPLE, tmp_path, "node1")
+    run = audit(targets, plan, "lab", secrets=SecretStore.open(EXAMPLE), only_controls=controls)
+    assert not run.hosts[0].error, run.hosts[0].error
+    return {c.control.id: c.status for c in run.hosts[0].controls}
+
+
+def test_injected_violations_fail_their_controls(deployed_node1: LabHost, lab: LabState, tmp_path: Path) -> None:
+    """Every control the bare host does not show failing fails on the deployed host once its violation is injected
+    (one audit with all of them), and passes again after the revert (the host is left as the deploy made it)."""
+    db_user = _example_plan(lab).host("node1").tenants[0].db_user
+    injections = _injections(db_user)
+    controls = {control for control, _, _ in injections}
+    try:
+        for _, inject, _ in injections:
+            _sh(deployed_node1, inject)
+        injected = _controls_status(tmp_path / "injected", controls)
+    finally:
+        for _, _, revert in injections:
+            ssh.run(deployed_node1, revert, timeout=120)
+    assert {c: injected.get(c) for c in controls if injected.get(c) != "fail"} == {}, injected
+    reverted = _controls_status(tmp_path / "reverted", controls)
+    assert {c: s for c, s in reverted.items() if s not in {"pass", "na"}} == {}, reverted
 
 
 def test_bare_host_fails_the_same_controls(lab: LabState, example_secrets, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from counselkit.plan import load_plan
 from counselkit.site import lab_site
 from deploy.runner import run_deploy
 from tests.checks.state import assert_nothing_public_but
+from tests.checks.units import aide_baseline_problem
 from tests.support import LAB_HOSTS, example_data, tenant_entry, write_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -376,7 +377,16 @@ def test_catch_all_vhost_answers_nothing(lab, ca_file):
 # --- 5. idempotence, adding a tenant; 6. removal refuses ------------------------------------------------------------
 
 
+def test_file_integrity_baseline_built(hosts):
+    """The first deploy starts the AIDE baseline in the background; it finishes (succeeds) on every host. The
+    second run below then finds it present instead of starting it again."""
+    problems = [f"{name}: {problem}" for name, host in hosts.items()
+                if (problem := aide_baseline_problem(lambda command, h=host: h.run(command).stdout))]
+    assert not problems, problems
+
+
 def test_second_run_changes_nothing(first_deploy, tenants_file, vault_env):
+    assert first_deploy.changes > 0, "the results parser found no change in the first deploy"
     again = run_deploy(tenants_file, extra_env=vault_env)
     assert again.returncode == 0, again.output[-4000:]
     assert again.changed == [], again.changed

@@ -29,7 +29,11 @@ def test_status_json_lists_hosts_proxy_and_s3(lab: LabState) -> None:
     assert all(h["status"].startswith("up (") for h in info["hosts"]), info["hosts"]
     assert info["proxy"]["url"] == lab.proxy_url
     assert info["s3"]["endpoint"] == lab.s3.endpoint
-    assert "secret" not in result.stdout  # credentials stay in the root-only state file
+    # The S3 credentials stay in the root-only state file: neither key appears in the status, nor does the field.
+    assert lab.s3.access_key and lab.s3.secret_key
+    for value in (lab.s3.access_key, lab.s3.secret_key):
+        assert value not in result.stdout + result.stderr
+    assert "secret" not in result.stdout
 
 
 @pytest.mark.lab

@@ -7,8 +7,19 @@ import pytest
 from counselkit.lab import addresses, image, settings
 
 
-def test_recipe_hash_is_stable() -> None:
-    assert image.recipe_hash() == image.recipe_hash()
+def test_recipe_hash_is_stable_across_processes() -> None:
+    """The cache is found again by a later run (another process, another hash seed, another working directory):
+    the hash depends on the recipe only."""
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    others = {subprocess.run([sys.executable, "-c", "from counselkit.lab import image; print(image.recipe_hash())"],
+                             cwd=cwd, env={"PYTHONPATH": str(REPO), "PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"},
+                             capture_output=True, text=True, check=True).stdout.strip()
+              for seed, cwd in (("1", "/"), ("2", "/tmp"))}
+    assert others == {image.recipe_hash()}
 
 
 @pytest.mark.parametrize("change", ["packages", "setup", "ca"])
