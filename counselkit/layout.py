@@ -172,6 +172,7 @@ def synapse_oidc_config(slug: str) -> str:
     return f"{SYNAPSE_CONFIG_ROOT}/{slug}/oidc.yaml"
 
 # --- Host files and system names used by the deploy (deploy/, templates/, roles/) ---------------------------
+ROOT_USER = "root"  # the deploy's login only for a host's first (bootstrap) run; then an admin with sudo
 ADMIN_GROUP = "counselkit-admins"  # the platform admins from tenants.yaml; sudo without password (no passwords exist)
 SUDOERS_ADMINS = "/etc/sudoers.d/counselkit-admins"
 # root's keys: exactly those of platform.admins (plus the site's own, e.g. the lab key); managed by the deploy.

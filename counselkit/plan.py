@@ -56,10 +56,21 @@ class HostPlan(Frozen):
     name: str
     address: str
     ssh_port: int
-    ssh_user: str
+    ssh_user: str  # who the deploy logs in as: root (the first, bootstrap run) or one of platform.admins
     capacity: int
     tenants: list[TenantPlan]
     removed: list[RemovedTenant]
+
+    # The one place that decides how a deploy gets root, read by both engines (pyinfra `_sudo`, Ansible
+    # `ansible_become`) and by sshd_config: an admin deploys through sudo, and then root's SSH login is off,
+    # which never locks out this deploy's own path (validate allows only root and platform.admins here).
+    @property
+    def sudo(self) -> bool:
+        return self.ssh_user != layout.ROOT_USER
+
+    @property
+    def permit_root_login(self) -> str:
+        return "no" if self.sudo else "prohibit-password"
 
 
 class Plan(Frozen):

@@ -162,7 +162,9 @@ def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
         host = plan.host(host)
     platform = plan.platform
     return {
-        "host": {"name": host.name, "address": host.address},
+        # how the deploy gets root (HostPlan.sudo) and whether root may log in over SSH (templates/base/sshd_config.j2)
+        "host": {"name": host.name, "address": host.address, "ssh_user": host.ssh_user, "sudo": host.sudo,
+                 "permit_root_login": host.permit_root_login},
         "platform": {
             "domain": platform.domain,
             "tls": platform.tls,

@@ -122,10 +122,12 @@ def base() -> None:
                     groups=[layout.ADMIN_GROUP], public_keys=[admin["ssh_key"]], delete_keys=True)
     remove_former_admins(name=f"Former admins removed (members of {layout.ADMIN_GROUP} not in platform.admins)",
                          planned=[a["name"] for a in ctx["platform"]["admins"]])
-    # root: exactly the admins' keys (plus the site's own), never a key left from an earlier admin or an image
+    # root: exactly the admins' keys (plus the site's own), never a key left from an earlier admin or an image;
+    # refused first if the keys written for the deploy user (root or an admin) would lock out this very deploy.
+    # Without sudo: sudo resets the environment, and $SSH_USER_AUTH is the login session's (readable by its user).
     root_keys = ctx["platform"]["root_keys"]
-    problem = sshauth.lockout_problem(root_keys, host.get_fact(Command, 'cat "$SSH_USER_AUTH" 2>/dev/null || true') or "",
-                                      host.data.get("ssh_user") or "root", host.name)
+    auth_info = host.get_fact(Command, 'cat "$SSH_USER_AUTH" 2>/dev/null || true', _sudo=False) or ""
+    problem = sshauth.lockout_problem(ctx["platform"], auth_info, host.data.get("ssh_user") or sshauth.ROOT, host.name)
     if problem:
         raise DeployError(problem)  # while collecting operations: nothing has run on any host yet
     directory(name=f"{layout.ROOT_SSH_DIR}", path=layout.ROOT_SSH_DIR, mode="700")

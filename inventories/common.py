@@ -64,6 +64,9 @@ def pyinfra_hosts(site: SiteOverrides | None, ssh: dict[str, dict[str, Any]] | N
             "ssh_hostname": host_plan.address,  # pyinfra names the host as the plan does, connects to its address
             "ssh_user": host_plan.ssh_user,
             "ssh_port": host_plan.ssh_port,
+            # an admin deploys through sudo: pyinfra's global argument, as host data the default of every
+            # operation and fact (HostPlan.sudo decides it for both engines)
+            "_sudo": host_plan.sudo,
         }
         data.update(pinned)
         data.update((ssh or {}).get(host_plan.name, {}))

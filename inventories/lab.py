@@ -3,7 +3,8 @@
     pyinfra -y inventories/lab.py deploy/site.py        (tenants file: $COUNSELKIT_TENANTS, default tenants.yaml)
 
 Host addresses, the forward proxy and S3 come from the lab state (`counselkit lab up`); SSH uses the lab key
-with strict host key checking against the lab's known_hosts.
+with strict host key checking against the lab's known_hosts, as the plan's user (platform.hosts[].ssh_user: root,
+or an admin whose ssh_key is the lab's public key).
 """
 
 from inventories.common import pyinfra_hosts as _pyinfra_hosts
@@ -22,7 +23,6 @@ counselkit_hosts = _pyinfra_hosts(
             "ssh_key": str(h.ssh_key_path),
             "ssh_known_hosts_file": str(h.known_hosts_path),
             "ssh_strict_host_key_checking": "yes",
-            "ssh_user": h.ssh_user,
             "ssh_port": h.ssh_port,
         }
         for h in _state.hosts

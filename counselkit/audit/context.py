@@ -52,6 +52,7 @@ class Target:
     ssh_identity_file: Path | None = None
     ca_file: Path | None = None  # trust anchor for the TLS checks (tls: internal)
     ssh_extra_args: str | None = None
+    sudo: bool = False  # logs in as an admin (platform.hosts[].ssh_user): the read-only commands run through sudo
 
 
 @dataclass

@@ -130,6 +130,7 @@ def connect(target: Target, transcript: Transcript) -> Any:
         kwargs["ssh_extra_args"] = target.ssh_extra_args
     if target.hostspec.startswith("ssh://"):
         kwargs["controlpersist"] = 0  # no lingering master connection left behind
+        kwargs["sudo"] = target.sudo
     host = testinfra.get_host(target.hostspec, **kwargs)
     guard_backend(host.backend, transcript)
     return host

@@ -2,7 +2,7 @@
 
 * ``lab``: addresses, key and known_hosts from the running lab (``counselkit.lab.state.load_state()``),
   strict host key checking, the lab key only (an ssh_config written for this run).
-* ``production``: the plan's addresses, ports and users; the operator's own SSH agent and ~/.ssh/config,
+* ``production``: the plan's addresses, ports and users (through sudo when that is an admin); the operator's own SSH agent and ~/.ssh/config,
   with BatchMode and strict host key checking.
 * ``local``: this machine through testinfra's local backend, checked against one host of the plan.
 * a path: a pyinfra inventory file (lists of hosts, optionally ``(name, data)`` with ``ssh_hostname``,
@@ -15,6 +15,7 @@ import runpy
 from pathlib import Path
 from typing import Any
 
+from counselkit.layout import ROOT_USER
 from counselkit.plan import HostPlan, Plan, load_plan
 from counselkit.site import lab_site
 
@@ -52,18 +53,20 @@ def lab_targets(tenants_file: Path, workdir: Path, host_filter: str | None = Non
         config = workdir / f"ssh_config.{lab_host.name}"
         config.write_text(
             f"Host {lab_host.address}\n"
-            f"  User {lab_host.ssh_user}\n  Port {lab_host.ssh_port}\n  IdentityFile {lab_host.ssh_key_path}\n"
+            f"  User {plan_host.ssh_user}\n  Port {lab_host.ssh_port}\n  IdentityFile {lab_host.ssh_key_path}\n"
             f"  IdentitiesOnly yes\n  UserKnownHostsFile {lab_host.known_hosts_path}\n"
             f"  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n"
             f"  ConnectTimeout 5\n  LogLevel ERROR\n", encoding="utf-8")
-        targets.append(Target(plan_host.name, f"ssh://{lab_host.ssh_user}@{lab_host.address}:{lab_host.ssh_port}",
-                              lab_host.address, plan_host, ssh_config=config))
+        # as the deploy logs in (inventories/lab.py): the plan's user with the lab key
+        targets.append(Target(plan_host.name, f"ssh://{plan_host.ssh_user}@{lab_host.address}:{lab_host.ssh_port}",
+                              lab_host.address, plan_host, ssh_config=config, sudo=plan_host.sudo))
     return plan, targets
 
 
 def production_targets(tenants_file: Path, host_filter: str | None = None) -> tuple[Plan, list[Target]]:
     plan = load_plan(tenants_file)
-    targets = [Target(h.name, f"ssh://{h.ssh_user}@{h.address}:{h.ssh_port}", h.address, h, ssh_extra_args=STRICT_SSH)
+    targets = [Target(h.name, f"ssh://{h.ssh_user}@{h.address}:{h.ssh_port}", h.address, h, ssh_extra_args=STRICT_SSH,
+                      sudo=h.sudo)
                for h in _pick(plan, host_filter)]
     return plan, targets
 
@@ -99,5 +102,5 @@ def file_targets(inventory: Path, tenants_file: Path, host_filter: str | None = 
             extra += f" -o UserKnownHostsFile={data['ssh_known_hosts_file']}"
         targets.append(Target(plan_host.name, f"ssh://{user}@{address}:{port}", address, plan_host,
                               ssh_identity_file=Path(data["ssh_key"]) if data.get("ssh_key") else None,
-                              ssh_extra_args=extra))
+                              ssh_extra_args=extra, sudo=user != ROOT_USER))
     return plan, targets

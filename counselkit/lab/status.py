@@ -11,7 +11,7 @@ from counselkit.lab.state import LabHost, LabState
 
 
 def host_status(state: LabState, host: LabHost) -> str:
-    """'up (running)', 'up (degraded)', 'unreachable' or 'down'."""
+    """'up (running)', 'up (degraded)', 'up (root login refused)', 'unreachable' or 'down'."""
     nspawn = state.process(f"host:{host.name}")
     if nspawn is None or not is_running(nspawn):
         return "down"
@@ -20,6 +20,11 @@ def host_status(state: LabState, host: LabHost) -> str:
     except (subprocess.TimeoutExpired, LabError):
         return "unreachable"
     answer = result.stdout.strip()
+    if not answer and result.returncode != 0 and "Permission denied" in result.stderr:
+        # sshd answers and refuses root by key: a deploy as an admin switched root login off (PermitRootLogin no,
+        # tests/lab/test_deploy_sudo.py). The host is up; calling it unreachable would make a test session's lab
+        # fixture rebuild the whole shared lab.
+        return "up (root login refused)"
     return f"up ({answer})" if answer else "unreachable"
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..layout import ROOT_USER
 from .platform import Platform
 from .tenant import Tenant
 from .types import address_key
@@ -24,6 +25,7 @@ def cross_checks(platform: Platform | None, tenants: dict[int, Tenant], base_dir
         return
     yield from _duplicate_hosts(platform)
     yield from _duplicate_admins(platform)
+    yield from _deploy_users(platform)
     yield from _placement(platform, tenants)
     yield from _plans_exist(platform, tenants)
 
@@ -91,6 +93,18 @@ def _duplicate_admins(platform: Platform) -> Iterator[Finding]:
         if admin.name in seen:
             yield ("platform", "admins", index, "name"), f"duplicate admin name '{admin.name}'"
         seen.add(admin.name)
+
+
+def _deploy_users(platform: Platform) -> Iterator[Finding]:
+    """A deploy logs in as root (a host's first run) or as an admin, who gets account, key and sudo from the deploy
+    itself; any other account would not exist, and root login is switched off only for an admin."""
+    admins = [admin.name for admin in platform.admins]
+    for index, host in enumerate(platform.hosts):
+        if host.ssh_user != ROOT_USER and host.ssh_user not in admins:
+            yield ("platform", "hosts", index, "ssh_user"), (
+                f"ssh_user '{host.ssh_user}' is not an admin: the deploy logs in as one of platform.admins "
+                f"({', '.join(admins)}) and uses sudo, or as {ROOT_USER} for a host's first (bootstrap) run"
+            )
 
 
 def _placement(platform: Platform, tenants: dict[int, Tenant]) -> Iterator[Finding]:

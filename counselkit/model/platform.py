@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from ..billing.leitweg import LeitwegId
+from ..layout import ROOT_USER
 from ..billing.tax import EXEMPTIONS, STANDARD_RATE, check_declaration
 from .types import (
     Domain, Email, HostName, Iban, LaxDecimal, Money, NetAddress, NonEmpty, PostalAddress, Slug, SshPublicKey,
@@ -94,7 +95,11 @@ class Host(Strict):
     address: NetAddress
     capacity_tenants: Annotated[int, Field(ge=1, le=500)] = 40
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
-    ssh_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "root"
+    # Who the deploy logs in as: root only for the host's first (bootstrap) run, then one of platform.admins, with
+    # sudo; root's SSH login is off then (counselkit.plan.HostPlan.sudo, checks._deploy_users).
+    ssh_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+                                   description="root for the first (bootstrap) deploy, then one of platform.admins "
+                                               "(sudo; root SSH login off)")] = ROOT_USER
     # The host's own SSH public keys ("ssh-ed25519 AAAA..."): production deploys accept no other (counselkit.hostkeys).
     host_keys: list[SshPublicKey] = []
 

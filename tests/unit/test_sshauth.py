@@ -5,7 +5,7 @@ from __future__ import annotations
 from counselkit import render
 from counselkit.plan import load_plan
 from counselkit.site import SiteOverrides
-from counselkit.sshauth import key_id, lockout_problem, session_key
+from counselkit.sshauth import key_id, lockout_problem, planned_keys, session_key
 from tests.support import example_data, write_yaml
 
 ADMIN = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdminKeyAdminKeyAdminKeyAdminKeyAdminKe admin@example"
@@ -21,12 +21,25 @@ def test_session_key_from_expose_auth_info():
     assert session_key("") is None and session_key("password\n") is None
 
 
+PLATFORM = {"root_keys": [ADMIN], "admins": [{"name": "alice", "ssh_key": ADMIN}]}
+
+
 def test_lockout_refused_only_when_roots_key_would_go():
-    assert lockout_problem([ADMIN], f"publickey {OTHER}\n", "root", "h1") is not None
-    assert "lock the deploy out" in lockout_problem([ADMIN], f"publickey {OTHER}\n", "root", "h1")
-    assert lockout_problem([ADMIN], f"publickey {key_id(ADMIN)}\n", "root", "h1") is None
-    assert lockout_problem([ADMIN], "", "root", "h1") is None  # sshd does not tell yet: first deploy
-    assert lockout_problem([ADMIN], f"publickey {OTHER}\n", "alice", "h1") is None  # root's keys are not its login
+    assert lockout_problem(PLATFORM, f"publickey {OTHER}\n", "root", "h1") is not None
+    assert "lock the deploy out" in lockout_problem(PLATFORM, f"publickey {OTHER}\n", "root", "h1")
+    assert lockout_problem(PLATFORM, f"publickey {key_id(ADMIN)}\n", "root", "h1") is None
+    assert lockout_problem(PLATFORM, "", "root", "h1") is None  # sshd does not tell yet: first deploy
+
+
+def test_lockout_refused_when_the_admin_deploying_would_lose_its_key():
+    # The deploy logs in as alice (sudo): her authorized_keys is rewritten with exactly her planned key.
+    refused = lockout_problem(PLATFORM, f"publickey {OTHER}\n", "alice", "h1")
+    assert refused is not None and "admin 'alice'" in refused and "Nothing has been changed" in refused
+    assert lockout_problem(PLATFORM, f"publickey {key_id(ADMIN)}\n", "alice", "h1") is None
+    # root's keys do not help an admin login, and a user the plan does not manage keeps no key at all
+    other_root = {**PLATFORM, "root_keys": [ADMIN, OTHER]}
+    assert lockout_problem(other_root, f"publickey {OTHER}\n", "alice", "h1") is not None
+    assert planned_keys(PLATFORM, "alice") == [ADMIN] and planned_keys(PLATFORM, "bob") == []
 
 
 def test_root_keys_are_the_admins_keys_plus_the_sites(tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .registry import Check, check, CheckFn, CHECKS
 from .ssh import (
     MODERN_CIPHERS, MODERN_HOSTKEYS, MODERN_KEX, MODERN_MACS, ssh_modern_algorithms, ssh_password_auth_disabled,
-    ssh_root_login_key_only,
+    ssh_root_login_key_only, ssh_root_login_off,
 )
 from .accounts import (
     accounts_admins_with_keys, accounts_no_empty_passwords, accounts_unique_ids, sudo_group_matches_plan,
@@ -50,6 +50,7 @@ __all__ = [
     "ssh_modern_algorithms",
     "ssh_password_auth_disabled",
     "ssh_root_login_key_only",
+    "ssh_root_login_off",
     "accounts_admins_with_keys",
     "accounts_no_empty_passwords",
     "accounts_unique_ids",

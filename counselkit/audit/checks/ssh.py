@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from counselkit import layout
+
 from ..context import CheckContext, Finding, failed, passed, verdict
-from .registry import check
+from .registry import check, na
 
 
 @check("ssh_password_auth_disabled", "sshd -T: password, keyboard-interactive and empty passwords off; public keys on")
@@ -63,3 +65,22 @@ def ssh_modern_algorithms(ctx: CheckContext) -> Finding:
         if not offered:
             problems.append(f"{key}: nothing reported")
     return verdict(problems, expected, "\n".join(shown))
+
+
+# --- no root login once admins deploy with sudo (CK-SSH-03) ---------------------------------------------------
+
+@check("ssh_root_login_off", "sshd -T: root cannot log in over SSH at all; the deploy logs in as an admin with sudo")
+def ssh_root_login_off(ctx: CheckContext) -> Finding:
+    expected = f"permitrootlogin no; platform.hosts[{ctx.plan_host.name}].ssh_user one of platform.admins (sudo)"
+    config = ctx.sshd
+    if config is None:
+        return failed(expected, "`sshd -T` failed")
+    value = config.get("permitrootlogin", "(unset)")
+    found = f"permitrootlogin {value}; the deploy logs in as {ctx.plan_host.ssh_user}"
+    if value == "no":
+        return passed(expected, found)
+    if not ctx.plan_host.sudo:  # flagged, not failed: the plan itself still deploys as root (the bootstrap run)
+        return na(expected, found, f"not applicable while the deploy logs in as {layout.ROOT_USER}: set "
+                  f"platform.hosts[{ctx.plan_host.name}].ssh_user to one of platform.admins and deploy once, "
+                  "then root SSH login is off (docs/operations.md)")
+    return failed(expected, f"{found}, whose plan switches root login off: sshd_config differs from the deploy")

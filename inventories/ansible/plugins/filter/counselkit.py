@@ -5,8 +5,8 @@
   ansible-vault file loaded with include_vars) by the same dotted references the pyinfra deploy uses.
 * ``counselkit_secrets | counselkit_secret(ref)`` — one secret value by reference (``tenants.<slug>.<name>``).
 * ``bundle | counselkit_pem_split`` — [key_pem, cert_pem] of a PEM bundle (counselkit.tls.split_bundle).
-* ``root_keys | counselkit_lockout_problem(auth_info, ssh_user, host)`` — counselkit.sshauth.lockout_problem: a
-  message when root's planned keys would lock out this deploy, else ''.
+* ``counselkit.platform | counselkit_lockout_problem(auth_info, ssh_user, host)`` — counselkit.sshauth.lockout_problem:
+  a message when the planned keys of the deploy user (root or an admin) would lock out this deploy, else ''.
 * the escaping filters of counselkit.escape (``shquote``, ``yaml_str``, ``nginx_str``, ``comment`` ...): the same
   functions counselkit.render.environment() registers, so the shared templates render the same in both engines.
 """
@@ -84,10 +84,10 @@ def counselkit_pem_split(bundle: str) -> list[str]:
     return [key if isinstance(key, str) else key.decode(), cert if isinstance(cert, str) else cert.decode()]
 
 
-def counselkit_lockout_problem(root_keys: Any, auth_info: str, ssh_user: str, host: str) -> str:
+def counselkit_lockout_problem(platform: Any, auth_info: str, ssh_user: str, host: str) -> str:
     from counselkit.sshauth import lockout_problem
 
-    return lockout_problem(_plain(root_keys), str(auth_info), str(ssh_user), str(host)) or ""
+    return lockout_problem(_plain(platform), str(auth_info), str(ssh_user), str(host)) or ""
 
 
 class FilterModule:

@@ -199,6 +199,7 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
         "ansible_host": host_plan.address,
         "ansible_user": host_plan.ssh_user,
         "ansible_port": host_plan.ssh_port,
+        "ansible_become": host_plan.sudo,  # an admin deploys through sudo (HostPlan.sudo, as pyinfra's _sudo)
     }
 
 
@@ -232,8 +233,7 @@ class InventoryModule(BaseInventoryPlugin):
                     "ansible_ssh_private_key_file": str(h.ssh_key_path),
                     "ansible_ssh_common_args": f"-F none -o IdentitiesOnly=yes -o UserKnownHostsFile={h.known_hosts_path} "
                                                "-o StrictHostKeyChecking=yes",
-                    "ansible_user": h.ssh_user,
-                    "ansible_port": h.ssh_port,
+                    "ansible_port": h.ssh_port,  # the user is the plan's, as in inventories/lab.py
                 }
                 for h in state.hosts
             }
