@@ -173,6 +173,12 @@ def synapse_oidc_config(slug: str) -> str:
 
 # --- Host files and system names used by the deploy (deploy/, templates/, roles/) ---------------------------
 ROOT_USER = "root"  # the deploy's login only for a host's first (bootstrap) run; then an admin with sudo
+def admin_home(name: str) -> str:
+    """An admin's home (created by the base deploy; login.defs HOME_MODE 0750 keeps it private). Deploys through
+    sudo upload there first: pyinfra's default, /tmp, would hold each uploaded file world-readable for a moment."""
+    return f"/home/{name}"
+
+
 ADMIN_GROUP = "counselkit-admins"  # the platform admins from tenants.yaml; sudo without password (no passwords exist)
 SUDOERS_ADMINS = "/etc/sudoers.d/counselkit-admins"
 # root's keys: exactly those of platform.admins (plus the site's own, e.g. the lab key); managed by the deploy.

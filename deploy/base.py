@@ -119,6 +119,7 @@ def base() -> None:
     server.group(name=f"Group {layout.ADMIN_GROUP}", group=layout.ADMIN_GROUP)
     for admin in ctx["platform"]["admins"]:
         server.user(name=f"Admin {admin['name']}", user=admin["name"], shell="/bin/bash", create_home=True,
+                    home=layout.admin_home(admin["name"]),
                     groups=[layout.ADMIN_GROUP], public_keys=[admin["ssh_key"]], delete_keys=True)
     remove_former_admins(name=f"Former admins removed (members of {layout.ADMIN_GROUP} not in platform.admins)",
                          planned=[a["name"] for a in ctx["platform"]["admins"]])

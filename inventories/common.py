@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from counselkit import render
+from counselkit import layout, render
 from counselkit.plan import Plan, load_plan
 from counselkit.site import SiteOverrides
 
@@ -68,6 +68,8 @@ def pyinfra_hosts(site: SiteOverrides | None, ssh: dict[str, dict[str, Any]] | N
             # operation and fact (HostPlan.sudo decides it for both engines)
             "_sudo": host_plan.sudo,
         }
+        if host_plan.sudo:  # uploads go to a private directory before sudo copies them into place
+            data["_temp_dir"] = layout.admin_home(host_plan.ssh_user)
         data.update(pinned)
         data.update((ssh or {}).get(host_plan.name, {}))
         hosts.append((host_plan.name, data))
