@@ -26,9 +26,10 @@ SEARCHED_DIRS = ("/etc", "/var/lib", "/opt", "/srv", "/run")
 def _value_patterns(value: str) -> list[str]:
     if "-----BEGIN" not in value:
         return [line for line in value.splitlines() if line]  # grep -f: one pattern a line
-    # A PEM bundle: the key's base64 lines (one line of a key is as bad as all), never the public certificate.
-    key, _ = split_bundle(value)
-    return [line for line in key.splitlines() if line and not line.startswith("-----")]
+    # A PEM bundle: the key's base64 lines (one line of a key is as bad as all), never the public certificate —
+    # nor a key line the certificate holds too (an EC key's PKCS#8 encoding ends with its public key).
+    key, cert = split_bundle(value)
+    return [line for line in key.splitlines() if line and not line.startswith("-----") and line not in cert]
 
 
 def secret_patterns(store: SecretStore, plan: Plan) -> dict[str, str]:
