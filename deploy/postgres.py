@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import secrets as random_source
 import shlex
+from io import BytesIO
 
 from pyinfra import host
-from pyinfra.api import StringCommand, deploy, operation
-from pyinfra.api.command import HiddenValue
+from pyinfra.api import FileUploadCommand, deploy, operation
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, postgres, systemd
 from pyinfra.operations.util import any_changed
 
 from counselkit import layout
-from counselkit.pgscram import scram_verifier, verifier_matches
+from counselkit.pgscram import role_sql, role_state_sql
 
 from .common import context, put_template
 
@@ -37,27 +38,35 @@ def revoke_public_connect(database: str):
         host.noop(f"PUBLIC has no access to database {database}")
 
 
+def _psql_stdin(sql: str):
+    """Commands that run `sql` through psql on stdin: never on a command line (every local user may read argv).
+
+    The SQL goes by SFTP into a fresh directory only root may enter (mkdir -m 700 fails if the name exists), and
+    is removed after psql has read it, whatever psql's exit status.
+    """
+    workdir = f"/tmp/.counselkit-sql-{random_source.token_hex(8)}"
+    script = f"{workdir}/input.sql"
+    yield f"mkdir -m 700 {workdir}"
+    yield FileUploadCommand(BytesIO(sql.encode()), script)
+    yield (f"cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres -f - < {script}; "
+           f"status=$?; rm -rf {workdir}; exit $status")
+
+
 @operation()
 def tenant_role(role: str, password: str):
-    """A LOGIN role with no other powers whose SCRAM verifier matches `password` (idempotent).
+    """A LOGIN role with no other powers whose SCRAM verifier belongs to `password` (idempotent, drift repaired).
 
     pyinfra's postgres.role re-sets a given password on every run and puts it on the command line; here the
-    verifier is made on the control machine and compared with pg_authid, so a re-run is a no-op and the plain
-    password never reaches the host.
+    verifier is made on the control machine (counselkit.pgscram.role_sql, shared with roles/postgresql), compared
+    with pg_authid by salt and digest, and sent on psql's stdin: the plain password never reaches the host, the
+    verifier never a command line or the output.
     """
-    query = f"SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, coalesce(rolpassword, '') FROM pg_authid WHERE rolname = '{role}'"
-    row = (host.get_fact(Command, f"cd / && sudo -u postgres {_psql(query)}") or "").strip()
-    verifier = scram_verifier(role, password)
-    if not row:
-        sql = f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{verifier}'"
-    else:
-        login, superuser, createdb, createrole, stored = row.split("|", 4)
-        if (login, superuser, createdb, createrole) == ("t", "f", "f", "f") and verifier_matches(stored, password):
-            host.noop(f"role {role} is as wanted")
-            return
-        sql = f"ALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{verifier}'"
-    # Role names are [a-z0-9_] (layout.db_identifier); the verifier is base64 and '$:' only.
-    yield StringCommand("cd / && sudo -u postgres", HiddenValue(_psql(sql)))
+    state = host.get_fact(Command, f"cd / && sudo -u postgres {_psql(role_state_sql([role]))}") or ""
+    sql = role_sql(role, password, state.splitlines())
+    if not sql:
+        host.noop(f"role {role} is as wanted")
+        return
+    yield from _psql_stdin(sql)
 
 
 @deploy("counselkit: PostgreSQL")

@@ -15,15 +15,19 @@ import os
 import secrets as random_source
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from counselkit import render
+from counselkit import layout, render
+from counselkit.lab import ssh
+from counselkit.pgscram import verifier_matches
 from counselkit.plan import load_plan
+from counselkit.secrets import SecretStore
 from counselkit.site import lab_site
 from deploy.runner import run_deploy
-from tests.checks import state
+from tests.checks import leaks, state
 from tests.support import LAB_HOSTS, example_on, write_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -72,13 +76,47 @@ def run_ansible(tenants_file: Path, env: dict[str, str], timeout: float = 3600) 
 
 
 @pytest.fixture(scope="module")
-def deployed(lab, tenants_files, vault_env):
+def process_args(lab) -> dict[str, set[str]]:
+    """Every distinct `ps -eo args` line seen on each parity host while the deploys ran (filled by `deployed`)."""
+    return {}
+
+
+def tenant_roles(host: str) -> list[str]:
+    return [layout.tenant_names(entry["slug"])["db_user"] for entry in tenants_for(host)["tenants"]]
+
+
+def drift_roles(lab) -> None:
+    """A reused host's tenant roles lose their password and login (as if changed by hand): both engines must repair
+    them. No secret in this command line; a missing role (a fresh host) is no error."""
+    for name in (PYINFRA_HOST, ANSIBLE_HOST):
+        for role in tenant_roles(name):
+            ssh.run(lab.host(name), f"cd / && runuser -u postgres -- psql -X -q -d postgres "
+                                    f"-c 'ALTER ROLE {role} NOLOGIN PASSWORD NULL' 2>/dev/null || true")
+
+
+@pytest.fixture(scope="module")
+def deployed(lab, tenants_files, vault_env, process_args):
     os.environ.update(vault_env)
-    pyinfra = run_deploy(tenants_files[PYINFRA_HOST], extra_env=vault_env)
-    assert pyinfra.returncode == 0, f"pyinfra deploy onto {PYINFRA_HOST} failed:\n{pyinfra.output[-5000:]}"
-    ansible = run_ansible(tenants_files[ANSIBLE_HOST], vault_env)
-    assert ansible.returncode == 0, f"ansible-playbook onto {ANSIBLE_HOST} failed:\n{(ansible.stdout + ansible.stderr)[-5000:]}"
+    drift_roles(lab)
+    samplers = {name: leaks.ProcessSampler(lab.host(name)) for name in (PYINFRA_HOST, ANSIBLE_HOST)}
+    try:
+        pyinfra = run_deploy(tenants_files[PYINFRA_HOST], extra_env=vault_env)
+        assert pyinfra.returncode == 0, f"pyinfra deploy onto {PYINFRA_HOST} failed:\n{pyinfra.output[-5000:]}"
+        ansible = run_ansible(tenants_files[ANSIBLE_HOST], vault_env)
+        assert ansible.returncode == 0, f"ansible-playbook onto {ANSIBLE_HOST} failed:\n{(ansible.stdout + ansible.stderr)[-5000:]}"
+    finally:
+        process_args.update({name: sampler.stop() for name, sampler in samplers.items()})
     return pyinfra, ansible
+
+
+@pytest.fixture(scope="module")
+def secret_patterns(lab, tenants_files, deployed) -> dict[str, str]:
+    """Every secret of the one vault both deploys used (and the SCRAM verifiers' keys) -> its reference."""
+    store = SecretStore.open(tenants_files[PYINFRA_HOST])
+    plans = [load_plan(path, site=lab_site(lab)) for path in tenants_files.values()]
+    patterns = {k: v for plan in plans for k, v in leaks.secret_patterns(store, plan).items()}
+    assert len({label for label in patterns.values()}) >= 10, "found too few secrets to look for"
+    return patterns
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +196,44 @@ def test_managed_directories_owner_mode(hosts, host_vars):
         if left != right or not left.get("exists"):
             problems.append(f"{path}:\n  pyinfra: {left}\n  ansible: {right}")
     assert not problems, "managed directories differ:\n" + "\n".join(problems)
+
+
+# --- No secret where it must not be (issue 14.4): one pass over what the deploys above produced ------------------
+
+
+def test_no_secret_in_either_engines_output(deployed, secret_patterns):
+    pyinfra, ansible = deployed
+    problems = {engine: leaks.found_in(text, secret_patterns)
+                for engine, text in (("pyinfra", pyinfra.output), ("ansible", ansible.stdout + ansible.stderr))}
+    assert not any(problems.values()), f"secrets in the deploy output: {problems}"
+
+
+def test_no_secret_in_process_arguments(lab, deployed, process_args, secret_patterns):
+    problems = {}
+    for name, lines in process_args.items():
+        after = leaks.ProcessSampler(lab.host(name))  # and once more after the deploy
+        time.sleep(1)
+        seen = lines | after.stop()
+        assert len(seen) > 20, f"{name}: the ps sampler saw almost nothing ({len(seen)} lines)"
+        problems[name] = leaks.found_in("\n".join(seen), secret_patterns)
+    assert set(process_args) == {PYINFRA_HOST, ANSIBLE_HOST}
+    assert not any(problems.values()), f"secrets in `ps -eo args` during or after the deploy: {problems}"
+
+
+def test_drifted_tenant_roles_were_repaired_by_both_engines(lab, deployed, tenants_files):
+    store = SecretStore.open(tenants_files[PYINFRA_HOST])
+    problems = []
+    for name in (PYINFRA_HOST, ANSIBLE_HOST):
+        for entry, role in zip(tenants_for(name)["tenants"], tenant_roles(name)):
+            row = ssh.run(lab.host(name), f"cd / && runuser -u postgres -- psql -X -At -d postgres -c "
+                                          f"\"SELECT rolcanlogin, rolpassword FROM pg_authid WHERE rolname = '{role}'\"")
+            login, _, stored = row.stdout.strip().partition("|")
+            password = store.get(layout.tenant_secret_ref(entry["slug"], "synapse_db_password"))
+            if login != "t" or not verifier_matches(stored, password):  # the verifier stays in this process
+                problems.append(f"{name}: {role} (login {login!r}) does not verify its current secret")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_secret_in_a_world_readable_file(lab, deployed, secret_patterns):
+    problems = {name: leaks.world_readable_hits(lab.host(name), secret_patterns) for name in (PYINFRA_HOST, ANSIBLE_HOST)}
+    assert not any(problems.values()), f"secrets in files every local account may read: {problems}"

@@ -107,7 +107,7 @@ def test_the_audit_finds_the_known_secret_files() -> None:
     for expected in ("Homeserver.yaml and log config - {{ synapse_tenant.slug }}",
                      "Synapse OIDC provider (Keycloak; client secret, 0600) - {{ synapse_tenant.slug }}",
                      "Environment file (secrets, 0640)", "Database SQL (SCRAM verifier, not the password; 0600 root)",
-                     "Backup restic password - {{ backup_job.label }}", "Tenant database roles",
+                     "Backup restic password - {{ backup_job.label }}", "Tenant database roles (SCRAM verifier from the control machine, drift repaired)",
                      "TLS certificate and key - {{ nginx_tenant.slug }}"):
         assert expected in secret
 

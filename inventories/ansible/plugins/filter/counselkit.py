@@ -4,6 +4,9 @@
   (hostvar ``counselkit``) plus layout and the tenants' secret values, read from ``counselkit_secrets`` (the
   ansible-vault file loaded with include_vars) by the same dotted references the pyinfra deploy uses.
 * ``counselkit_secrets | counselkit_secret(ref)`` — one secret value by reference (``tenants.<slug>.<name>``).
+* ``roles | counselkit_pg_role_state_sql`` and ``role | counselkit_pg_role_sql(password, state_lines)`` —
+  counselkit.pgscram.role_state_sql / role_sql: the tenant role SQL of deploy/postgres.py (SCRAM verifier made
+  here, drift repaired; '' when the role is as wanted).
 * ``bundle | counselkit_pem_split`` — [key_pem, cert_pem] of a PEM bundle (counselkit.tls.split_bundle).
 * ``counselkit.platform | counselkit_lockout_problem(auth_info, ssh_user, host)`` — counselkit.sshauth.lockout_problem:
   a message when the planned keys of the deploy user (root or an admin) would lock out this deploy, else ''.
@@ -70,6 +73,21 @@ def counselkit_keycloak_sql(password: str) -> str:
     return _database_sql(str(password))
 
 
+def counselkit_pg_role_state_sql(roles: Any) -> str:
+    from counselkit.pgscram import role_state_sql
+
+    return role_state_sql(str(role) for role in _plain(list(roles)))
+
+
+def counselkit_pg_role_sql(role: str, password: str, state_lines: Any) -> str:
+    from counselkit.pgscram import role_sql
+
+    try:
+        return role_sql(str(role), str(password), [str(line) for line in _plain(list(state_lines or []))])
+    except ValueError as error:
+        raise AnsibleFilterError(str(error)) from None
+
+
 def counselkit_context(host_vars: Any, secrets: Any = None) -> dict[str, Any]:
     from counselkit import render
 
@@ -98,6 +116,8 @@ class FilterModule:
             "counselkit_has_secret": counselkit_has_secret,
             "counselkit_secret_exists": counselkit_secret_exists,
             "counselkit_keycloak_sql": counselkit_keycloak_sql,
+            "counselkit_pg_role_state_sql": counselkit_pg_role_state_sql,
+            "counselkit_pg_role_sql": counselkit_pg_role_sql,
             "counselkit_pem_split": counselkit_pem_split,
             "counselkit_lockout_problem": counselkit_lockout_problem,
             **_escape_filters(),
