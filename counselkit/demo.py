@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from .ca import split_pem
+from .options import tenants_option
 from .plan import load_plan
 from .secrets import PASSWORD_ENV, PASSWORD_FILE_ENV, SecretStore
 from .status import collect, table
@@ -61,8 +62,8 @@ def write_ca_certificate(directory: Path, ca_pem: str) -> Path:
 
 
 @click.command()
-@click.option("--tenants", "tenants_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=REPO / "tenants.yaml", show_default="the example tenants.yaml")
+@tenants_option(default=REPO / "tenants.yaml",
+                help_text="The tenants file (default: $COUNSELKIT_TENANTS, else the example tenants.yaml).")
 @click.option("--skip-deploy", is_flag=True, help="Only bring up the lab and show the status.")
 def demo(tenants_file: Path, skip_deploy: bool) -> None:
     """Bring up the lab, deploy TENANTS to it and print each tenant's URL and status."""
