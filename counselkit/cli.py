@@ -12,10 +12,9 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .options import tenants_option
 from .plan import Plan, load_plan
 from .problems import InputError
-
-from .options import tenants_option
 
 # The tenants file: positional (as before) or --tenants FILE or $COUNSELKIT_TENANTS (counselkit/options.py).
 tenants_argument = tenants_option(positional=True)
@@ -94,7 +93,7 @@ def _note_unpinned(tenants_file: Path, plan: Plan) -> None:
 
 
 @cli.command("prepare")
-@tenants_option(positional=True)
+@tenants_argument
 def prepare_command(tenants_file: Path) -> None:
     """Write what the deploys need next to TENANTS_FILE: pin new tenants in the lock file, complete the secrets
     file (generated secrets, internal-CA certificates) and write the pinned SSH known_hosts. Run it before either
