@@ -101,18 +101,19 @@ def require_prepared(tenants_file: Path | str, plan: Plan, secrets: bool = True,
     certificate (`secrets`), and the known_hosts file matches tenants.yaml's pinned keys (`known_hosts`; raises
     UnpinnedHostError when a host pins none). Reads only."""
     path = Path(tenants_file)
+    # An unpinned host is a gap in tenants.yaml that prepare cannot fill: named before anything prepare would fix.
+    expected_known_hosts = known_hosts_text(plan, path) if known_hosts else None
     new = [t.slug for t in plan.tenants() if t.new]
     if new:
         raise NotPrepared(f"{lock_path(path)}: tenant{'s' if len(new) != 1 else ''} {', '.join(new)} not pinned yet; "
                           f"{prepare_hint(path)}")
     if secrets:
         _require_secrets(path, plan)
-    if known_hosts:
-        expected = known_hosts_text(plan, path)
+    if expected_known_hosts is not None:
         target = known_hosts_path(path)
         if not target.exists():
             raise NotPrepared(f"{target}: missing; {prepare_hint(path)}")
-        if target.read_text(encoding="utf-8") != expected:
+        if target.read_text(encoding="utf-8") != expected_known_hosts:
             raise NotPrepared(f"{target}: does not match the host keys pinned in {path}; {prepare_hint(path)}")
 
 
