@@ -62,7 +62,6 @@ def validate(tenants_file: Path) -> None:
     plan = load_plan(tenants_file)
     for warning in sorted(plan.warnings):  # on stderr, so the verdict on stdout keeps its format
         click.echo(str(warning), err=True)
-    _note_unpinned(tenants_file, plan)
     hosts = len(plan.hosts)
     click.echo(f"{tenants_file}: valid — {len(plan.tenants())} tenants on {hosts} host{'s' if hosts != 1 else ''}.")
 
@@ -74,11 +73,11 @@ def plan_command(tenants_file: Path, as_json: bool) -> None:
     """Show where every tenant runs: host, domain, loopback port, database, unit (reads only: new tenants are shown
     where they will go and are pinned by `counselkit prepare`)."""
     plan = load_plan(tenants_file)
-    _note_unpinned(tenants_file, plan)
-    if as_json:
+    if as_json:  # each tenant's "new" says the same for machines
         click.echo(json.dumps(plan.to_vars(), indent=2, ensure_ascii=False))
     else:
         click.echo(plan_table(plan))
+        _note_unpinned(tenants_file, plan)
 
 
 def _note_unpinned(tenants_file: Path, plan: Plan) -> None:
