@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .hostkeys import UnpinnedHostError, known_hosts_path, known_hosts_text, write_known_hosts
 from .lock import lock_path
 from .plan import Plan, load_plan
 from .site import SiteOverrides
+
+if TYPE_CHECKING:  # secrets imports Ansible lazily; only its type is needed here
+    from .secrets import SecretStore
 
 
 class PlanUnavailable(Exception):
@@ -50,12 +54,15 @@ def prepare(tenants_file: Path) -> Prepared:
     a tenants.yaml with problems raises InputError before any file is touched."""
     path = Path(tenants_file)
     result = Prepared()
+    from .secrets import SecretStore
+
     plan = load_plan(path)  # read-only first: every problem is reported before anything is written
+    store = SecretStore.open(path)  # a wrong or missing vault password also stops before the lock is written
     result.lock_pinned = _pin(path, plan)
     lock_file = lock_path(path)
     result.lines.append(f"{lock_file}: pinned {', '.join(result.lock_pinned)}" if result.lock_pinned
                         else f"{lock_file}: up to date")
-    result.secrets_created = _complete_secrets(path, plan, result.lines)
+    result.secrets_created = _complete_secrets(store, plan, result.lines)
     result.known_hosts_written = _known_hosts(path, plan, result.lines)
     result.lines.append("prepared: files written as listed" if result.changed
                         else "nothing to write: lock, secrets and known_hosts are current")
@@ -69,11 +76,9 @@ def _pin(path: Path, plan: Plan) -> list[str]:
     return new
 
 
-def _complete_secrets(path: Path, plan: Plan, lines: list[str]) -> list[str]:
-    from .secrets import SecretStore
+def _complete_secrets(store: SecretStore, plan: Plan, lines: list[str]) -> list[str]:
     from .tls import ensure_certificates
 
-    store = SecretStore.open(path)
     created = list(store.ensure(plan))
     certificates = ensure_certificates(store, plan)
     if created or certificates:

@@ -222,3 +222,13 @@ def test_prepared_plan_reports_tenants_yaml_problems_as_one_message(tmp_path, va
     tenants = write_yaml(tmp_path / "tenants.yaml", data)
     with pytest.raises(PlanUnavailable, match="seats"):
         prepared_plan(tenants)
+
+
+def test_prepare_without_vault_password_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("COUNSELKIT_VAULT_PASSWORD_FILE", raising=False)
+    monkeypatch.delenv("COUNSELKIT_VAULT_PASSWORD", raising=False)
+    tenants = pinned_tenants(tmp_path)
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(cli, ["prepare", "--tenants", str(tenants)])
+    assert result.exit_code != 0
+    assert snapshot(tmp_path) == before  # not even the lock: fail whole, never half
