@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from counselkit.lab import ssh  # noqa: E402
 from counselkit.lab.state import load_state  # noqa: E402
-from deploy.runner import run_deploy  # noqa: E402
+from deploy.runner import run_deploy, run_prepare  # noqa: E402
 from tests.checks.molecule_env import tenants_for  # noqa: E402
 from tests.support import write_yaml  # noqa: E402
 
@@ -33,6 +33,9 @@ def ansible(tenants: Path, env: dict[str, str]) -> tuple[float, int, str]:
     bindir = Path(sys.executable).parent
     full = {**os.environ, **env, "COUNSELKIT_TENANTS": str(tenants), "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
             "PATH": f"{bindir}:{os.environ.get('PATH', '')}"}
+    prepared = run_prepare(tenants, env)  # lock, secrets, certificates: the inventory plugin only reads
+    if prepared.returncode != 0:
+        raise SystemExit(f"counselkit prepare failed:\n{prepared.stdout + prepared.stderr}")
     start = time.monotonic()
     result = subprocess.run([str(bindir / "ansible-playbook"), "-i", "inventories/ansible/lab", "site.yml"], cwd=REPO,
                             env=full, capture_output=True, text=True, timeout=3600)

@@ -1,4 +1,4 @@
-"""The `counselkit` command: validate, plan, schema, tenants, secrets — plus the lab and billing groups."""
+"""The `counselkit` command: validate, plan, prepare, schema, tenants, secrets — plus the lab and billing groups."""
 
 from __future__ import annotations
 
@@ -12,16 +12,12 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .options import tenants_option
 from .plan import Plan, load_plan
 from .problems import InputError
 
-DEFAULT_TENANTS = "tenants.yaml"
-TENANTS_ENV = "COUNSELKIT_TENANTS"
-
-tenants_argument = click.argument(
-    "tenants_file", required=False, type=click.Path(dir_okay=False, path_type=Path),
-    default=lambda: os.environ.get(TENANTS_ENV, DEFAULT_TENANTS),
-)
+# The tenants file: positional (as before) or --tenants FILE or $COUNSELKIT_TENANTS (counselkit/options.py).
+tenants_argument = tenants_option(positional=True)
 
 
 # Command groups that live beside their subject, imported only when used (keeps `counselkit plan` fast).
@@ -74,12 +70,37 @@ def validate(tenants_file: Path) -> None:
 @tenants_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the full plan as JSON for machines.")
 def plan_command(tenants_file: Path, as_json: bool) -> None:
-    """Show where every tenant runs: host, domain, loopback port, database, unit."""
+    """Show where every tenant runs: host, domain, loopback port, database, unit (reads only: new tenants are shown
+    where they will go and are pinned by `counselkit prepare`)."""
     plan = load_plan(tenants_file)
-    if as_json:
+    if as_json:  # each tenant's "new" says the same for machines
         click.echo(json.dumps(plan.to_vars(), indent=2, ensure_ascii=False))
     else:
         click.echo(plan_table(plan))
+        _note_unpinned(tenants_file, plan)
+
+
+def _note_unpinned(tenants_file: Path, plan: Plan) -> None:
+    """On stderr (stdout keeps its format): placements that are a preview until `counselkit prepare` pins them."""
+    from .lock import lock_path
+    from .prepare import prepare_hint
+
+    new = [t.slug for t in plan.tenants() if t.new]
+    if new:
+        click.echo(f"{lock_path(tenants_file)}: {', '.join(new)} not pinned yet (shown as new); "
+                   f"{prepare_hint(tenants_file).replace(' first', ' before deploying')}", err=True)
+
+
+@cli.command("prepare")
+@tenants_argument
+def prepare_command(tenants_file: Path) -> None:
+    """Write what the deploys need next to TENANTS_FILE: pin new tenants in the lock file, complete the secrets
+    file (generated secrets, internal-CA certificates) and write the pinned SSH known_hosts. Run it before either
+    engine; a second run writes nothing. Inventories, `plan` and `audit` only read these files."""
+    from .prepare import prepare
+
+    for line in prepare(tenants_file).lines:
+        click.echo(line)
 
 
 def plan_table(plan: Plan) -> str:
@@ -145,7 +166,7 @@ def tenant_add(tenants_file: Path, **options: object) -> None:
         click.echo(exc.summary(), err=True)
         click.echo(f"Nothing was written to {tenants_file} (line numbers count the new entry as appended).", err=True)
         sys.exit(1)
-    click.echo(f"added tenant '{entry['slug']}' to {tenants_file}; next: counselkit secrets ensure && deploy")
+    click.echo(f"added tenant '{entry['slug']}' to {tenants_file}; next: counselkit prepare --tenants {tenants_file}, then deploy")
 
 
 @cli.group()
@@ -169,8 +190,7 @@ def secrets_ensure(tenants_file: Path) -> None:
 
 @secrets.command("set")
 @click.argument("ref")
-@click.option("--file", "tenants_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=lambda: os.environ.get(TENANTS_ENV, DEFAULT_TENANTS), show_default="tenants.yaml")
+@tenants_option(aliases=("--file",))
 @click.option("--force", is_flag=True, help="Replace a secret that is already set (e.g. a rotated provider key).")
 def secrets_set(ref: str, tenants_file: Path, force: bool) -> None:
     """Store one secret REF (e.g. platform.backup_s3_access_key), its value read from standard input.
@@ -205,6 +225,13 @@ def secrets_list(tenants_file: Path) -> None:
             click.echo(f"{ref}  (missing: from your provider, counselkit secrets set {ref})")
 
 
+def _one_line_errors() -> tuple[type[Exception], ...]:
+    from .hostkeys import UnpinnedHostError
+    from .prepare import PlanUnavailable
+
+    return (PlanUnavailable, UnpinnedHostError)
+
+
 def main() -> None:
     """Entry point: every failure is a message and an exit status, never a traceback."""
     try:
@@ -219,6 +246,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except InputError as exc:
         click.echo(exc.summary(), err=True)
+        sys.exit(1)
+    except _one_line_errors() as exc:  # a file is not prepared, a host key not pinned: the message says what to do
+        click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 — the last line of defence against tracebacks
         if os.environ.get("COUNSELKIT_DEBUG"):

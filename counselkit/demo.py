@@ -1,4 +1,4 @@
-"""`counselkit demo`: lab up, deploy the example tenants.yaml with pyinfra, show what is running."""
+"""`counselkit demo`: lab up, `counselkit prepare`, deploy the example tenants.yaml with pyinfra, show what is running."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from .ca import split_pem
+from .options import tenants_option
 from .plan import load_plan
 from .secrets import PASSWORD_ENV, PASSWORD_FILE_ENV, SecretStore
 from .status import collect, table
@@ -30,20 +31,27 @@ def ensure_vault_password() -> None:
 
 
 def prepare_secrets(tenants_file: Path, access_key: str, secret_key: str) -> None:
+    """`counselkit prepare` (lock, generated secrets, certificates, known_hosts), then the lab's S3 credentials as
+    the provider secrets: everything the deploy's read-only inventory checks for."""
+    from .prepare import prepare
+
+    for line in prepare(tenants_file).lines:
+        click.echo(f"prepare: {line}")
     plan = load_plan(tenants_file)
     store = SecretStore.open(tenants_file)
-    created = store.ensure(plan)
+    updated = []
     for name, value in (("backup_s3_access_key", access_key), ("backup_s3_secret_key", secret_key)):
         ref = plan.platform_secrets[name]
         if not store.has(ref) or store.get(ref) != value:
             store.set(ref, value)
-            created.append(ref)
-    if created:
+            updated.append(ref)
+    if updated:
         store.save()
-    click.echo(f"secrets: {len(created)} created or updated in {store.path}")
+    click.echo(f"secrets: {len(updated)} lab S3 credential{'s' if len(updated) != 1 else ''} stored in {store.path}")
 
 
 def run_deploy(tenants_file: Path) -> None:
+    """pyinfra onto the lab, its output streamed; prepare_secrets (counselkit prepare) has run before."""
     pyinfra = Path(sys.executable).with_name("pyinfra")
     command = [str(pyinfra), "-y", "inventories/lab.py", "deploy/site.py"]
     click.echo("deploying: " + " ".join(command))
@@ -61,8 +69,8 @@ def write_ca_certificate(directory: Path, ca_pem: str) -> Path:
 
 
 @click.command()
-@click.option("--tenants", "tenants_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=REPO / "tenants.yaml", show_default="the example tenants.yaml")
+@tenants_option(default=REPO / "tenants.yaml",
+                help_text="The tenants file (default: $COUNSELKIT_TENANTS, else the example tenants.yaml).")
 @click.option("--skip-deploy", is_flag=True, help="Only bring up the lab and show the status.")
 def demo(tenants_file: Path, skip_deploy: bool) -> None:
     """Bring up the lab, deploy TENANTS to it and print each tenant's URL and status."""

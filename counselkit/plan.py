@@ -115,6 +115,11 @@ class Plan(Frozen):
         return data
 
 
+    def to_json(self) -> dict[str, Any]:
+        """What pyinfra's `debug-inventory` prints for host.data.counselkit_plan (it calls .to_json()): to_vars()."""
+        return self.to_vars()
+
+
 def redact_url(url: str) -> str:
     """`url` with its user name and password replaced by '***' (for output; the real URL is in tenants.yaml)."""
     parts = urlsplit(url)

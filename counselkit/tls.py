@@ -74,16 +74,32 @@ def needs_issue(bundle: str | None, ca_bundle: str, domain: str, now: datetime.d
     return names != [domain] or remaining < datetime.timedelta(days=layout.TLS_RENEW_DAYS)
 
 
+def due_certificates(store: Store, plan: Plan) -> list[str]:
+    """References of the tenant certificates that are missing or due (read-only; `counselkit prepare` issues them)."""
+    if plan.platform.tls != "internal":
+        return []
+    ca_ref = plan.platform_secrets["internal_ca"]
+    if not store.has(ca_ref):  # no CA yet: every certificate is still to be issued
+        return [tenant_tls_ref(t.slug) for t in plan.tenants()]
+    ca_bundle = store.get(ca_ref)
+    due = []
+    for tenant in plan.tenants():
+        ref = tenant_tls_ref(tenant.slug)
+        if needs_issue(store.get(ref) if store.has(ref) else None, ca_bundle, tenant.domain):
+            due.append(ref)
+    return due
+
+
 def ensure_certificates(store: Store, plan: Plan) -> list[str]:
     """Issue what is missing or due for every tenant of a `tls: internal` platform; returns the refs set."""
-    if plan.platform.tls != "internal":
+    due = set(due_certificates(store, plan))
+    if not due:
         return []
     ca_bundle = store.get(plan.platform_secrets["internal_ca"])
     changed = []
     for tenant in plan.tenants():
         ref = tenant_tls_ref(tenant.slug)
-        current = store.get(ref) if store.has(ref) else None
-        if needs_issue(current, ca_bundle, tenant.domain):
+        if ref in due:
             store.set(ref, issue(ca_bundle, tenant.domain))
             changed.append(ref)
     return changed

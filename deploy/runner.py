@@ -1,4 +1,5 @@
-"""Run the pyinfra deploy as an operator would (CLI, -y) and read what it changed — for tests, bench and demo."""
+"""Run the pyinfra deploy as an operator would (`counselkit prepare`, then pyinfra -y) and read what it changed — for
+tests, bench and demo. `run_prepare` is also what every Ansible run of the tests and bench calls first."""
 
 from __future__ import annotations
 
@@ -48,13 +49,23 @@ def parse_changes(output: str) -> list[tuple[str, int]]:
     return changed
 
 
+def run_prepare(tenants_file: Path | str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`counselkit prepare --tenants FILE` (lock, secrets, certificates, known_hosts): the inventories only read."""
+    env = {**os.environ, **(extra_env or {})}
+    return subprocess.run([sys.executable, "-m", "counselkit.cli", "prepare", "--tenants", str(tenants_file)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
 def run_deploy(tenants_file: Path | str, inventory: str = "inventories/lab.py", extra_env: dict[str, str] | None = None,
                timeout: float = 3600) -> DeployResult:
+    prepared = run_prepare(tenants_file, extra_env)
+    if prepared.returncode != 0:
+        return DeployResult(prepared.returncode, prepared.stdout + prepared.stderr, 0.0)
+    start = time.monotonic()  # `seconds` is the deploy's own time (bench/deploy_times.py), prepare excluded
     pyinfra = Path(sys.executable).with_name("pyinfra")
     env = {**os.environ, "COUNSELKIT_TENANTS": str(tenants_file), **(extra_env or {})}
-    start = time.monotonic()
     result = subprocess.run([str(pyinfra), "-y", inventory, "deploy/site.py"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=timeout)
     seconds = time.monotonic() - start
-    output = result.stdout + result.stderr
+    output = prepared.stdout + result.stdout + result.stderr
     return DeployResult(result.returncode, output, seconds, parse_changes(output) if result.returncode == 0 else [])

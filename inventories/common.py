@@ -1,49 +1,46 @@
 """Shared by inventories/lab.py and inventories/production.py: plan -> pyinfra hosts with their data.
 
 Each host gets `counselkit` (counselkit.render.host_vars: its tenants, names, ports, paths — plain data, no secret
-values) and `counselkit_tenants_file`. Before any host is touched, the secrets file is completed (missing secrets
-generated, internal-CA certificates issued or renewed) so every deploy of the run reads the same values.
+values) and `counselkit_tenants_file`. The inventory only reads: the lock, the secrets file (with the internal-CA
+certificates) and, for production, the pinned known_hosts must be complete and current — written by
+`counselkit prepare` (counselkit/prepare.py) — else it stops with one line saying what is missing.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from counselkit import layout, render
-from counselkit.plan import Plan, load_plan
+from counselkit.options import TENANTS_ENV, tenants_path
+from counselkit.plan import Plan
 from counselkit.site import SiteOverrides
 
 REPO = Path(__file__).resolve().parents[1]
-TENANTS_ENV = "COUNSELKIT_TENANTS"
+__all__ = ["TENANTS_ENV", "pyinfra_hosts", "tenants_file"]
 
 
 def tenants_file() -> Path:
-    return Path(os.environ.get(TENANTS_ENV) or REPO / "tenants.yaml").resolve()
+    return tenants_path(default=REPO / "tenants.yaml").resolve()
 
 
-def prepare_secrets(path: Path, plan: Plan) -> None:
-    from counselkit.secrets import SecretStore
-    from counselkit.tls import ensure_certificates
-
-    store = SecretStore.open(path)
-    changed = list(store.ensure(plan))
-    changed += ensure_certificates(store, plan)
-    if changed:
-        store.save()
-
-
-def pinned_ssh(plan: Plan, path: Path) -> dict[str, Any]:
-    """Connector settings of a production host: strict host key checking against the keys pinned in tenants.yaml
-    (counselkit.hostkeys); SystemExit with the file and field when a host has none."""
-    from counselkit.hostkeys import UnpinnedHostError, write_known_hosts
+def checked_plan(path: Path, site: SiteOverrides | None, pin_host_keys: bool) -> Plan:
+    """The plan, read only; SystemExit with the message (no traceback) when tenants.yaml has problems or a file that
+    `counselkit prepare` writes is not current."""
+    from counselkit.prepare import PlanUnavailable, prepared_plan
 
     try:
-        known_hosts = write_known_hosts(plan, path)
-    except UnpinnedHostError as error:
+        return prepared_plan(path, site, known_hosts=pin_host_keys)
+    except PlanUnavailable as error:
         raise SystemExit(str(error)) from None
-    return {"ssh_known_hosts_file": str(known_hosts), "ssh_strict_host_key_checking": "yes"}
+
+
+def pinned_ssh(path: Path) -> dict[str, Any]:
+    """Connector settings of a production host: strict host key checking against the keys pinned in tenants.yaml
+    (counselkit.hostkeys; the file is checked current by checked_plan)."""
+    from counselkit.hostkeys import known_hosts_path
+
+    return {"ssh_known_hosts_file": str(known_hosts_path(path)), "ssh_strict_host_key_checking": "yes"}
 
 
 def pyinfra_hosts(site: SiteOverrides | None, ssh: dict[str, dict[str, Any]] | None = None,
@@ -51,9 +48,8 @@ def pyinfra_hosts(site: SiteOverrides | None, ssh: dict[str, dict[str, Any]] | N
     """[(plan host name, data)] for every host of the plan; `ssh` adds connector settings per host name;
     `pin_host_keys` (production) connects only to hosts whose keys tenants.yaml pins."""
     path = tenants_file()
-    plan = load_plan(path, update_lock=True, site=site)
-    pinned = pinned_ssh(plan, path) if pin_host_keys else {}
-    prepare_secrets(path, plan)
+    plan = checked_plan(path, site, pin_host_keys)
+    pinned = pinned_ssh(path) if pin_host_keys else {}
     hosts = []
     for host_plan in plan.hosts:
         data: dict[str, Any] = {

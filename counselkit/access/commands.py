@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ import click
 from .. import layout
 from ..keycloak.accounts import TenantAccess, collect
 from ..keycloak.admin import KeycloakUnavailable, host_admin
+from ..options import tenants_option
 from ..plan import Plan, load_plan
 
 EXIT_UNREACHABLE = 2
@@ -85,8 +85,7 @@ def access() -> None:
 
 
 @access.command("report")
-@click.argument("tenants_file", required=False, type=click.Path(dir_okay=False, path_type=Path),
-                default=lambda: os.environ.get("COUNSELKIT_TENANTS", "tenants.yaml"))
+@tenants_option(positional=True)
 @click.option("--tenant", "tenants", multiple=True, help="Only this tenant (slug); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="One CSV row per account (for the office's spreadsheet).")

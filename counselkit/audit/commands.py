@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import click
 
+from ..options import DEFAULT_TENANTS, TENANTS_ENV, tenants_option
 from .catalogue import load_catalogue
 from .report import summary_lines, write_reports
 from .runner import audit
@@ -18,9 +18,7 @@ from .targets import TargetError, file_targets, lab_targets, local_target, produ
 @click.command("audit")
 @click.option("--inventory", "inventory", default="production", show_default=True,
               help="lab | production | local (this machine) | PATH to a pyinfra inventory file")
-@click.option("--tenants", "tenants_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=lambda: os.environ.get("COUNSELKIT_TENANTS", "tenants.yaml"), show_default="tenants.yaml",
-              help="The tenants.yaml the hosts were deployed from.")
+@tenants_option(help_text=f"The tenants.yaml the hosts were deployed from (default: ${TENANTS_ENV}, else {DEFAULT_TENANTS}).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("audit-report"),
               show_default=True, help="Directory for audit.html, audit-junit.xml and audit.json.")
 @click.option("--host", "host", default=None, help="Audit only this host of the plan.")

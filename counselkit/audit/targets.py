@@ -6,18 +6,28 @@
   with BatchMode and strict host key checking.
 * ``local``: this machine through testinfra's local backend, checked against one host of the plan.
 * a path: a pyinfra inventory file (lists of hosts, optionally ``(name, data)`` with ``ssh_hostname``,
-  ``ssh_port``, ``ssh_user``, ``ssh_key``, ``ssh_known_hosts_file``), matched to plan hosts by name.
+  ``ssh_port``, ``ssh_user``, ``ssh_key``, ``ssh_known_hosts_file``), matched to plan hosts by name. It is run as
+  pyinfra would run it from its project's root (whatever the current directory), with $COUNSELKIT_TENANTS set to
+  the audited tenants file.
+
+The audit only reads: the plan comes from counselkit.prepare.prepared_plan (no lock update), and a tenants file
+whose lock does not pin every tenant is refused with the hint to run `counselkit prepare`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import runpy
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from counselkit.layout import ROOT_USER
-from counselkit.plan import HostPlan, Plan, load_plan
-from counselkit.site import lab_site
+from counselkit.options import TENANTS_ENV
+from counselkit.plan import HostPlan, Plan
+from counselkit.site import SiteOverrides, lab_site
 
 from .context import Target
 
@@ -26,6 +36,16 @@ STRICT_SSH = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10
 
 class TargetError(Exception):
     pass
+
+
+def _plan(tenants_file: Path, site: SiteOverrides | None = None) -> Plan:
+    """The audited plan, read only: the lock must pin every tenant (the hosts were deployed from a prepared file)."""
+    from counselkit.prepare import PlanUnavailable, prepared_plan
+
+    try:
+        return prepared_plan(tenants_file, site, secrets=False)
+    except PlanUnavailable as exc:
+        raise TargetError(str(exc)) from None
 
 
 def _pick(plan: Plan, host_filter: str | None) -> list[HostPlan]:
@@ -43,7 +63,7 @@ def lab_targets(tenants_file: Path, workdir: Path, host_filter: str | None = Non
     state = load_state()
     if state is None or state.phase != "up":
         raise TargetError("the lab is not up (counselkit lab up)")
-    plan = load_plan(tenants_file, site=lab_site(state))
+    plan = _plan(tenants_file, lab_site(state))
     lab_names = {h.name for h in state.hosts}
     targets = []
     for plan_host in _pick(plan, host_filter):
@@ -64,7 +84,7 @@ def lab_targets(tenants_file: Path, workdir: Path, host_filter: str | None = Non
 
 
 def production_targets(tenants_file: Path, host_filter: str | None = None) -> tuple[Plan, list[Target]]:
-    plan = load_plan(tenants_file)
+    plan = _plan(tenants_file)
     targets = [Target(h.name, f"ssh://{h.ssh_user}@{h.address}:{h.ssh_port}", h.address, h, ssh_extra_args=STRICT_SSH,
                       sudo=h.sudo)
                for h in _pick(plan, host_filter)]
@@ -72,14 +92,14 @@ def production_targets(tenants_file: Path, host_filter: str | None = None) -> tu
 
 
 def local_target(tenants_file: Path, host_filter: str | None = None, address: str = "127.0.0.1") -> tuple[Plan, list[Target]]:
-    plan = load_plan(tenants_file)
+    plan = _plan(tenants_file)
     plan_host = _pick(plan, host_filter)[0]
     return plan, [Target(plan_host.name, "local://", address, plan_host)]
 
 
 def file_targets(inventory: Path, tenants_file: Path, host_filter: str | None = None) -> tuple[Plan, list[Target]]:
-    plan = load_plan(tenants_file)
-    namespace = runpy.run_path(str(inventory))
+    plan = _plan(tenants_file)
+    namespace = run_inventory(inventory, tenants_file)
     entries: dict[str, dict[str, Any]] = {}
     for name, value in namespace.items():
         if name.startswith("_") or not isinstance(value, (list, tuple)):
@@ -104,3 +124,40 @@ def file_targets(inventory: Path, tenants_file: Path, host_filter: str | None = 
                               ssh_identity_file=Path(data["ssh_key"]) if data.get("ssh_key") else None,
                               ssh_extra_args=extra, sudo=user != ROOT_USER))
     return plan, targets
+
+
+def project_root(inventory: Path) -> Path:
+    """The directory pyinfra would run `inventory` from: the nearest ancestor holding pyproject.toml or .git (for
+    this repository's inventories/*.py, the repository root), else the inventory's own directory."""
+    for directory in inventory.parents:
+        if (directory / "pyproject.toml").is_file() or (directory / ".git").exists():
+            return directory
+    return inventory.parent
+
+
+@contextlib.contextmanager
+def _inventory_context(root: Path, tenants_file: Path) -> Iterator[None]:
+    """sys.path and $COUNSELKIT_TENANTS as for `pyinfra INVENTORY` run in `root`, restored afterwards."""
+    saved_path, saved_env = list(sys.path), os.environ.get(TENANTS_ENV)
+    sys.path.insert(0, str(root))
+    os.environ[TENANTS_ENV] = str(tenants_file.resolve())
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        if saved_env is None:
+            os.environ.pop(TENANTS_ENV, None)
+        else:
+            os.environ[TENANTS_ENV] = saved_env
+
+
+def run_inventory(inventory: Path, tenants_file: Path) -> dict[str, Any]:
+    """The names a pyinfra inventory file defines; TargetError (one line) when it stops or fails to import."""
+    inventory = inventory.resolve()
+    with _inventory_context(project_root(inventory), tenants_file):
+        try:
+            return runpy.run_path(str(inventory))
+        except SystemExit as exc:  # the inventories' own refusal (not prepared, host key not pinned, lab down)
+            raise TargetError(f"{inventory}: {exc.code}") from None
+        except ImportError as exc:
+            raise TargetError(f"{inventory}: cannot load it ({exc})") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,14 +10,9 @@ from typing import Any
 
 import click
 
-DEFAULT_TENANTS = "tenants.yaml"
-TENANTS_ENV = "COUNSELKIT_TENANTS"
+from ..options import tenants_option as _tenants_option
 
-tenants_option = click.option(
-    "--file", "tenants_file", type=click.Path(dir_okay=False, path_type=Path),
-    default=lambda: os.environ.get(TENANTS_ENV, DEFAULT_TENANTS), show_default="tenants.yaml or $COUNSELKIT_TENANTS",
-    help="The tenants.yaml to read.",
-)
+tenants_option = _tenants_option(aliases=("--file",))  # --file: the flag's older name
 lab_option = click.option("--lab", is_flag=True, help="Use the running lab: its host addresses, SSH key, proxy and S3 endpoint.")
 
 

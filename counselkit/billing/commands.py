@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..options import tenants_option
 from ..problems import InputError
 from .ledger import Ledger, ledger_path
 from .money import de
@@ -49,8 +50,7 @@ def _date(value: str | None) -> date | None:
         raise click.BadParameter(f"'{value}' is not a date; use YYYY-MM-DD") from None
 
 
-FILE = click.option("--file", "tenants_file", type=click.Path(dir_okay=False, path_type=Path),
-                    default=Path("tenants.yaml"), show_default=True, help="The inventory (tenants.yaml).")
+FILE = tenants_option(aliases=("--file",))  # --file: the flag's older name
 OUT = click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                    help="Output directory (default: invoices/ next to tenants.yaml); files go to <out>/<period>/.")
 ISSUE = click.option("--issue-date", default=None, help="Invoice date YYYY-MM-DD for new documents (default: today).")

@@ -2,8 +2,9 @@
 
     eval "$(.venv/bin/python -m tests.checks.molecule_env /tmp/counselkit-molecule)"
 
-writes <dir>/tenants.yaml (the example tenants, all on lab host node4) and a vault password file, and prints the
-exports: COUNSELKIT_TENANTS, COUNSELKIT_VAULT_PASSWORD_FILE, ANSIBLE_CONFIG, PATH (the venv first).
+writes <dir>/tenants.yaml (the example tenants, all on lab host node4) and a vault password file, runs
+`counselkit prepare` on it (the inventory plugin only reads), and prints the exports: COUNSELKIT_TENANTS,
+COUNSELKIT_VAULT_PASSWORD_FILE, ANSIBLE_CONFIG, PATH (the venv first).
 """
 
 from __future__ import annotations
@@ -33,12 +34,18 @@ def prepare(directory: Path, host: str = MOLECULE_HOST) -> dict[str, str]:
     bindir = Path(sys.executable).parent
     import os
 
-    return {
+    env = {
         "COUNSELKIT_TENANTS": str(tenants),
         "COUNSELKIT_VAULT_PASSWORD_FILE": str(password),
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
         "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
     }
+    from deploy.runner import run_prepare
+
+    prepared = run_prepare(tenants, env)
+    if prepared.returncode != 0:
+        raise SystemExit(f"counselkit prepare failed:\n{prepared.stdout + prepared.stderr}")
+    return env
 
 
 if __name__ == "__main__":

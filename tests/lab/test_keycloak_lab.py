@@ -76,8 +76,8 @@ def make_site(lab: Any, workdir: Path, archive: Path | None) -> Path:
     password_file.write_text(VAULT_PASSWORD)
     password_file.chmod(0o600)
     os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = str(password_file)
-    subprocess.run([sys.executable, "-m", "counselkit.cli", "secrets", "ensure", str(tenants)], check=True,
-                   cwd=REPO, capture_output=True)
+    subprocess.run([sys.executable, "-m", "counselkit.cli", "prepare", "--tenants", str(tenants)], check=True,
+                   cwd=REPO, capture_output=True)  # lock, secrets, certificates: what every deploy needs first
     return tenants
 
 

@@ -28,9 +28,8 @@ def molecule_env(lab, tmp_path_factory) -> dict[str, str]:
         from counselkit.secrets import SecretStore
 
         os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = env["COUNSELKIT_VAULT_PASSWORD_FILE"]
-        plan = load_plan(env["COUNSELKIT_TENANTS"], update_lock=True)
+        plan = load_plan(env["COUNSELKIT_TENANTS"])  # prepared by molecule_env.prepare (counselkit prepare)
         store = SecretStore.open(env["COUNSELKIT_TENANTS"])
-        store.ensure(plan)
         store.set(plan.platform_secrets["backup_s3_access_key"], lab.s3.access_key)
         store.set(plan.platform_secrets["backup_s3_secret_key"], lab.s3.secret_key)
         store.save()

@@ -26,7 +26,7 @@ from counselkit.pgscram import verifier_matches
 from counselkit.plan import load_plan
 from counselkit.secrets import SecretStore
 from counselkit.site import lab_site
-from deploy.runner import run_deploy
+from deploy.runner import run_deploy, run_prepare
 from tests.checks import leaks, state
 from tests.support import LAB_HOSTS, example_on, write_yaml
 
@@ -68,6 +68,9 @@ def tenants_files(workdir) -> dict[str, Path]:
 
 
 def run_ansible(tenants_file: Path, env: dict[str, str], timeout: float = 3600) -> subprocess.CompletedProcess:
+    prepared = run_prepare(tenants_file, env)  # as for pyinfra: the inventory plugin only reads
+    if prepared.returncode != 0:
+        return prepared
     bindir = str(Path(sys.executable).parent)
     full_env = {**os.environ, **env, "COUNSELKIT_TENANTS": str(tenants_file),
                 "PATH": f"{bindir}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}

@@ -73,3 +73,51 @@ def test_secrets_never_printed(tmp_path: Path) -> None:
     listed = subprocess.run([*env_cmd, *COUNSELKIT, "secrets", "list", str(tenants)], capture_output=True, text=True, cwd=REPO)
     assert "platform.backup_s3_access_key" in listed.stdout and "AKIAEXAMPLE" not in listed.stdout
     assert "platform.backup_s3_secret_key  (missing: from your provider" in listed.stdout
+
+
+def _commands(group, prefix=()):  # every (path, command) of the CLI tree, lazy groups included
+    import click
+
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+def test_every_command_names_its_tenants_file_one_way() -> None:
+    """One option for the tenants file (counselkit/options.py): --tenants FILE, $COUNSELKIT_TENANTS; no command
+    defines its own."""
+    from counselkit.cli import cli
+
+    with_tenants = []
+    for path, command in _commands(cli):
+        names = {p.name for p in command.params}
+        assert "tenants_file" not in names, f"{' '.join(path)} defines its own tenants file parameter"
+        if "tenants_option_value" in names:
+            option = next(p for p in command.params if p.name == "tenants_option_value")
+            assert "--tenants" in option.opts, path
+            with_tenants.append(" ".join(path))
+    for expected in ("validate", "plan", "prepare", "tenant add", "secrets ensure", "secrets set", "secrets list",
+                     "audit", "access report", "billing run", "billing credit-note", "billing ledger",
+                     "backup provision", "backup status", "backup run", "backup restore", "demo"):
+        assert expected in with_tenants, expected
+
+
+def test_tenants_from_option_env_or_position(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from counselkit.cli import cli
+
+    missing = tmp_path / "missing.yaml"
+    runner = CliRunner()
+    for args, env in ((["validate", "--tenants", str(missing)], {}), (["validate", str(missing)], {}),
+                      (["validate"], {"COUNSELKIT_TENANTS": str(missing)}),
+                      (["billing", "ledger"], {"COUNSELKIT_TENANTS": str(missing)}),  # billing ignored the env before
+                      (["billing", "ledger", "--tenants", str(missing)], {}),
+                      (["billing", "ledger", "--file", str(missing)], {})):  # the older flag still works
+        result = runner.invoke(cli, args, env=env)
+        assert result.exit_code != 0 and str(missing) in str(result.output) + str(result.exception), (args, result.output)
+    both = runner.invoke(cli, ["plan", "a.yaml", "--tenants", "b.yaml"])
+    assert both.exit_code == 2 and "two tenants files given" in both.output

@@ -4,9 +4,10 @@
     ansible-playbook -i inventories/ansible/production site.yml     (real addresses from tenants.yaml)
 
 Built on the same model and plan as inventories/common.py (counselkit.plan.load_plan + counselkit.site.lab_site,
-counselkit.render.host_vars), so no name, port or path is computed here. Like the pyinfra inventory, it completes
-the secrets file first (missing secrets generated, internal-CA certificates issued) so both engines read the same
-values; the values themselves are read by the roles with include_vars (ansible-vault), never put into hostvars.
+counselkit.render.host_vars), so no name, port or path is computed here. Like the pyinfra inventory, it only reads:
+the lock, the secrets file (with the internal-CA certificates) and, for production, the pinned known_hosts must be
+current — `counselkit prepare` writes them — else parsing fails with one line saying what is missing. Secret values
+are read by the roles with include_vars (ansible-vault), never put into hostvars.
 """
 
 from __future__ import annotations
@@ -31,13 +32,8 @@ options:
     description: Path of tenants.yaml; default $COUNSELKIT_TENANTS, else tenants.yaml at the repository root.
     type: str
     required: false
-  prepare_secrets:
-    description: Generate missing secrets and internal-CA certificates into the secrets file first (as pyinfra does).
-    type: bool
-    default: true
 """
 
-import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -206,6 +202,16 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
 class InventoryModule(BaseInventoryPlugin):
     NAME = "counselkit_plan"
 
+    @staticmethod
+    def _checked_plan(tenants_file: Path, site: Any, pin_host_keys: bool) -> Any:
+        """The plan, read only (counselkit.prepare.prepared_plan, as inventories/common.py): nothing is written."""
+        from counselkit.prepare import PlanUnavailable, prepared_plan
+
+        try:
+            return prepared_plan(tenants_file, site, known_hosts=pin_host_keys)
+        except PlanUnavailable as exc:
+            raise AnsibleParserError(str(exc)) from None
+
     def verify_file(self, path: str) -> bool:
         return super().verify_file(path) and path.endswith(("counselkit.yml", "counselkit.yaml"))
 
@@ -213,11 +219,10 @@ class InventoryModule(BaseInventoryPlugin):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         _import_path()
-        from counselkit.plan import load_plan
+        from counselkit.options import tenants_path
 
         site_name = self.get_option("site")
-        tenants_file = Path(self.get_option("tenants_file") or os.environ.get("COUNSELKIT_TENANTS")
-                            or REPO / "tenants.yaml").resolve()
+        tenants_file = tenants_path(self.get_option("tenants_file"), REPO / "tenants.yaml").resolve()
         ssh: dict[str, dict[str, Any]] = {}
         site = None
         if site_name == "lab":
@@ -237,23 +242,13 @@ class InventoryModule(BaseInventoryPlugin):
                 }
                 for h in state.hosts
             }
-        try:
-            plan = load_plan(tenants_file, update_lock=True, site=site)
-        except Exception as exc:  # the model's problems name file, line and field
-            raise AnsibleParserError(f"{tenants_file}: {exc}") from exc
-        if site_name == "production":
-            from counselkit.hostkeys import UnpinnedHostError, write_known_hosts
+        plan = self._checked_plan(tenants_file, site, pin_host_keys=site_name == "production")
+        if site_name == "production":  # pinned host keys only, as inventories/production.py: no trust on first use
+            from counselkit.hostkeys import known_hosts_path
 
-            try:  # pinned host keys only, as inventories/production.py: no trust on first use
-                known_hosts = write_known_hosts(plan, tenants_file)
-            except UnpinnedHostError as error:
-                raise AnsibleParserError(str(error)) from None
+            known_hosts = known_hosts_path(tenants_file)
             ssh = {h.name: {"ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"}
                    for h in plan.hosts}
-        if self.get_option("prepare_secrets"):
-            from inventories.common import prepare_secrets
-
-            prepare_secrets(tenants_file, plan)
 
         self.inventory.add_group(GROUP)
         for host_plan in plan.hosts:
