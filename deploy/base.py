@@ -121,6 +121,10 @@ def base() -> None:
         server.user(name=f"Admin {admin['name']}", user=admin["name"], shell="/bin/bash", create_home=True,
                     home=layout.admin_home(admin["name"]),
                     groups=[layout.ADMIN_GROUP], public_keys=[admin["ssh_key"]], delete_keys=True)
+        # login.defs' HOME_MODE comes later in this deploy (and only applies to new accounts): set the mode here,
+        # as deploys through sudo stage their uploads in this directory.
+        directory(name=f"Admin {admin['name']}: home private", path=layout.admin_home(admin["name"]),
+                  user=admin["name"], group=admin["name"], mode="750")
     remove_former_admins(name=f"Former admins removed (members of {layout.ADMIN_GROUP} not in platform.admins)",
                          planned=[a["name"] for a in ctx["platform"]["admins"]])
     # root: exactly the admins' keys (plus the site's own), never a key left from an earlier admin or an image;
