@@ -73,11 +73,16 @@ def test_an_admin_deploys_with_sudo_and_root_login_is_off(tmp_path):
 def test_pyinfra_inventory_sudo_follows_the_plan(tmp_path, monkeypatch):
     from inventories import common
 
-    monkeypatch.setenv(common.TENANTS_ENV, str(tenants(tmp_path, ADMIN)))
+    from counselkit.prepare import prepare
+
+    path = tenants(tmp_path, ADMIN)
+    monkeypatch.setenv(common.TENANTS_ENV, str(path))
     monkeypatch.setenv("COUNSELKIT_VAULT_PASSWORD", "unit-test-vault-password")
+    prepare(path)  # inventories only read: the lock and secrets must be there first
     (name, data), *others = common.pyinfra_hosts(None)
     assert (data["ssh_user"], data["_sudo"]) == (ADMIN, True)
     assert all(d["_sudo"] is False and d["ssh_user"] == "root" for _, d in others)
+    assert data["_temp_dir"] == f"/home/{ADMIN}" and all("_temp_dir" not in d for _, d in others)
 
 
 def test_ansible_inventory_become_follows_the_plan(tmp_path):
@@ -127,9 +132,13 @@ def test_ansible_lockout_filter_checks_the_deploying_admins_keys(tmp_path):
     assert lockout(platform, f"publickey {other}\n", "root", "node1") == ""
 
 
-def test_audit_logs_in_as_the_deploy_user_and_uses_sudo_for_an_admin(tmp_path):
+def test_audit_logs_in_as_the_deploy_user_and_uses_sudo_for_an_admin(tmp_path, monkeypatch):
     from counselkit.audit.targets import production_targets
+    from counselkit.prepare import prepare
 
-    _, (first, *others) = production_targets(tenants(tmp_path, ADMIN))
+    monkeypatch.setenv("COUNSELKIT_VAULT_PASSWORD", "unit-test-vault-password")
+    path = tenants(tmp_path, ADMIN)
+    prepare(path)  # the audit only reads: the lock must be there
+    _, (first, *others) = production_targets(path)
     assert first.hostspec.startswith(f"ssh://{ADMIN}@") and first.sudo is True
     assert all(t.hostspec.startswith("ssh://root@") and t.sudo is False for t in others)
