@@ -205,10 +205,6 @@ def _switch_command(tenants_file: Path, tenant: str, username: str, enable: bool
         sys.exit(EXIT_PARTLY_FAILED)
 
 
-_tenants_option = click.option(
-    "--tenants", "tenants_file", type=click.Path(dir_okay=False, path_type=Path),
-    default=lambda: os.environ.get("COUNSELKIT_TENANTS", "tenants.yaml"), show_default="tenants.yaml or $COUNSELKIT_TENANTS",
-    help="The tenants.yaml to read (its secrets store beside it).")
 _ssh_option = click.option("--ssh-option", "ssh_options", multiple=True, metavar="ARG",
                            help="Extra argument for ssh (Keycloak tunnel, Synapse requests); repeatable.")
 _keycloak_url_option = click.option("--keycloak-url", help="Keycloak base URL instead of an SSH tunnel.")
@@ -216,10 +212,10 @@ _synapse_url_option = click.option("--synapse-url", help="The tenant's Synapse l
 
 
 def _switch_options(command: Callable[..., None]) -> Callable[..., None]:
-    for option in reversed((_tenants_option, click.argument("tenant"), click.argument("username"), _ssh_option,
+    for option in reversed((click.argument("tenant"), click.argument("username"), _ssh_option,
                             _keycloak_url_option, _synapse_url_option)):
         command = option(command)
-    return command
+    return tenants_option()(command)
 
 
 @access.command("disable")
