@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +73,8 @@ def pg_backends():
     sql = "SELECT coalesce(usename, ''), pid, backend_type FROM pg_stat_activity"
     res = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-XAtF", "\t", "-c", sql],
                          capture_output=True, text=True, cwd="/")
+    if res.returncode:
+        sys.exit(f"pg_stat_activity: {res.stderr.strip()}")
     roles = {}
     for line in res.stdout.splitlines():
         user, pid, kind = line.split("\t")
@@ -103,16 +107,13 @@ def measure(host_state, tenants: list[dict[str, str]]) -> dict:
     """Run REMOTE on the host over the lab's SSH (strict host keys, lab routes only)."""
     from counselkit.lab import ssh
 
-    argv = ssh.ssh_argv(host_state, ["python3", "-c", _quote(REMOTE), _quote(json.dumps(tenants))])
+    # ssh joins the remote argv into one shell command line: quote each word
+    remote = ["python3", "-c", REMOTE, json.dumps(tenants)]
+    argv = ssh.ssh_argv(host_state, [shlex.join(remote)])
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
     if done.returncode:
         raise SystemExit(f"{host_state.name}: measuring failed: {done.stderr.strip()}")
     return json.loads(done.stdout)
-
-
-def _quote(text: str) -> str:
-    import shlex
-    return shlex.quote(text)  # ssh joins argv into one remote shell command line
 
 
 def total(rollups: dict[str, dict[str, int]], *keys: str) -> float:
@@ -149,8 +150,6 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the raw smaps_rollup figures as JSON")
     parser.add_argument("--file", default=None, help="tenants.yaml (default: $COUNSELKIT_TENANTS or the example)")
     args = parser.parse_args()
-
-    import os
 
     from counselkit.backup.remote import lab_site
     from counselkit.plan import load_plan
