@@ -52,6 +52,11 @@ class File:
     # Holds a secret or proxy credentials: never shown (Ansible no_log and diff: false; pyinfra never prints content).
     sensitive: bool = False
 
+    def __post_init__(self) -> None:
+        # Ansible's no_log hides which item of a loop changed, so a sensitive file cannot trigger a handler there.
+        if self.sensitive and self.handler:
+            raise ValueError(f"{self.dest}: a sensitive file cannot have a handler (no_log hides its change)")
+
 
 @dataclass(frozen=True)
 class Line:
