@@ -112,7 +112,8 @@ def install_files(component: Component, container: bool) -> None:
         if handler.daemon_reload:
             systemd.daemon_reload(name=handler.name, _if=any_changed(*ops))
         elif handler.unit:
-            systemd.service(name=handler.name, service=handler.unit, _if=any_changed(*ops),
+            # a stopped unit is started instead (as Ansible's systemd_service does for reloaded/restarted)
+            systemd.service(name=handler.name, service=handler.unit, _if=any_changed(*ops), running=True,
                             reloaded=handler.action == "reloaded", restarted=handler.action == "restarted")
         else:
             server.shell(name=handler.name, commands=[shlex.join(handler.argv)], _if=any_changed(*ops))
