@@ -3,7 +3,8 @@
 pyinfra side: the operations deploy/base.py creates from the spec for a host of the pyinfra inventory's host data
 (apt.packages, directory, put_template, files.file, systemd.service are recorded instead of run).
 Ansible side: the role's inputs (roles/hardening/defaults/main.yml) as ansible-playbook resolves them against the
-hostvars of the counselkit_plan inventory plugin — what the role's tasks loop over.
+hostvars of the counselkit_plan inventory plugin — what the role's tasks loop over — checked against the role's
+argument spec (meta/argument_specs.yml) as on role entry.
 Compared: packages, directories (owner, group, mode), files (template, destination, owner, group, mode), removed
 files and units — for the example tenants.yaml and for it with platform.proxy and report mail (every condition).
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from counselkit import render
 from counselkit.plan import load_plan
@@ -133,6 +135,9 @@ def ansible_side(tmp_path: Path, tenants_file: Path, plan: Any) -> dict[str, dic
     sys.path.insert(0, str(REPO / "inventories/ansible/plugins/inventory"))
     from counselkit_plan import host_data
 
+    specs = YAML(typ="safe").load((REPO / "roles/hardening/meta/argument_specs.yml").read_text())
+    options = {name: option for name, option in specs["argument_specs"]["main"]["options"].items()
+               if name.startswith("hardening_")}
     plays = []
     for host_plan in plan.hosts:
         hostvars = tmp_path / f"hostvars-{host_plan.name}.json"
@@ -140,7 +145,11 @@ def ansible_side(tmp_path: Path, tenants_file: Path, plan: Any) -> dict[str, dic
         dump = "{{ {" + ", ".join(f"'{name}': {name}" for name in ROLE_INPUTS) + "} | to_json }}"
         plays.append({"hosts": "localhost", "connection": "local", "gather_facts": False,
                       "vars_files": [str(hostvars), str(REPO / "roles/hardening/defaults/main.yml")],
-                      "tasks": [{"name": "role inputs", "ansible.builtin.copy": {
+                      "tasks": [{"name": "the role's argument spec accepts them (as on role entry)",
+                                 "ansible.builtin.validate_argument_spec": {
+                                     "argument_spec": options,
+                                     "provided_arguments": {name: f"{{{{ {name} }}}}" for name in options}}},
+                                {"name": "role inputs", "ansible.builtin.copy": {
                           "content": dump, "dest": str(tmp_path / f"inputs-{host_plan.name}.json"), "mode": "0600"}}]})
     playbook = tmp_path / "inputs.yml"
     playbook.write_text(json.dumps(plays))
