@@ -68,3 +68,13 @@ def test_every_role_is_complete_and_copies_no_template():
         copies = [p for p in path.rglob("*.j2")] + list((path / "templates").glob("*")) if (path / "templates").exists() \
             else list(path.rglob("*.j2"))
         assert not copies, f"roles/{role} holds its own templates {copies}: render templates/ (the shared ones)"
+
+
+def test_hardening_probes_nft_after_installing_it():
+    """The CAP_NET_ADMIN probe (`nft list tables`) must run after the packages: on a fresh host nft comes with them,
+    and a probe before would leave nftables unchecked and unstarted on the first run."""
+    tasks = YAML(typ="safe").load((REPO / "roles/hardening/tasks/main.yml").read_text())
+    probe = next(i for i, t in enumerate(tasks) if t.get("register") == "hardening_net_admin_probe")
+    packages = next(i for i, t in enumerate(tasks)
+                    if (t.get("ansible.builtin.apt") or {}).get("name") == "{{ hardening_packages }}")
+    assert packages < probe
