@@ -175,14 +175,3 @@ def test_keycloak_unpack_quotes_every_path(tmp_path):
     assert by_program["tar"][2] == str(archive) and by_program["tar"][4] == f"{release}.partial"
     assert by_program["ln"] == ["ln", "-s", "/var/lib/kc data", f"{release}.partial/data"]
     assert by_program["mv"] == ["mv", f"{release}.partial", str(release)]
-
-
-@pytest.mark.parametrize("facts, starts", [
-    ({layout.AIDE_DB: {"mode": 600, "size": 1}}, False),  # database present (typed File fact)
-    ({"Command": "activating"}, False),  # being built
-    ({"Command": "inactive"}, True),
-])
-def test_aide_baseline_starts_only_without_a_database(facts, starts, monkeypatch):
-    monkeypatch.setattr(base, "host", FakeHost(facts))
-    commands = list(base.file_integrity_baseline._inner())
-    assert commands == ([f"systemctl start --no-block {layout.AIDE_INIT_UNIT}"] if starts else [])
