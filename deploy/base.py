@@ -1,4 +1,8 @@
-"""Base hardening of a Debian 12 host: admins, login defaults, sshd, sysctl, nftables, fail2ban, auditd, journald, updates."""
+"""Base hardening of a Debian 12 host: admins, login defaults, sshd, sysctl, nftables, fail2ban, auditd, journald, updates.
+
+Packages, directories, files, handlers and services come from the component spec (counselkit/components/base.py),
+which roles/hardening loops over too; this module turns each entry into a pyinfra operation.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +13,15 @@ from pyinfra.api import deploy, operation
 from pyinfra.facts.server import Command
 from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
 
-from counselkit import layout, render, sshauth
+from counselkit import layout, sshauth
+from counselkit.components import HOST_KERNEL, Component
+from counselkit.components import base as base_spec
 
 from . import commands
-from .common import context, directory, in_container, put, put_template, virtualization
+from .common import context, directory, host_vars, in_container, put, put_template, virtualization
 from .guard import DeployError
-
-BASE_PACKAGES = [
-    "nftables", "auditd", "unattended-upgrades", "apt-listchanges", "systemd-timesyncd", "sudo", "ca-certificates",
-    "python3-venv", "curl",
-    # password quality (for sudo passwords, should an admin set one), package checksums, rootkit scans (daily timer),
-    # SSH brute-force bans (fail2ban reads the journal through python3-systemd)
-    "libpam-pwquality", "debsums", "chkrootkit", "fail2ban", "python3-systemd",
-    "aide", "aide-common",  # file integrity: baseline built after the deploy, checked daily (dailyaidecheck.timer)
-]
-# Services a Debian host may bring that nothing here needs; stopped and disabled where present.
-UNNEEDED_SERVICES = ["rpcbind", "avahi-daemon", "cups", "exim4", "postfix", "nfs-server", "smbd", "nmbd", "bluetooth"]
 
 
 @operation()
@@ -80,43 +76,91 @@ def file_integrity() -> None:
 
 @deploy("counselkit: apt and proxy")
 def apt_setup() -> None:
-    ctx = context()
-    if ctx["platform"]["proxy"]:
-        put_template("base/apt-proxy.conf.j2", layout.APT_PROXY_CONF, mode=layout.PROXY_CONFIG_MODE)
-    else:
-        files.file(name=f"No apt proxy ({layout.APT_PROXY_CONF})", path=layout.APT_PROXY_CONF, present=False)
-    put_template("base/pip.conf.j2", layout.PIP_CONF, mode=layout.PROXY_CONFIG_MODE)
-    apt.update(name="apt update (at most hourly)", cache_time=3600)
+    component = base_spec.apt_setup(host_vars())
+    install_files(component, in_container())
+    apt.update(name=f"apt update (at most every {component.layout['apt_cache_valid_time']} s)",
+               cache_time=component.layout["apt_cache_valid_time"])
 
 
-def reports(ctx: dict) -> None:
-    """A send-only MTA for AIDE and unattended-upgrades reports, or none when platform.smtp.reports_to is unset."""
-    templates = {name: render.HOST_TEMPLATES[name] for name in ("base/msmtprc.j2", "base/mail-aliases.j2")}
-    if not ctx["platform"]["reports"]:
-        for dest in templates.values():
-            files.file(name=f"No mail relay config ({dest})", path=dest, present=False)
-        return
-    apt.packages(name="Mail for host reports (msmtp)", packages=list(layout.MAIL_PACKAGES), no_recommends=True)
-    directory(name=f"{layout.COUNSELKIT_ETC}", path=layout.COUNSELKIT_ETC, user="root", group="root", mode="755")
-    put_template("base/msmtprc.j2", templates["base/msmtprc.j2"], mode="600")
-    put_template("base/mail-aliases.j2", templates["base/mail-aliases.j2"])
-    # Without MAILCMD the check refuses mail(1) as non-root; msmtp needs no setuid, so mail(1) works as _aide.
-    # `#*`, not `#?`: pyinfra matches with grep/sed basic regular expressions, where `?` is a literal.
-    files.line(name="AIDE reports by mail(1)", path=layout.AIDE_DEFAULTS, line=r"^#*MAILCMD=.*", replace="MAILCMD=mail")
+def needs_met(need: str | None, container: bool) -> bool:
+    """A spec entry's runtime requirement (counselkit.components) on this host. NET_ADMIN is not probed: where it
+    is missing the nft check fails and the deploy stops (docs/contributing-roles.md, known differences)."""
+    return not (need == HOST_KERNEL and container)
+
+
+def install_packages(component: Component) -> None:
+    if component.packages:
+        apt.packages(name=f"{component.name}: packages", packages=list(component.packages), no_recommends=True)
+
+
+def install_directories(component: Component) -> None:
+    for d in component.directories:
+        directory(name=d.path, path=d.path, user=d.owner, group=d.group, mode=d.mode)
+
+
+def install_files(component: Component, container: bool) -> None:
+    """Files (each checked by its validate command once written), absent files, line edits, then the handlers
+    of the files that changed, then the services: the order of roles/hardening."""
+    changed: dict[str, list] = {}
+    for f in component.files:
+        op = put_template(f.template, f.dest, user=f.owner, group=f.group, mode=f.mode)
+        if f.validate and needs_met(f.validate_needs, container):
+            server.shell(name=f"Check {f.dest}", commands=[f.validate.replace("%s", shlex.quote(f.dest))],
+                         _if=op.did_change)
+        if f.handler:
+            changed.setdefault(f.handler, []).append(op)
+    for path in component.absent:
+        files.file(name=f"Absent: {path}", path=path, present=False)
+    for edit in component.lines:
+        # pyinfra matches with grep/sed basic regular expressions (counselkit.components.Line)
+        files.line(name=f"{edit.path}: {edit.line}", path=edit.path, line=edit.regexp, replace=edit.line)
+    for handler in component.handlers:
+        ops = changed.get(handler.name)
+        if not ops or not needs_met(handler.needs, container):
+            continue
+        if handler.daemon_reload:
+            systemd.daemon_reload(name=handler.name, _if=any_changed(*ops))
+        elif handler.unit:
+            # a stopped unit is started instead (as Ansible's systemd_service does for reloaded/restarted)
+            systemd.service(name=handler.name, service=handler.unit, _if=any_changed(*ops), running=True,
+                            reloaded=handler.action == "reloaded", restarted=handler.action == "restarted")
+        else:
+            server.shell(name=handler.name, commands=[shlex.join(handler.argv)], _if=any_changed(*ops))
+    install_services(component, container)
+
+
+def install_services(component: Component, container: bool) -> None:
+    for s in component.services:
+        if needs_met(s.running_needs, container):
+            systemd.service(name=f"{s.unit} (running: {s.running}, enabled: {s.enabled})", service=s.unit,
+                            running=s.running, enabled=s.enabled)
+        elif s.off_without:
+            systemd.service(name=f"{s.unit} off (needs {s.running_needs})", service=s.unit, running=False,
+                            enabled=False)
+        else:
+            systemd.service(name=f"{s.unit} enabled, not started (needs {s.running_needs})", service=s.unit,
+                            running=None, enabled=s.enabled)
+    if component.unwanted_services:
+        status = host.get_fact(SystemdStatus) or {}
+        for unit in component.unwanted_services:
+            if unit in status:
+                systemd.service(name=f"{unit} stopped and disabled", service=unit, running=False, enabled=False)
 
 
 @deploy("counselkit: base hardening")
 def base() -> None:
     ctx = context()
+    component = base_spec.hardening(host_vars())
     container = in_container()
     if container:
         logger.warning(f"{host.name}: runs in a container ({virtualization()}): kernel-wide sysctls, auditd and "
                        "time sync are configured but not activated (the container's host kernel owns them)")
 
-    apt.packages(name="Base packages", packages=BASE_PACKAGES, no_recommends=True)
+    install_packages(component)
 
     # --- admins: from platform.admins, keys only, sudo via the admin group
-    server.group(name=f"Group {layout.ADMIN_GROUP}", group=layout.ADMIN_GROUP)
+    for group in component.groups:
+        server.group(name=f"Group {group}", group=group)
     for admin in ctx["platform"]["admins"]:
         server.user(name=f"Admin {admin['name']}", user=admin["name"], shell="/bin/bash", create_home=True,
                     home=layout.admin_home(admin["name"]),
@@ -135,82 +179,14 @@ def base() -> None:
     problem = sshauth.lockout_problem(ctx["platform"], auth_info, host.data.get("ssh_user") or sshauth.ROOT, host.name)
     if problem:
         raise DeployError(problem)  # while collecting operations: nothing has run on any host yet
-    directory(name=f"{layout.ROOT_SSH_DIR}", path=layout.ROOT_SSH_DIR, mode="700")
+
+    install_directories(component)  # root's .ssh among them
     put(f"root's keys ({layout.ROOT_AUTHORIZED_KEYS})", layout.ROOT_AUTHORIZED_KEYS,
         "".join(f"{key}\n" for key in root_keys), mode="600")
-    sudoers = put_template("base/sudoers-admins.j2", layout.SUDOERS_ADMINS, mode="440")
-    server.shell(name="Check sudoers", commands=[f"visudo -cf {layout.SUDOERS_ADMINS}"], _if=sudoers.did_change)
 
-    # --- login defaults, no core dumps, idle shells closed, unneeded kernel modules off, legal banner
-    for template in render.PLAIN_HOST_TEMPLATES:
-        put_template(template, render.HOST_TEMPLATES[template])
+    # --- sudoers, login defaults, sshd, sysctl, nftables, fail2ban, auditd, journald, AIDE unit, report mail,
+    # unattended upgrades; then the handlers of what changed, then the services (counselkit/components/base.py)
+    install_files(component, container)
 
-    # --- sshd
-    sshd = put_template("base/sshd_config.j2", layout.SSHD_CONFIG, mode="600")
-    server.shell(name="Check sshd config", commands=["sshd -t"], _if=sshd.did_change)
-    systemd.service(name="Reload sshd", service="ssh.service", running=True, reloaded=True, _if=sshd.did_change)
-
-    # --- sysctl: network ones always (own netns), kernel-wide ones only where this is the kernel's host
-    net = put_template("base/sysctl-net.conf.j2", layout.SYSCTL_NET_FILE)
-    kernel = put_template("base/sysctl-kernel.conf.j2", layout.SYSCTL_KERNEL_FILE)
-    server.shell(name="Apply network sysctls", commands=[f"sysctl -q -p {layout.SYSCTL_NET_FILE}"], _if=net.did_change)
-    if not container:
-        server.shell(name="Apply kernel sysctls", commands=[f"sysctl -q -p {layout.SYSCTL_KERNEL_FILE}"],
-                     _if=kernel.did_change)
-
-    # --- nftables: default-deny inbound
-    nft = put_template("base/nftables.conf.j2", layout.NFTABLES_CONF, mode="755")
-    server.shell(name="Check nftables rules", commands=[f"nft -c -f {layout.NFTABLES_CONF}"], _if=nft.did_change)
-    systemd.service(name="nftables running", service="nftables.service", running=True, enabled=True)
-    systemd.service(name="Reload nftables", service="nftables.service", reloaded=True, _if=nft.did_change)
-
-    # --- fail2ban: SSH brute-force bans
-    jail = put_template("base/fail2ban-jail.conf.j2", layout.FAIL2BAN_JAIL)
-    systemd.service(name="fail2ban running", service="fail2ban.service", running=True, enabled=True)
-    systemd.service(name="Restart fail2ban (jail changed)", service="fail2ban.service", restarted=True,
-                    _if=jail.did_change)
-
-    # --- auditd
-    rules = put_template("base/audit.rules.j2", layout.AUDIT_RULES, mode="640")
-    if container:
-        systemd.service(name="auditd off (container: no audit subsystem)", service="auditd.service",
-                        running=False, enabled=False)
-    else:
-        systemd.service(name="auditd running", service="auditd.service", running=True, enabled=True)
-        server.shell(name="Load audit rules", commands=["augenrules --load"], _if=rules.did_change)
-
-    # --- journald: persistent
-    journald = put_template("base/journald.conf.j2", layout.JOURNALD_DROPIN)
-    directory(name="Journal directory", path=layout.JOURNAL_DIR, user="root", group="systemd-journal", mode="2755")
-    systemd.service(name="Restart journald", service="systemd-journald.service", restarted=True,
-                    _if=journald.did_change)
-
-    # --- file integrity: the unit that builds the first AIDE database (started by deploy/site.py at the very end)
-    files.line(name=f"AIDE checksums: {layout.AIDE_CHECKSUMS}", path=layout.AIDE_CONF, line=r"^Checksums\s*=.*",
-               replace=f"Checksums = {layout.AIDE_CHECKSUMS}")
-    aide_unit = put_template("base/aide-init.service.j2", layout.AIDE_INIT_UNIT_PATH)
-    systemd.daemon_reload(name="systemd daemon-reload (AIDE unit changed)", _if=aide_unit.did_change)
-    systemd.service(name=f"{layout.AIDE_INIT_UNIT} enabled", service=layout.AIDE_INIT_UNIT, running=None, enabled=True)
-
-    # --- reports by mail (platform.smtp.reports_to): msmtp relays root's mail; AIDE's check (as _aide) uses mail(1)
-    reports(ctx)
-
-    # --- security updates: whatever is pending now, then unattended-upgrades daily
+    # --- security updates: whatever is pending now (unattended-upgrades takes over daily)
     security_updates(name="Pending security updates installed")
-    put_template("base/auto-upgrades.j2", layout.APT_AUTO_UPGRADES)
-    put_template("base/unattended-upgrades.j2", layout.APT_UNATTENDED_CONF)
-    systemd.service(name="unattended-upgrades enabled", service="unattended-upgrades.service", running=True,
-                    enabled=True)
-    for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
-        systemd.service(name=f"{timer} enabled", service=timer, running=True, enabled=True)
-
-    # --- time sync (systemd-timesyncd refuses to run in containers: ConditionVirtualization=!container)
-    systemd.service(name="systemd-timesyncd enabled", service="systemd-timesyncd.service",
-                    running=None if container else True, enabled=True)
-
-    # --- nothing listening that is not needed
-    status = host.get_fact(SystemdStatus) or {}
-    for name in UNNEEDED_SERVICES:
-        unit = f"{name}.service"
-        if unit in status:
-            systemd.service(name=f"{unit} stopped and disabled", service=unit, running=False, enabled=False)

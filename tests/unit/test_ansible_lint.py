@@ -38,11 +38,25 @@ def defaults(role: str) -> dict:
 
 
 def test_role_package_lists_match_the_pyinfra_deploy():
-    from deploy import backup, base
+    from deploy import backup
 
-    assert defaults("hardening")["hardening_packages"] == base.BASE_PACKAGES
-    assert defaults("hardening")["hardening_unneeded_services"] == base.UNNEEDED_SERVICES
     assert defaults("backup")["backup_packages"] == backup.PACKAGES
+
+
+def test_hardening_role_spells_no_list_of_the_component_spec():
+    """Every input of the hardening role is read from the spec (counselkit/components/base.py, hostvar
+    counselkit_components): no package, directory, file or unit is written in the role's YAML."""
+    for name, value in defaults("hardening").items():
+        assert isinstance(value, str) and value.startswith("{{ counselkit_components."), f"{name}: {value!r}"
+    specs = YAML(typ="safe").load((REPO / "roles/hardening/meta/argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    assert set(defaults("hardening")) <= set(options)
+    assert not [name for name, option in options.items() if "default" in option], "defaults live in the spec"
+    role_text = "\n".join(p.read_text() for p in (REPO / "roles/hardening").rglob("*.yml") if "molecule" not in p.parts)
+    from counselkit.components import base
+
+    for package in base.PACKAGES:
+        assert f"- {package}\n" not in role_text, f"package {package} spelled in roles/hardening"
 
 
 def test_every_role_is_complete_and_copies_no_template():
@@ -54,3 +68,13 @@ def test_every_role_is_complete_and_copies_no_template():
         copies = [p for p in path.rglob("*.j2")] + list((path / "templates").glob("*")) if (path / "templates").exists() \
             else list(path.rglob("*.j2"))
         assert not copies, f"roles/{role} holds its own templates {copies}: render templates/ (the shared ones)"
+
+
+def test_hardening_probes_nft_after_installing_it():
+    """The CAP_NET_ADMIN probe (`nft list tables`) must run after the packages: on a fresh host nft comes with them,
+    and a probe before would leave nftables unchecked and unstarted on the first run."""
+    tasks = YAML(typ="safe").load((REPO / "roles/hardening/tasks/main.yml").read_text())
+    probe = next(i for i, t in enumerate(tasks) if t.get("register") == "hardening_net_admin_probe")
+    packages = next(i for i, t in enumerate(tasks)
+                    if (t.get("ansible.builtin.apt") or {}).get("name") == "{{ hardening_packages }}")
+    assert packages < probe

@@ -13,6 +13,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from counselkit import render
+from counselkit.components import base
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
@@ -38,7 +39,8 @@ def role_tasks() -> Iterator[tuple[str, dict, dict[str, Any]]]:
     yaml = YAML(typ="safe")
     for path in sorted(ROLES.glob("*/tasks/*.yml")):
         role_vars_file = path.parents[1] / "vars" / "main.yml"
-        role_vars = (yaml.load(role_vars_file.read_text()) or {}) if role_vars_file.exists() else {}
+        role_vars = {**role_defaults(path.parents[1]),
+                     **((yaml.load(role_vars_file.read_text()) or {}) if role_vars_file.exists() else {})}
         for task in tasks_in(yaml.load(path.read_text())):
             yield f"{path.relative_to(REPO)}: {task.get('name')}", task, role_vars
 
@@ -58,15 +60,35 @@ def module_of(task: dict) -> str | None:
     return next((key for key in task if key.startswith("ansible.builtin.")), None)
 
 
+# Every conditional file wanted (platform.proxy and report mail with a relay password), so every file is audited.
+ALL_CONDITIONS = {"platform": {"proxy": "http://user:password@proxy.invalid:3128",
+                               "reports": {"password_ref": "platform.smtp_password"}}}
+SPEC_DEFAULT = re.compile(r"\{\{ counselkit_components\.(\w+)\.(\w+) \}\}")
+
+
+def role_defaults(role_dir: Path) -> dict[str, Any]:
+    path = role_dir / "defaults" / "main.yml"
+    return (YAML(typ="safe").load(path.read_text()) or {}) if path.exists() else {}
+
+
 def loop_items(task: dict, role_vars: dict[str, Any]) -> Any:
-    """A task's loop as data: a literal list, or a role variable / inventory list it names."""
+    """A task's loop as data: a literal list, a role variable, or a role default naming a component spec list
+    (counselkit/components, as the inventory plugin delivers it), optionally filtered by sensitive."""
     loop = task.get("loop")
-    named = re.fullmatch(r"\{\{ (\w+) \}\}", loop) if isinstance(loop, str) else None
-    if named and named.group(1) == "counselkit_plain_host_templates":
-        return list(render.PLAIN_HOST_TEMPLATES)
-    if named and named.group(1) in role_vars:
-        return role_vars[named.group(1)]
-    return loop
+    named = re.fullmatch(r"\{\{ (\w+)(?: \| (select|reject)attr\('(\w+)'\))? \}\}", loop) if isinstance(loop, str) else None
+    if not named:
+        return loop
+    name, how, attr = named.groups()
+    spec = SPEC_DEFAULT.fullmatch(str(role_vars.get(name, "")))
+    if spec:
+        items = base.components(ALL_CONDITIONS)[spec.group(1)].as_data()[spec.group(2)]
+    elif name in role_vars:
+        items = role_vars[name]
+    else:
+        return loop
+    if how:
+        items = [item for item in items if bool(item[attr]) == (how == "select")]
+    return items
 
 
 def rendered_templates(task: dict, role_vars: dict[str, Any]) -> list[Path]:
@@ -108,7 +130,8 @@ def test_the_audit_finds_the_known_secret_files() -> None:
                      "Synapse OIDC provider (Keycloak; client secret, 0600) - {{ synapse_tenant.slug }}",
                      "Environment file (secrets, 0640)", "Database SQL (SCRAM verifier, not the password; 0600 root)",
                      "Backup restic password - {{ backup_job.label }}", "Tenant database roles (SCRAM verifier from the control machine, drift repaired)",
-                     "TLS certificate and key - {{ nginx_tenant.slug }}"):
+                     "TLS certificate and key - {{ nginx_tenant.slug }}",
+                     "Hardening files with secrets (msmtprc - the relay password)"):
         assert expected in secret
 
 

@@ -159,11 +159,13 @@ def keycloak_data(plan: Any, host_plan: Any) -> dict[str, Any]:
 def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
     """Hostvars of one plan host: the pyinfra host data (inventories/common.py) plus role inputs, all plain data."""
     from counselkit import layout, render
+    from counselkit.components import base
 
     secrets_file = (tenants_file.parent / plan.platform.secrets_file).resolve()  # as counselkit.secrets.SecretStore.open
+    host_vars = render.host_vars(plan, host_plan)
     return {
         # the same three keys pyinfra's inventory attaches (inventories/common.py)
-        "counselkit": render.host_vars(plan, host_plan),
+        "counselkit": host_vars,
         "counselkit_tenants_file": str(tenants_file),
         "counselkit_host": host_plan.name,
         # where the roles find the shared templates and the encrypted secrets file
@@ -171,7 +173,8 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
         "counselkit_secrets_file": str(secrets_file),
         "counselkit_host_templates": dict(render.HOST_TEMPLATES),
         "counselkit_tenant_templates": dict(render.TENANT_TEMPLATES),
-        "counselkit_plain_host_templates": list(render.PLAIN_HOST_TEMPLATES),
+        # the component specs (counselkit/components): the lists the roles loop over, as deploy/ does
+        "counselkit_components": {name: c.as_data() for name, c in base.components(host_vars).items()},
         "counselkit_layout": {
             "POSTGRES_UNIT": layout.POSTGRES_UNIT, "POSTGRES_HBA": layout.POSTGRES_HBA,
             "POSTGRES_CONF_DROPIN": layout.POSTGRES_CONF_DROPIN, "POSTGRES_VERSION": layout.POSTGRES_VERSION,
@@ -180,13 +183,10 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "SYNAPSE_REQUIREMENTS_STAMP": layout.SYNAPSE_REQUIREMENTS_STAMP,
             "NGINX_DEFAULT_SITE": layout.NGINX_DEFAULT_SITE, "INTERNAL_CA_CERT": layout.INTERNAL_CA_CERT,
             "SYNAPSE_CONFIG_ROOT": layout.SYNAPSE_CONFIG_ROOT,
-            "AIDE_DB": layout.AIDE_DB, "AIDE_INIT_UNIT": layout.AIDE_INIT_UNIT, "AIDE_CONF": layout.AIDE_CONF,
-            "AIDE_CHECKSUMS": layout.AIDE_CHECKSUMS,
+            "AIDE_DB": layout.AIDE_DB, "AIDE_INIT_UNIT": layout.AIDE_INIT_UNIT,
             "PENDING_SECURITY_UPDATES": layout.PENDING_SECURITY_UPDATES,
             "NFTABLES_EGRESS_DIR": layout.NFTABLES_EGRESS_DIR, "NFTABLES_EGRESS_MODE": layout.NFTABLES_EGRESS_MODE,
             "NFTABLES_RELOAD": layout.NFTABLES_RELOAD,
-            "MAIL_PACKAGES": list(layout.MAIL_PACKAGES), "AIDE_DEFAULTS": layout.AIDE_DEFAULTS,
-            "COUNSELKIT_ETC": layout.COUNSELKIT_ETC,
         },
         # the hashed requirements of the pinned Synapse release (the file deploy/synapse.py installs)
         "counselkit_synapse_requirements": str(REPO / layout.synapse_requirements_file(plan.platform.artifacts.synapse.version)),

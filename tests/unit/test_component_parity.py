@@ -1,0 +1,191 @@
+"""Both engines receive the same base hardening, host by host (issue 14.1: one component spec, two engines).
+
+pyinfra side: the operations deploy/base.py creates from the spec for a host of the pyinfra inventory's host data
+(apt.packages, directory, put_template, files.file, systemd.service are recorded instead of run).
+Ansible side: the role's inputs (roles/hardening/defaults/main.yml) as ansible-playbook resolves them against the
+hostvars of the counselkit_plan inventory plugin — what the role's tasks loop over — checked against the role's
+argument spec (meta/argument_specs.yml) as on role entry.
+Compared: packages, directories (owner, group, mode), files (template, destination, owner, group, mode), removed
+files and units — for the example tenants.yaml and for it with platform.proxy and report mail (every condition).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from counselkit import render
+from counselkit.plan import load_plan
+from deploy import base as deploy_base
+from tests.support import REPO, example_data, write_yaml
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+       "NO_COLOR": "1", "COUNSELKIT_VAULT_PASSWORD": "decrypts-nothing"}
+ROLE_INPUTS = ("hardening_apt_files", "hardening_apt_absent", "hardening_packages", "hardening_directories",
+               "hardening_files", "hardening_absent", "hardening_handlers", "hardening_services",
+               "hardening_unwanted_services")
+
+
+def tenants(tmp_path: Path, every_condition: bool) -> Path:
+    data = example_data()
+    if every_condition:
+        data["platform"]["proxy"] = "http://proxy.example.org:3128"
+        data["platform"]["smtp"] = {"host": "smtp.example.org", "from_address": "noreply@beratung.example.org",
+                                    "user": "mailer", "reports_to": "ops@beratung.example.org"}
+        data["platform"]["hosts"].append({**data["platform"]["hosts"][0], "name": "node2", "address": "203.0.113.11"})
+    return write_yaml(tmp_path / "tenants.yaml", data)
+
+
+class Recorder:
+    """Stands in for the pyinfra operations deploy/base.py calls; records what each is given."""
+
+    def __init__(self) -> None:
+        self.packages: set[str] = set()
+        self.directories: set[tuple[str, str, str, str]] = set()
+        self.files: set[tuple[str, str, str, str, str]] = set()
+        self.absent: set[str] = set()
+        self.units: set[str] = set()
+        self.unwanted: list[str] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        recorder = self
+
+        class Op:
+            did_change = staticmethod(lambda: True)
+
+        class Apt:
+            @staticmethod
+            def packages(name: str, packages: list[str], **_: Any) -> Op:
+                recorder.packages.update(packages)
+                return Op()
+
+        class Files:
+            @staticmethod
+            def file(name: str, path: str, present: bool) -> Op:
+                assert present is False
+                recorder.absent.add(path)
+                return Op()
+
+            @staticmethod
+            def line(**_: Any) -> Op:
+                return Op()
+
+        class Systemd:
+            @staticmethod
+            def service(name: str, service: str, **_: Any) -> Op:
+                recorder.units.add(service)
+                return Op()
+
+            @staticmethod
+            def daemon_reload(**_: Any) -> Op:
+                return Op()
+
+        class Server:
+            @staticmethod
+            def shell(**_: Any) -> Op:
+                return Op()
+
+        def directory(name: str, path: str, user: str, group: str, mode: str) -> Op:
+            recorder.directories.add((path, user, group, mode.lstrip("0")))
+            return Op()
+
+        def put_template(template: str, dest: str, user: str, group: str, mode: str) -> Op:
+            recorder.files.add((template, dest, user, group, mode.lstrip("0")))
+            return Op()
+
+        for name, value in (("apt", Apt), ("files", Files), ("systemd", Systemd), ("server", Server),
+                            ("directory", directory), ("put_template", put_template),
+                            ("any_changed", lambda *ops: lambda: False)):
+            monkeypatch.setattr(deploy_base, name, value)
+
+        class Host:  # SystemdStatus: the units the host has
+            @staticmethod
+            def get_fact(*_: Any, **__: Any) -> dict[str, bool]:
+                return {unit: True for unit in recorder.unwanted}
+
+        monkeypatch.setattr(deploy_base, "host", Host)
+
+
+def pyinfra_side(monkeypatch: pytest.MonkeyPatch, host_vars: dict[str, Any], installed: list[str]) -> Recorder:
+    """What deploy/base.py's apt_setup() and base() hand to pyinfra from the spec (on a real host, no container;
+    `installed`: the unwanted units the host has)."""
+    recorder = Recorder()
+    with monkeypatch.context() as patch:
+        recorder.install(patch)
+        recorder.unwanted = installed
+        apt_spec = deploy_base.base_spec.apt_setup(host_vars)
+        spec = deploy_base.base_spec.hardening(host_vars)
+        deploy_base.install_files(apt_spec, container=False)
+        deploy_base.install_packages(spec)
+        deploy_base.install_directories(spec)
+        deploy_base.install_files(spec, container=False)
+    return recorder
+
+
+def ansible_side(tmp_path: Path, tenants_file: Path, plan: Any) -> dict[str, dict[str, Any]]:
+    """The hardening role's inputs per host, resolved by ansible-playbook from the plugin's hostvars."""
+    sys.path.insert(0, str(REPO / "inventories/ansible/plugins/inventory"))
+    from counselkit_plan import host_data
+
+    specs = YAML(typ="safe").load((REPO / "roles/hardening/meta/argument_specs.yml").read_text())
+    options = {name: option for name, option in specs["argument_specs"]["main"]["options"].items()
+               if name.startswith("hardening_")}
+    plays = []
+    for host_plan in plan.hosts:
+        hostvars = tmp_path / f"hostvars-{host_plan.name}.json"
+        hostvars.write_text(json.dumps(host_data(plan, host_plan, tenants_file)))
+        dump = "{{ {" + ", ".join(f"'{name}': {name}" for name in ROLE_INPUTS) + "} | to_json }}"
+        plays.append({"hosts": "localhost", "connection": "local", "gather_facts": False,
+                      "vars_files": [str(hostvars), str(REPO / "roles/hardening/defaults/main.yml")],
+                      "tasks": [{"name": "the role's argument spec accepts them (as on role entry)",
+                                 "ansible.builtin.validate_argument_spec": {
+                                     "argument_spec": options,
+                                     "provided_arguments": {name: f"{{{{ {name} }}}}" for name in options}}},
+                                {"name": "role inputs", "ansible.builtin.copy": {
+                          "content": dump, "dest": str(tmp_path / f"inputs-{host_plan.name}.json"), "mode": "0600"}}]})
+    playbook = tmp_path / "inputs.yml"
+    playbook.write_text(json.dumps(plays))
+    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)], cwd=REPO, env=ENV,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {h.name: json.loads((tmp_path / f"inputs-{h.name}.json").read_text()) for h in plan.hosts}
+
+
+@pytest.mark.parametrize("every_condition", [False, True], ids=["example", "proxy-and-report-mail"])
+def test_both_engines_receive_the_same_base_hardening(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      every_condition: bool) -> None:
+    tenants_file = tenants(tmp_path, every_condition)
+    plan = load_plan(tenants_file)
+    role = ansible_side(tmp_path, tenants_file, plan)
+    assert len(plan.hosts) == (2 if every_condition else 1)
+    for host_plan in plan.hosts:
+        inputs = role[host_plan.name]
+        # the pyinfra inventory's host data (inventories/common.py): render.host_vars of the same plan
+        ours = pyinfra_side(monkeypatch, render.host_vars(plan, host_plan), installed=["cups.service"])
+        files = inputs["hardening_apt_files"] + inputs["hardening_files"]
+        assert ours.packages == set(inputs["hardening_packages"]), host_plan.name
+        assert ours.directories == {(d["path"], d["owner"], d["group"], d["mode"].lstrip("0"))
+                                    for d in inputs["hardening_directories"]}, host_plan.name
+        assert ours.files == {(f["template"], f["dest"], f["owner"], f["group"], f["mode"].lstrip("0"))
+                              for f in files}, host_plan.name
+        assert ours.absent == set(inputs["hardening_apt_absent"] + inputs["hardening_absent"]), host_plan.name
+        # units: the spec's, the handlers' (the recorder reports every file as changed) and the unwanted one present
+        assert ours.units == ({s["unit"] for s in inputs["hardening_services"]}
+                              | {h["unit"] for h in inputs["hardening_handlers"] if h["unit"]} | {"cups.service"}), host_plan.name
+        assert "cups.service" in inputs["hardening_unwanted_services"]
+        # and the conditions were decided: the files are exactly the wanted host templates of base/
+        wanted = {dest for name, dest in render.wanted_host_templates(render.host_vars(plan, host_plan)).items()
+                  if name.startswith("base/")}
+        assert {f["dest"] for f in files} == wanted
+        if every_condition:
+            assert {"msmtp-mta", "bsd-mailx"} <= ours.packages and not ours.absent
+        else:
+            assert not {"msmtp-mta", "bsd-mailx"} & ours.packages and len(ours.absent) == 3
