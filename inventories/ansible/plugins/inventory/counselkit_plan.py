@@ -159,7 +159,7 @@ def keycloak_data(plan: Any, host_plan: Any) -> dict[str, Any]:
 def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
     """Hostvars of one plan host: the pyinfra host data (inventories/common.py) plus role inputs, all plain data."""
     from counselkit import layout, render
-    from counselkit.components import base
+    from counselkit.components.registry import host_components
 
     secrets_file = (tenants_file.parent / plan.platform.secrets_file).resolve()  # as counselkit.secrets.SecretStore.open
     host_vars = render.host_vars(plan, host_plan)
@@ -174,7 +174,7 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
         "counselkit_host_templates": dict(render.HOST_TEMPLATES),
         "counselkit_tenant_templates": dict(render.TENANT_TEMPLATES),
         # the component specs (counselkit/components): the lists the roles loop over, as deploy/ does
-        "counselkit_components": {name: c.as_data() for name, c in base.components(host_vars).items()},
+        "counselkit_components": {name: c.as_data() for name, c in host_components(host_vars).items()},
         "counselkit_layout": {
             "POSTGRES_UNIT": layout.POSTGRES_UNIT, "POSTGRES_HBA": layout.POSTGRES_HBA,
             "POSTGRES_CONF_DROPIN": layout.POSTGRES_CONF_DROPIN, "POSTGRES_VERSION": layout.POSTGRES_VERSION,
