@@ -15,12 +15,13 @@ Secrets reach the host only inside files (0600/0640), never on a command line; p
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.facts.server import LinuxDistribution
+from pyinfra.facts.server import Command, LinuxDistribution
 from pyinfra.operations import apt, files, python, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -86,11 +87,16 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
         directory(name=f"Keycloak: {path}", path=path, user=owner, group=group, mode=mode)
 
     sql = f"{layout.KEYCLOAK_CONFIG_DIR}/database.sql"
-    put("Keycloak: database SQL (SCRAM verifier, 0600 root)", sql,
-        _database_sql(secrets.get(plan.platform_secrets["keycloak_db_password"])), mode="0600")
-    # root opens the file, psql (as postgres) reads it on stdin: idempotent, so it runs on every deploy.
+    sql_file = put("Keycloak: database SQL (SCRAM verifier, 0600 root)", sql,
+                   _database_sql(secrets.get(plan.platform_secrets["keycloak_db_password"])), mode="0600")
+    # root opens the file, psql (as postgres) reads it on stdin — when the SQL changed or the role or database is
+    # missing, as roles/keycloak does (the SQL is idempotent, but a run on every deploy would be a change each time).
+    present = (host.get_fact(Command, "cd / && runuser -u postgres -- psql -X -At -d postgres -c " + shlex.quote(
+        f"SELECT count(*) FROM pg_roles r, pg_database d WHERE r.rolname = '{layout.KEYCLOAK_DB_USER}' "
+        f"AND d.datname = '{layout.KEYCLOAK_DB}'") + " 2>/dev/null || true") or "").strip() == "1"
     server.shell(name="Keycloak: PostgreSQL role and database",
-                 commands=[f"cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -f - < {sql}"])
+                 commands=[f"cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -f - < {sql}"],
+                 _if=lambda: sql_file.did_change() or not present)
 
     conf = put("Keycloak: keycloak.conf", layout.KEYCLOAK_CONF, render.keycloak_conf(plan, version), group=group,
                mode="0640")

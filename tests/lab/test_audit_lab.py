@@ -21,6 +21,7 @@ from counselkit.audit.runner import AuditRun, audit
 from counselkit.audit.targets import lab_targets
 from counselkit.lab import LabHost, LabState, ssh
 from counselkit.lab.state import load_state
+from counselkit.prepare import prepare
 from tests.checks import units
 from tests.support import EXAMPLE, LAB_HOSTS, REPO, example_data, write_yaml
 
@@ -71,7 +72,9 @@ def _tenants_for(host: str, tmp_path: Path) -> Path:
     data = example_data()
     data["platform"]["hosts"][0]["name"] = host
     data["platform"]["secrets_file"] = str(EXAMPLE.parent / data["platform"].get("secrets_file", "secrets.vault"))
-    return write_yaml(tmp_path / "tenants.yaml", data)
+    tenants = write_yaml(tmp_path / "tenants.yaml", data)
+    prepare(tenants)  # the audit only reads: its lock (placement) is written first, as for any deployed file
+    return tenants
 
 
 def _run_audit(tmp_path: Path, host: str) -> AuditRun:
