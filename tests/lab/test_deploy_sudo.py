@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from counselkit import render
+from counselkit.components import base as base_spec
 from counselkit.lab.ssh import public_key
 from deploy.runner import run_deploy
 from tests.lab.test_deploy import ssh_as, vault_env, workdir  # noqa: F401  (module fixtures, reused here)
@@ -62,8 +64,9 @@ def test_deploy_as_admin_with_sudo_switches_root_login_off(lab, bootstrap, tenan
         assert result.returncode == 0, result.output[-6000:]
         # only sshd changed: everything else the admin (through sudo) found as root left it
         changed = {op.rsplit(" | ", 1)[-1]: hosts for op, hosts in result.changed}  # "<deploy> | <operation>"
-        assert set(changed) <= {"Render /etc/ssh/sshd_config", "Check sshd config", "Reload sshd"}, result.changed
-        assert changed.get("Render /etc/ssh/sshd_config") == 1, result.changed
+        sshd_config = render.HOST_TEMPLATES["base/sshd_config.j2"]  # names as deploy/base.py gives them
+        assert set(changed) <= {f"Render {sshd_config}", f"Check {sshd_config}", base_spec.RELOAD_SSHD}, result.changed
+        assert changed.get(f"Render {sshd_config}") == 1, result.changed
         time.sleep(1)
         log = ssh_as(lab, HOST, DEPLOYER, key, f"sudo -n journalctl -q -u ssh.service --since @{since} -o cat")
         assert log.returncode == 0, log.stderr
