@@ -63,7 +63,7 @@ class SshTarget:
         return self.argv("python3", "-c", RELAY, layout.KEYCLOAK_HTTP_HOST, str(remote_port))
 
 
-def _pump(source: IO[bytes] | socket.socket, sink: IO[bytes] | socket.socket, on_end: object = None) -> None:
+def _pump(source: IO[bytes] | socket.socket, sink: IO[bytes] | socket.socket) -> None:
     """Copy until EOF; then signal the end to the sink (shut down a socket's writing side / close a pipe)."""
     try:
         while True:
