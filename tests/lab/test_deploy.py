@@ -1,8 +1,9 @@
 """The pyinfra deploy on two lab hosts, checked over SSH with testinfra and from the control side.
 
-Order matters (pytest runs this module top to bottom): deploy the three example tenants spread over two hosts (LAB_HOSTS deploy_a/deploy_b),
-check every promise of the lite installation, re-run (zero changes), add a tenant (only its resources, no other
-Synapse restarts), remove it again from tenants.yaml (the deploy refuses), and use a real Matrix client.
+Deploy the three example tenants spread over two hosts (LAB_HOSTS deploy_a/deploy_b), check every promise of the
+lite installation, re-run (zero changes), add a tenant (only its resources, no other Synapse restarts), remove it
+again from tenants.yaml (the deploy refuses), and use a real Matrix client. The deploys are module fixtures, so
+each test also runs alone; the admin-removal test changes the site for good and stays last in the module.
 
 What a systemd-nspawn container cannot do is skipped with the reason; on a real host the same tests assert it.
 """
@@ -29,7 +30,7 @@ from counselkit.site import lab_site
 from deploy.runner import run_deploy
 from tests.checks.state import assert_nothing_public_but
 from tests.checks.units import aide_baseline_problem
-from tests.support import LAB_HOSTS, example_data, tenant_entry, write_yaml
+from tests.support import LAB_HOSTS, environment_kept, example_data, tenant_entry, write_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -72,13 +73,9 @@ def vault_env(workdir):
     password_file = workdir / "vault-password"
     password_file.write_text(random_source.token_urlsafe(24) + "\n")
     password_file.chmod(0o600)
-    old = os.environ.get("COUNSELKIT_VAULT_PASSWORD_FILE")
-    os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = str(password_file)
-    yield {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
-    if old is None:
-        os.environ.pop("COUNSELKIT_VAULT_PASSWORD_FILE", None)
-    else:
-        os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = old
+    with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
+        os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = str(password_file)
+        yield {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
 
 
 @pytest.fixture(scope="module")
