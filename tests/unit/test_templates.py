@@ -280,7 +280,7 @@ def test_nginx_overwrites_x_forwarded_for_with_the_peer_address(keycloak_context
         assert all(value == "$remote_addr" for value in values), (path, values)
     tenant = keycloak_context["tenants"][0]
     vhost = render.render_tenant_files(keycloak_context, tenant["slug"])[tenant["site"]]
-    assert vhost.count("proxy_set_header X-Forwarded-For $remote_addr;") == 5  # Synapse + the four Keycloak paths
+    assert vhost.count("proxy_set_header X-Forwarded-For $remote_addr;") == 6  # Synapse, counselling, 4 Keycloak paths
 
 
 def test_nginx_logs_no_query_string_referer_or_user_agent(keycloak_context):
