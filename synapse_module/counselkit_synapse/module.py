@@ -83,8 +83,9 @@ class CounsellingModule:
         return await self.db("counselkit_is_help_seeker", store.is_help_seeker, user_id)
 
     async def facts(self, user_id: str, room_id: str | None = None) -> logic.Facts:
+        help_seeker = await self.is_help_seeker(user_id)  # first: it makes sure the tables exist
         enquiry = await self.db("counselkit_enquiry", store.enquiry_by_room, room_id) if room_id else None
-        return logic.Facts(service=self.service, actor_is_help_seeker=await self.is_help_seeker(user_id),
+        return logic.Facts(service=self.service, actor_is_help_seeker=help_seeker,
                            room_enquiry_of=enquiry["help_seeker"] if enquiry else None,
                            room_closed=bool(enquiry and enquiry["closed_at"] is not None))
 
@@ -260,7 +261,8 @@ class CounsellingModule:
         """A colleague who became a counsellor after the room was made has no counsellor level in it yet."""
         state = await self.api.get_room_state(room_id, [("m.room.power_levels", "")])
         event = state.get(("m.room.power_levels", ""))
-        content = json.loads(json.dumps(dict(event.content))) if event else {}
+        # Event content is frozen (nested immutable mappings): a plain, mutable copy.
+        content = json.loads(json.dumps(event.content, default=dict)) if event else {}
         users = content.setdefault("users", {})
         if users.get(user_id) == logic.COUNSELLOR_LEVEL:
             return
