@@ -22,6 +22,8 @@ from urllib.parse import quote
 CONFIG_DIR, PORT, SERVER = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 BASE = f"http://127.0.0.1:{PORT}"
 TAG = secrets.token_hex(3)
+# Client addresses of this run only: the module's rate limit remembers addresses of earlier runs.
+NET = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
 
 
 def call(method: str, path: str, body: object = None, token: str | None = None,
@@ -98,15 +100,15 @@ def main() -> None:
     out["openapi"] = [status, spec.get("openapi"), sorted(spec.get("paths", {}))]
     out["synapse_register"] = call("POST", "/_matrix/client/v3/register", {"username": f"direct{TAG}",
                                                                            "password": "Aa1!aaaaaaaaaa"})[0]
-    out["bad_password"] = register(f"hilfe-x-{TAG}", "198.51.100.1", password="short")
-    out["bad_username"] = register("ab", "198.51.100.2")
-    out["not_json"] = call("POST", "/_counselkit/v1/register", None, address="198.51.100.3")
-    status, hs = register(f"hilfe-{TAG}", "198.51.100.4")
+    out["bad_password"] = register(f"hilfe-x-{TAG}", f"{NET}.1", password="short")
+    out["bad_username"] = register("ab", f"{NET}.2")
+    out["not_json"] = call("POST", "/_counselkit/v1/register", None, address=f"{NET}.3")
+    status, hs = register(f"hilfe-{TAG}", f"{NET}.4")
     out["register"] = [status, hs.get("user_id"), bool(hs.get("access_token")), bool(hs.get("device_id"))]
     token = hs["access_token"]
-    out["taken"] = register(f"hilfe-{TAG}", "198.51.100.5")
-    out["service_name_taken"] = register("counselkit", "198.51.100.6")
-    out["rate_limit"] = [register(f"flood{n}-{TAG}", "198.51.100.7", password="short")[1]["errcode"]
+    out["taken"] = register(f"hilfe-{TAG}", f"{NET}.5")
+    out["service_name_taken"] = register("counselkit", f"{NET}.6")
+    out["rate_limit"] = [register(f"flood{n}-{TAG}", f"{NET}.7", password="short")[1]["errcode"]
                          for n in range(7)]
     out["whoami"] = call("GET", "/_matrix/client/v3/account/whoami", token=token)[1].get("user_id")
 
