@@ -113,8 +113,10 @@ def enquiries_of_help_seeker(txn: Any, help_seeker: str) -> list[dict[str, Any]]
 
 
 def accept(txn: Any, room_id: str, counsellor: str, now_ms: int) -> bool:
-    """Exactly one winner: the conditional UPDATE matches only while nobody accepted. Under PostgreSQL's READ
-    COMMITTED a concurrent second UPDATE waits for the first and then re-checks the condition, matching nothing."""
+    """Exactly one winner: the conditional UPDATE matches only while nobody accepted. Synapse runs transactions in
+    REPEATABLE READ on PostgreSQL: a concurrent second UPDATE of the row waits for the first, fails with a
+    serialization error (40001), and Synapse's runInteraction retries it — in a new snapshot, where it matches
+    nothing (rowcount 0: CK_ALREADY_ACCEPTED)."""
     txn.execute("UPDATE counselkit_enquiries SET counsellor = ?, accepted_at = ? "
                 "WHERE room_id = ? AND counsellor IS NULL AND closed_at IS NULL", (counsellor, now_ms, room_id))
     return txn.rowcount == 1

@@ -161,9 +161,15 @@ def main() -> None:
     out["members_after_accept"] = members(room, token)
     out["hs_view"] = call("GET", "/_counselkit/v1/enquiries", token=token)[1]
     out["loser_close"] = call("POST", room_path(room, "close"), {}, token=tokens[loser])[1].get("errcode")
-    out["handover"] = call("POST", room_path(room, "handover"), {"to": loser}, token=tokens[winner])
+    # a colleague whose account is younger than the room: no counsellor level there yet
+    c3, t3 = counsellor(f"berater-c-{TAG}")
+    out["colleague"] = c3
+    out["handover_to_help_seeker"] = call("POST", room_path(room, "handover"), {"to": hs["user_id"]},
+                                          token=tokens[winner])[1].get("field")
+    out["handover"] = call("POST", room_path(room, "handover"), {"to": c3}, token=tokens[winner])
     out["members_after_handover"] = members(room, token)
-    out["close"] = call("POST", room_path(room, "close"), {}, token=tokens[loser])
+    out["power_after_handover"] = state(room, token, "m.room.power_levels")[1].get("users", {}).get(c3)
+    out["close"] = call("POST", room_path(room, "close"), {}, token=t3)
     out["hs_send_after_close"] = send(room, token)
     out["delete"] = call("DELETE", "/_counselkit/v1/account", token=token)[0]
     out["token_after_delete"] = call("GET", "/_matrix/client/v3/account/whoami", token=token)[0]

@@ -101,9 +101,12 @@ def check(o: dict[str, Any]) -> None:
     assert o["members_after_accept"].get(loser) in (None, "leave")
     assert o["hs_view"]["mine"][0]["counsellor"] == winner
     assert o["loser_close"] == "CK_FORBIDDEN"
-    # hand-over to the other, who closes
-    assert o["handover"] == [200, {"counsellor": loser}]
-    assert o["members_after_handover"][loser] == "invite" and o["members_after_handover"][winner] == "leave"
+    # hand-over to a colleague made after the room (gets the counsellor level), who closes
+    colleague = o["colleague"]
+    assert o["handover_to_help_seeker"] == "to"
+    assert o["handover"] == [200, {"counsellor": colleague}]
+    assert o["members_after_handover"][colleague] == "invite" and o["members_after_handover"][winner] == "leave"
+    assert o["power_after_handover"] == 50
     assert o["close"][0] == 200
     assert o["hs_send_after_close"] == 403
     assert o["delete"] == 200 and o["token_after_delete"] == 401
