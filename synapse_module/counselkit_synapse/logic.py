@@ -38,7 +38,7 @@ ERRORS: dict[str, tuple[int, str, str]] = {
                         "Zu viele Anfragen von Ihrer Adresse; bitte warten Sie einige Minuten."),
     "CK_UNAUTHORIZED": (401, "Missing or invalid access token.", "Fehlendes oder ungültiges Zugangs-Token."),
     "CK_FORBIDDEN": (403, "You are not allowed to do this.", "Das dürfen Sie nicht."),
-    "CK_NOT_FOUND": (404, "No such enquiry.", "Diese Anfrage gibt es nicht."),
+    "CK_NOT_FOUND": (404, "No such enquiry or endpoint.", "Diese Anfrage oder Adresse gibt es nicht."),
     "CK_ENQUIRY_OPEN": (409, "You already have an open enquiry.", "Sie haben bereits eine offene Anfrage."),
     "CK_ALREADY_ACCEPTED": (409, "Another counsellor has already accepted this enquiry.",
                             "Eine andere Beraterin oder ein anderer Berater hat diese Anfrage bereits angenommen."),
@@ -384,3 +384,9 @@ def route(prefix: str, method: str, path: str) -> tuple[str, str | None] | None:
     if len(parts) == 3 and parts[0] == "enquiries" and (method, parts[2]) in ROOM_ROUTES:
         return ROOM_ROUTES[(method, parts[2])], parts[1]
     return None
+
+
+def known_path(prefix: str, path: str) -> bool:
+    """Whether some method serves this path (then a wrong method is CK_METHOD, not CK_NOT_FOUND)."""
+    methods = {method for method, _ in (*ROUTES, *ROOM_ROUTES)}
+    return any(route(prefix, method, path) is not None for method in methods)

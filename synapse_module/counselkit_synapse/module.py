@@ -311,9 +311,10 @@ class CounsellingResource(DirectServeJsonResource):
     async def _dispatch(self, request: Any) -> tuple[int, Any]:
         method = request.method.decode("ascii")
         method = "GET" if method == "HEAD" else method
-        found = logic.route(PREFIX, method, request.path.decode("utf-8", "replace"))
+        path = request.path.decode("utf-8", "replace")
+        found = logic.route(PREFIX, method, path)
         if found is None:
-            raise ApiError("CK_NOT_FOUND")
+            raise ApiError("CK_METHOD" if logic.known_path(PREFIX, path) else "CK_NOT_FOUND")
         name, room_id = found
         body = None
         if method in ("POST", "PUT"):

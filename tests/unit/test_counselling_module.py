@@ -304,3 +304,10 @@ def test_room_ids_from_paths_are_checked() -> None:
     for bad in ("abc", "!a b:s", "!abc", "!abc:s/../x"):
         with pytest.raises(logic.ApiError):
             logic.check_room_id(bad)
+
+
+def test_a_wrong_method_is_told_apart_from_an_unknown_path() -> None:
+    assert logic.known_path(logic.PREFIX, "/_counselkit/v1/register")  # GET register: CK_METHOD (405)
+    assert logic.known_path(logic.PREFIX, "/_counselkit/v1/enquiries/!a:s/accept")
+    assert not logic.known_path(logic.PREFIX, "/_counselkit/v1/nope")
+    assert logic.ERRORS["CK_METHOD"][0] == 405 and logic.ERRORS["CK_NOT_FOUND"][0] == 404
