@@ -128,6 +128,15 @@ def main() -> None:
     status, enquiry = call("POST", "/_counselkit/v1/enquiries", {"topic": None}, token=token)
     out["enquiry"] = [status, enquiry]
     room = enquiry["room_id"]
+    out["enquiry_counsellor_count"] = len(enquiry["counsellors"])
+    # more enquiries right after: the service's invites are not rate-limited like a person's
+    extra = []
+    for n in range(3):
+        _, other_hs = register(f"hilfe{n}-{TAG}", f"{NET}.{20 + n}")
+        extra.append(other_hs["access_token"])
+        out[f"extra_enquiry_{n}"] = call("POST", "/_counselkit/v1/enquiries", {}, token=other_hs["access_token"])[0]
+    for other_token in extra:  # leaves no open enquiry behind: deletion closes it
+        call("DELETE", "/_counselkit/v1/account", token=other_token)
     out["second_enquiry"] = call("POST", "/_counselkit/v1/enquiries", {}, token=token)[1].get("errcode")
     out["hs_join"] = call("POST", f"/_matrix/client/v3/join/{quote(room, safe='')}", {}, token=token)[0]
     out["hs_send"] = send(room, token)

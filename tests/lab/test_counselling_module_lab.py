@@ -81,6 +81,7 @@ def check(o: dict[str, Any]) -> None:
     # the enquiry room
     status, enquiry = o["enquiry"]
     assert status == 201 and {c1, c2} <= set(enquiry["counsellors"])
+    assert [o[f"extra_enquiry_{n}"] for n in range(3)] == [201, 201, 201]
     assert o["second_enquiry"] == "CK_ENQUIRY_OPEN"
     assert o["hs_join"] == 200 and o["hs_send"] == 200
     assert o["hs_invites"] == 403 and o["hs_sets_name"] == 403
