@@ -348,7 +348,7 @@ def parse_config(raw: Any) -> Config:
             or not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
         raise ValueError("counselkit_synapse: config.register_per_minute/register_burst must be positive numbers")
     localpart = text("service_localpart")
-    if not USERNAME_RE.match(localpart) and not re.match(r"^[a-z0-9._-]{1,30}$", localpart):
+    if not re.match(r"^[a-z0-9._-]{1,30}$", localpart):
         raise ValueError("counselkit_synapse: config.service_localpart is not a valid localpart")
     return Config(centre_name=text("centre_name"), topics=list(topics), opening_hours=text("opening_hours"),
                   absence_message=text("absence_message", optional=True), retention_days=retention,
