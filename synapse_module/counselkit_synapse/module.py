@@ -2,8 +2,9 @@
 
 Public ModuleApi methods are used wherever one exists. Two steps have none and use the homeserver's handlers, which
 is safe only because the Synapse release is pinned (requirements/synapse-<version>.txt) and the lab tests run
-against it: a password hash for the new account (registration handler's `password_hash`) and the GDPR-erasing
-deactivation (deactivate-account handler).
+against it: a password hash for the new account (registration handler's `password_hash`), the GDPR-erasing
+deactivation (deactivate-account handler) and the service account's rate-limit exemption (the store method behind the
+admin API's override_ratelimit).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from synapse.api.errors import Codes, SynapseError
-from synapse.module_api import NOT_SPAM, DirectServeJsonResource, ModuleApi, RatelimitOverride
+from synapse.module_api import NOT_SPAM, DirectServeJsonResource, ModuleApi
 from synapse.types import create_requester
 
 from . import logic, store
@@ -25,9 +26,6 @@ logger = logging.getLogger(__name__)
 
 PREFIX = logic.PREFIX
 MAX_BODY = 64 * 1024
-# Effectively unlimited for the service account (its actions are bounded by the help-seekers' own limits).
-SERVICE_RATE = 1000.0
-SERVICE_BURST = 1_000_000
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 
 
@@ -49,10 +47,6 @@ class CounsellingModule:
             user_may_publish_room=self.user_may_publish_room,
             check_event_for_spam=self.check_event_for_spam,
         )
-        # The service invites the help-seeker and every counsellor into each enquiry: Synapse's invite limits
-        # (rc_invites, a handful per minute) would refuse a centre with more counsellors than the burst, and
-        # the second enquiry of a minute. Only the service is exempt; people keep every limit.
-        api.register_ratelimit_callbacks(get_ratelimit_override_for_user=self.ratelimit_override)
         # The service account exists before the first request: no help-seeker can take its name.
         api.delayed_background_call(0, self.ensure_ready, desc="counselkit_startup")
 
@@ -77,6 +71,12 @@ class CounsellingModule:
             except SynapseError as error:
                 if error.errcode != Codes.USER_IN_USE:
                     raise
+        # The service invites the help-seeker and every counsellor into each enquiry and removes the others on
+        # accept: Synapse's limits for people (rc_invites: a handful per minute; rc_message for each membership
+        # event) refused a centre with more counsellors than the burst. Only the service is exempt — what the
+        # admin API's override_ratelimit writes (a zero rate in ratelimit_override: every limiter skips it); its
+        # actions stay bounded by the help-seekers' and counsellors' own limits.
+        await self.api._hs.get_datastores().main.set_ratelimit_for_user(self.service, 0, 0)
         self._ready = True
 
     async def db(self, desc: str, func: Any, *args: Any) -> Any:
@@ -95,11 +95,6 @@ class CounsellingModule:
         return logic.Facts(service=self.service, actor_is_help_seeker=help_seeker,
                            room_enquiry_of=enquiry["help_seeker"] if enquiry else None,
                            room_closed=bool(enquiry and enquiry["closed_at"] is not None))
-
-    async def ratelimit_override(self, user_id: str, limiter_name: str) -> Any:
-        if user_id == self.service:
-            return RatelimitOverride(per_second=SERVICE_RATE, burst_count=SERVICE_BURST)
-        return None
 
     # --- policy (spam-checker callbacks) -------------------------------------------------------------------
 

@@ -164,7 +164,10 @@ def main() -> None:
     for thread in threads:
         thread.join()
     out["accept"] = {name: [s, b.get("counsellor") or b.get("errcode")] for name, (s, b) in results.items()}
-    winner = next(name for name, (s, _) in results.items() if s == 200)
+    winner = next((name for name, (s, _) in results.items() if s == 200), None)
+    if winner is None:  # nothing more to observe; the test names what the accepts answered
+        print(json.dumps(out))
+        return
     loser = c2 if winner == c1 else c1
     tokens = {c1: t1, c2: t2}
     out["members_after_accept"] = members(room, token)
