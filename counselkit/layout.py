@@ -266,6 +266,40 @@ def synapse_requirements_file(version: str) -> str:
     return f"{SYNAPSE_REQUIREMENTS_DIR}/synapse-{version}.txt"
 
 
+# The counselling module (issue 15): a Python package loaded by every tenant's Synapse (docs/architecture.md). Its
+# source lives in the repository (SYNAPSE_MODULE_SOURCE), is copied file by file below SYNAPSE_MODULE_ROOT, and the
+# unit puts that directory on the Synapse venv's PYTHONPATH; the OpenAPI document is shipped next to the code.
+SYNAPSE_MODULE_SOURCE = "synapse_module"  # relative to the repository
+SYNAPSE_MODULE_PACKAGE = "counselkit_synapse"
+SYNAPSE_MODULE_FILES = ("__init__.py", "logic.py", "store.py", "module.py")
+SYNAPSE_MODULE_CLASS = f"{SYNAPSE_MODULE_PACKAGE}.module.CounsellingModule"
+SYNAPSE_MODULE_ROOT = "/opt/counselkit/synapse-modules"
+SYNAPSE_MODULE_DIR = f"{SYNAPSE_MODULE_ROOT}/{SYNAPSE_MODULE_PACKAGE}"
+COUNSELLING_OPENAPI_SOURCE = "docs/api/counselling.openapi.json"  # served by the module as openapi.json
+COUNSELLING_OPENAPI_HOST = f"{SYNAPSE_MODULE_DIR}/openapi.json"
+COUNSELLING_PATH = "/_counselkit/"  # nginx proxies it to the tenant's Synapse like /_matrix/
+COUNSELLING_SERVICE_LOCALPART = "counselkit"  # @counselkit:<server_name> creates the enquiry rooms
+# Registrations per client address (token bucket inside the module); nginx's auth zone limits the path as well.
+COUNSELLING_REGISTER_PER_MINUTE = 5
+COUNSELLING_REGISTER_BURST = 5
+# Defaults of a tenant's `counselling:` block in tenants.yaml (counselkit/model/tenant.py).
+COUNSELLING_DEFAULTS = {
+    "topics": ["Allgemeine Beratung"],
+    "opening_hours": "Mo–Fr 9–17 Uhr",
+    "absence_message": None,
+    "retention_days": 180,
+    "notify_counsellors": True,
+}
+
+
+def synapse_module_files() -> dict[str, str]:
+    """Repository path -> host path of every file of the counselling module (code and its OpenAPI document)."""
+    files = {f"{SYNAPSE_MODULE_SOURCE}/{SYNAPSE_MODULE_PACKAGE}/{name}": f"{SYNAPSE_MODULE_DIR}/{name}"
+             for name in SYNAPSE_MODULE_FILES}
+    files[COUNSELLING_OPENAPI_SOURCE] = COUNSELLING_OPENAPI_HOST
+    return files
+
+
 SYNAPSE_MAX_UPLOAD = "50M"
 # Privacy figures (docs/data-protection.md). Help-seekers' data is GDPR Art. 9 data: each is kept no longer than its
 # purpose needs, and related settings share one figure so that nothing outlives what it belongs to.

@@ -102,7 +102,9 @@ LAYOUT_KEYS = (
     "NFTABLES_EGRESS_DIR", "NFTABLES_EGRESS_MODE", "INTERNAL_NETWORKS_V4", "INTERNAL_NETWORKS_V6", "LOG_RETENTION_DAYS",
     "MESSAGE_RETENTION", "PURGE_GRACE", "SYNAPSE_SESSION_LIFETIME", "SYNAPSE_ACCESS_TOKEN_LIFETIME", "NGINX_LOG_FORMAT",
     "NGINX_AUTH_RATE", "NGINX_AUTH_BURST", "MAIL_ALIASES", "ISSUE_NET", "ROOT_SSH_DIR",
-    "ROOT_AUTHORIZED_KEYS", "PROXY_CONFIG_MODE",
+    "ROOT_AUTHORIZED_KEYS", "PROXY_CONFIG_MODE", "SYNAPSE_MODULE_ROOT", "SYNAPSE_MODULE_CLASS", "COUNSELLING_PATH",
+    "COUNSELLING_SERVICE_LOCALPART", "COUNSELLING_REGISTER_PER_MINUTE", "COUNSELLING_REGISTER_BURST",
+    "COUNSELLING_OPENAPI_HOST",
 )
 
 
@@ -133,6 +135,7 @@ def tenant_vars(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
         name=model.name,
         federation=model.federation,
         limits=model.limits.model_dump(mode="json"),
+        counselling=model.counselling.model_dump(mode="json"),
         federation_domains=list(model.federation_domains),
         branding=model.branding.model_dump(mode="json"),
         site=layout.tenant_site(tenant.slug),

@@ -6,6 +6,7 @@ import hashlib
 import posixpath
 import shlex
 from pathlib import Path
+from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
@@ -61,6 +62,15 @@ def signing_key(venv: str, key_path: str, user: str):
     yield commands.generate_signing_key(venv, key_path, user)
 
 
+def install_module() -> list[Any]:
+    """The counselling module's files (layout.synapse_module_files, as roles/synapse), readable by every tenant's
+    Synapse; the operations, so that a change restarts the tenants' instances."""
+    for path in (layout.SYNAPSE_MODULE_ROOT, layout.SYNAPSE_MODULE_DIR):
+        directory(name=f"counselling module dir {path}", path=path)
+    return [put(f"counselling module: {dest}", dest, (REPO / source).read_text(encoding="utf-8"))
+            for source, dest in layout.synapse_module_files().items()]
+
+
 @deploy("counselkit: Synapse")
 def synapse() -> None:
     ctx = context()
@@ -72,6 +82,7 @@ def synapse() -> None:
     installed = synapse_venv(name=f"matrix-synapse {version} in {venv} (hashed requirements)", venv=venv,
                              requirements_path=layout.SYNAPSE_REQUIREMENTS_HOST,
                              requirements_sha256=hashlib.sha256(wanted.encode()).hexdigest())
+    module_files = install_module()
     unit = put_template("synapse/matrix-synapse@.service.j2", layout.SYNAPSE_UNIT_PATH)
     systemd.daemon_reload(name="systemd daemon-reload (unit template changed)", _if=unit.did_change)
 
@@ -107,7 +118,8 @@ def synapse() -> None:
                           mode=layout.NFTABLES_EGRESS_MODE))
         systemd.service(name=f"[{slug}] {tenant['unit']} running", service=tenant["unit"], running=True, enabled=True)
         was_running = bool(running_before.get(tenant["unit"]))
-        systemd.service(name=f"[{slug}] restart {tenant['unit']} (its config, limits or the release changed)",
+        systemd.service(name=f"[{slug}] restart {tenant['unit']} (its config, limits, the release or the module changed)",
                         service=tenant["unit"], restarted=True,
-                        _if=[any_changed(homeserver, log_config, installed, unit, dropin), lambda was=was_running: was])
+                        _if=[any_changed(homeserver, log_config, installed, unit, dropin, *module_files),
+                             lambda was=was_running: was])
     server.shell(name="nftables: egress rules loaded", commands=[layout.NFTABLES_RELOAD], _if=any_changed(*egress))

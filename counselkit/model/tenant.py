@@ -97,6 +97,32 @@ class Limits(Strict):
         return self
 
 
+def _counselling_default(name: str) -> object:
+    return layout.COUNSELLING_DEFAULTS[name]
+
+
+Topic = Annotated[Text, Field(min_length=1, max_length=100)]
+
+
+class Counselling(Strict):
+    """What help-seekers see and how long their accounts last; the defaults live in layout.COUNSELLING_DEFAULTS.
+
+    The texts reach the counselling module's config (homeserver.yaml) and help-seekers' screens: single-line Text."""
+
+    topics: Annotated[list[Topic], Field(min_length=1, max_length=50)] = _counselling_default("topics")  # type: ignore[assignment]
+    opening_hours: Annotated[Text, Field(min_length=1, max_length=200)] = _counselling_default("opening_hours")  # type: ignore[assignment]
+    absence_message: Annotated[Text, Field(min_length=1, max_length=500)] | None = _counselling_default("absence_message")  # type: ignore[assignment]
+    # Inactive help-seeker accounts and their rooms are purged after this many days (issue 15 point 7).
+    retention_days: Annotated[int, Field(strict=True, ge=7, le=3650)] = _counselling_default("retention_days")  # type: ignore[assignment]
+    notify_counsellors: bool = _counselling_default("notify_counsellors")  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _topics_once(self) -> "Counselling":
+        if len(set(self.topics)) != len(self.topics):
+            raise ValueError("counselling.topics lists a topic twice")
+        return self
+
+
 class Tenant(Strict):
     slug: Slug  # DNS label, unique, never changed after onboarding
     name: NonEmpty
@@ -108,6 +134,7 @@ class Tenant(Strict):
     host: HostName | None = None  # explicit placement; otherwise by capacity
     federation: bool = False  # Matrix federation with other servers
     limits: Limits = Limits()  # its Synapse's memory, CPU share, tasks and open files
+    counselling: Counselling = Counselling()  # topics, opening hours, absence text, retention, notices
     # With federation: the only servers this homeserver talks to (Synapse federation_domain_whitelist); never the
     # whole Matrix network, because the rooms hold help-seekers' data (GDPR Art. 9).
     federation_domains: Annotated[list[Domain], Field(max_length=100)] = []

@@ -189,3 +189,41 @@ def test_both_engines_receive_the_same_base_hardening(tmp_path: Path, monkeypatc
             assert {"msmtp-mta", "bsd-mailx"} <= ours.packages and not ours.absent
         else:
             assert not {"msmtp-mta", "bsd-mailx"} & ours.packages and len(ours.absent) == 3
+
+
+def test_both_engines_ship_the_counselling_module_and_restart_synapse_on_its_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/synapse.py install_module() and roles/synapse put the same files (content, owner, mode) at the same
+    paths, and both restart the tenants' Synapse when one of them changed."""
+    from counselkit import layout
+    from deploy import synapse as deploy_synapse
+
+    sys.path.insert(0, str(REPO / "inventories/ansible/plugins/inventory"))
+    from counselkit_plan import host_data
+
+    puts: dict[str, tuple[str, str, str, str]] = {}
+    dirs: set[str] = set()
+    monkeypatch.setattr(deploy_synapse, "put", lambda name, dest, content, user="root", group="root", mode="644":
+                        puts.setdefault(dest, (content, user, group, mode.lstrip("0"))))
+    monkeypatch.setattr(deploy_synapse, "directory", lambda name, path, **_: dirs.add(path))
+    operations = deploy_synapse.install_module()
+    assert len(operations) == len(puts) == len(layout.SYNAPSE_MODULE_FILES) + 1  # the code and openapi.json
+
+    tenants_file = tenants(tmp_path, every_condition=False)
+    data = host_data(load_plan(tenants_file), load_plan(tenants_file).hosts[0], tenants_file)["counselkit_synapse_module"]
+    assert set(data["dirs"]) == dirs
+    assert {f["dest"]: (Path(f["src"]).read_text(encoding="utf-8"), "root", "root", "644") for f in data["files"]} == puts
+    assert f"{layout.SYNAPSE_MODULE_DIR}/module.py" in puts and layout.COUNSELLING_OPENAPI_HOST in puts
+
+    tasks = YAML(typ="safe").load((REPO / "roles/synapse/tasks/main.yml").read_text())
+    (copy,) = [t for t in tasks if t.get("loop") == "{{ counselkit_synapse_module.files }}"]
+    assert copy["ansible.builtin.copy"] == {"src": "{{ item.src }}", "dest": "{{ item.dest }}", "owner": "root",
+                                            "group": "root", "mode": "0644"}
+    (mkdir,) = [t for t in tasks if t.get("loop") == "{{ counselkit_synapse_module.dirs }}"]
+    assert mkdir["ansible.builtin.file"]["mode"] == "0755"
+    tenant_tasks = YAML(typ="safe").load((REPO / "roles/synapse/tasks/tenant.yml").read_text())
+    (restart,) = [t for t in tenant_tasks if t.get("ansible.builtin.systemd_service", {}).get("state") == "restarted"]
+    assert any(f"{copy['register']} is changed" in condition for condition in restart["when"])
+    # pyinfra: the restart condition of every tenant includes the module's operations
+    source = (REPO / "deploy/synapse.py").read_text()
+    assert "module_files = install_module()" in source and "*module_files)" in source

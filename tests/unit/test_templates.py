@@ -280,7 +280,7 @@ def test_nginx_overwrites_x_forwarded_for_with_the_peer_address(keycloak_context
         assert all(value == "$remote_addr" for value in values), (path, values)
     tenant = keycloak_context["tenants"][0]
     vhost = render.render_tenant_files(keycloak_context, tenant["slug"])[tenant["site"]]
-    assert vhost.count("proxy_set_header X-Forwarded-For $remote_addr;") == 5  # Synapse + the four Keycloak paths
+    assert vhost.count("proxy_set_header X-Forwarded-For $remote_addr;") == 6  # Synapse, counselling, 4 Keycloak paths
 
 
 def test_nginx_logs_no_query_string_referer_or_user_agent(keycloak_context):
@@ -392,3 +392,47 @@ def test_relay_user_and_password_stay_one_line(tmp_path):
     plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
     with pytest.raises(ValueError, match="line break"):
         render.host_context(render.host_vars(plan, "node1"), lambda ref: "pass\nhost evil.example")
+
+
+def _location(site: str, opening: str) -> list[str]:
+    block = site.split(opening, 1)[1].split("\n\t}", 1)[0]
+    return sorted(line.strip() for line in block.splitlines() if line.strip())
+
+
+def test_counselling_api_is_proxied_like_the_client_api(context):
+    for tenant in context["tenants"]:
+        site = render.render_tenant_files(context, tenant["slug"])[tenant["site"]]
+        counselling = _location(site, f"location ^~ {layout.COUNSELLING_PATH} {{")
+        matrix = _location(site, "location ~ ^(/_matrix|/_synapse/client) {")
+        assert counselling == matrix
+        assert f"proxy_pass http://127.0.0.1:{tenant['synapse_port']};" in counselling
+
+
+def test_homeserver_loads_the_counselling_module_with_the_tenants_settings(tmp_path):
+    data = example_data()
+    hostile = ["Sucht: \"Alkohol\" # {{ x }}", "a, b]", "Ängste & Sorgen\\n"]
+    data["tenants"][0]["counselling"] = {"topics": hostile, "opening_hours": "'Mo'\": 9", "absence_message": "%s {%",
+                                         "retention_days": 30, "notify_counsellors": False}
+    plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
+    ctx = render.host_context(render.host_vars(plan, "node1"), lambda ref: f"secret:{ref}")
+    slug = data["tenants"][0]["slug"]
+    (module,) = homeserver(ctx, slug)["modules"]
+    assert module["module"] == layout.SYNAPSE_MODULE_CLASS
+    assert module["config"] == {
+        "centre_name": data["tenants"][0]["name"], "topics": hostile, "opening_hours": "'Mo'\": 9",
+        "absence_message": "%s {%", "retention_days": 30, "notify_counsellors": False,
+        "service_localpart": layout.COUNSELLING_SERVICE_LOCALPART,
+        "register_per_minute": layout.COUNSELLING_REGISTER_PER_MINUTE,
+        "register_burst": layout.COUNSELLING_REGISTER_BURST, "openapi_path": layout.COUNSELLING_OPENAPI_HOST}
+    # a tenant without a counselling block gets the defaults of layout.py
+    example = homeserver(ctx, data["tenants"][1]["slug"])["modules"][0]["config"]
+    assert {k: example[k] for k in layout.COUNSELLING_DEFAULTS} == data["tenants"][1]["counselling"]
+    assert "counselling" not in data["tenants"][2]
+    defaults = homeserver(ctx, data["tenants"][2]["slug"])["modules"][0]["config"]
+    assert {k: defaults[k] for k in layout.COUNSELLING_DEFAULTS} == layout.COUNSELLING_DEFAULTS
+
+
+def test_unit_puts_the_module_directory_on_the_python_path(context):
+    unit = files_of(context)[layout.SYNAPSE_UNIT_PATH]
+    assert f"Environment=PYTHONPATH={layout.SYNAPSE_MODULE_ROOT}\n" in unit
+    assert layout.SYNAPSE_MODULE_DIR == f"{layout.SYNAPSE_MODULE_ROOT}/{layout.SYNAPSE_MODULE_CLASS.split('.')[0]}"

@@ -190,6 +190,11 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
         },
         # the hashed requirements of the pinned Synapse release (the file deploy/synapse.py installs)
         "counselkit_synapse_requirements": str(REPO / layout.synapse_requirements_file(plan.platform.artifacts.synapse.version)),
+        # the counselling module's files (deploy/synapse.py install_module): repository source -> host path
+        "counselkit_synapse_module": {
+            "dirs": [layout.SYNAPSE_MODULE_ROOT, layout.SYNAPSE_MODULE_DIR],
+            "files": [{"src": str(REPO / source), "dest": dest} for source, dest in layout.synapse_module_files().items()],
+        },
         "counselkit_backup": backup_data(plan, host_plan.name),
         "counselkit_keycloak": keycloak_data(plan, host_plan),
         "ansible_host": host_plan.address,

@@ -1,0 +1,337 @@
+"""The counselling module inside a tenant's Synapse: the /_counselkit/v1 API and the server-side policy.
+
+Public ModuleApi methods are used wherever one exists. Two steps have none and use the homeserver's handlers, which
+is safe only because the Synapse release is pinned (requirements/synapse-<version>.txt) and the lab tests run
+against it: a password hash for the new account (registration handler's `password_hash`), the GDPR-erasing
+deactivation (deactivate-account handler) and the service account's rate-limit exemption (the store method behind the
+admin API's override_ratelimit).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from synapse.api.errors import Codes, SynapseError
+from synapse.module_api import NOT_SPAM, DirectServeJsonResource, ModuleApi
+from synapse.types import create_requester
+
+from . import logic, store
+from .logic import ApiError
+
+logger = logging.getLogger(__name__)
+
+PREFIX = logic.PREFIX
+MAX_BODY = 64 * 1024
+OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+
+
+class CounsellingModule:
+    def __init__(self, config: logic.Config, api: ModuleApi) -> None:
+        self.config = config
+        self.api = api
+        self.server_name = api.server_name
+        self.service = f"@{config.service_localpart}:{self.server_name}"
+        self.limiter = logic.RateLimiter(config.register_per_minute, config.register_burst)
+        self._ready = False
+        api.register_web_resource(PREFIX, CounsellingResource(self))
+        api.register_spam_checker_callbacks(
+            user_may_create_room=self.user_may_create_room,
+            user_may_invite=self.user_may_invite,
+            user_may_join_room=self.user_may_join_room,
+            user_may_send_3pid_invite=self.user_may_send_3pid_invite,
+            user_may_create_room_alias=self.user_may_create_room_alias,
+            user_may_publish_room=self.user_may_publish_room,
+            check_event_for_spam=self.check_event_for_spam,
+        )
+        # The service account exists before the first request: no help-seeker can take its name.
+        api.delayed_background_call(0, self.ensure_ready, desc="counselkit_startup")
+
+    @staticmethod
+    def parse_config(config: Any) -> logic.Config:
+        try:
+            return logic.parse_config(config)
+        except ValueError as error:
+            from synapse.config import ConfigError
+            raise ConfigError(str(error)) from None
+
+    # --- set-up --------------------------------------------------------------------------------------------
+
+    async def ensure_ready(self) -> None:
+        if self._ready:
+            return
+        await self.db("counselkit_schema", store.create_schema)
+        if await self.api.check_user_exists(self.service) is None:
+            try:
+                # No password and no device: the service holds no room keys, so it can read no message.
+                await self.api.register_user(self.config.service_localpart, displayname=self.config.centre_name)
+            except SynapseError as error:
+                if error.errcode != Codes.USER_IN_USE:
+                    raise
+        # The service invites the help-seeker and every counsellor into each enquiry and removes the others on
+        # accept: Synapse's limits for people (rc_invites: a handful per minute; rc_message for each membership
+        # event) refused a centre with more counsellors than the burst. Only the service is exempt — what the
+        # admin API's override_ratelimit writes (a zero rate in ratelimit_override: every limiter skips it); its
+        # actions stay bounded by the help-seekers' and counsellors' own limits.
+        await self.api._hs.get_datastores().main.set_ratelimit_for_user(self.service, 0, 0)
+        self._ready = True
+
+    async def db(self, desc: str, func: Any, *args: Any) -> Any:
+        return await self.api.run_db_interaction(desc, func, *args)
+
+    def now(self) -> int:
+        return self.api.get_current_time_msec()
+
+    async def is_help_seeker(self, user_id: str) -> bool:
+        await self.ensure_ready()
+        return await self.db("counselkit_is_help_seeker", store.is_help_seeker, user_id)
+
+    async def facts(self, user_id: str, room_id: str | None = None) -> logic.Facts:
+        help_seeker = await self.is_help_seeker(user_id)  # first: it makes sure the tables exist
+        enquiry = await self.db("counselkit_enquiry", store.enquiry_by_room, room_id) if room_id else None
+        return logic.Facts(service=self.service, actor_is_help_seeker=help_seeker,
+                           room_enquiry_of=enquiry["help_seeker"] if enquiry else None,
+                           room_closed=bool(enquiry and enquiry["closed_at"] is not None))
+
+    # --- policy (spam-checker callbacks) -------------------------------------------------------------------
+
+    @staticmethod
+    def _verdict(allowed: bool) -> Any:
+        return NOT_SPAM if allowed else Codes.FORBIDDEN
+
+    async def user_may_create_room(self, user_id: str, room_config: Any = None) -> Any:
+        return self._verdict(logic.may_create_room(user_id, await self.facts(user_id)))
+
+    async def user_may_invite(self, inviter: str, invitee: str, room_id: str) -> Any:
+        facts = await self.facts(inviter)
+        return self._verdict(logic.may_invite(inviter, await self.is_help_seeker(invitee), facts))
+
+    async def user_may_join_room(self, user_id: str, room_id: str, is_invited: bool) -> Any:
+        return self._verdict(logic.may_join(user_id, is_invited, await self.facts(user_id, room_id)))
+
+    async def user_may_send_3pid_invite(self, inviter: str, medium: str, address: str, room_id: str) -> Any:
+        return self._verdict(not await self.is_help_seeker(inviter))
+
+    async def user_may_create_room_alias(self, user_id: str, alias: Any) -> Any:
+        return self._verdict(not await self.is_help_seeker(user_id))
+
+    async def user_may_publish_room(self, user_id: str, room_id: str) -> Any:
+        return self._verdict(not await self.is_help_seeker(user_id))
+
+    async def check_event_for_spam(self, event: Any) -> Any:
+        if not self.api.is_mine(event.sender):
+            return NOT_SPAM
+        facts = await self.facts(event.sender, event.room_id)
+        membership = event.content.get("membership") if event.type == "m.room.member" else None
+        return self._verdict(logic.may_send(event.sender, event.type, event.is_state(), membership, facts))
+
+    # --- API -----------------------------------------------------------------------------------------------
+
+    async def requester(self, request: Any) -> str:
+        try:
+            requester = await self.api.get_user_by_req(request)
+        except SynapseError:
+            raise ApiError("CK_UNAUTHORIZED") from None
+        return requester.user.to_string()
+
+    async def counsellor(self, request: Any) -> str:
+        user = await self.requester(request)
+        if user == self.service or await self.is_help_seeker(user):
+            raise ApiError("CK_FORBIDDEN")
+        return user
+
+    async def register(self, request: Any, body: Any) -> tuple[int, Any]:
+        address = request.getClientAddress().host
+        if not self.limiter.allow(str(address)):
+            raise ApiError("CK_RATE_LIMITED")
+        reg = logic.parse_registration(body)
+        await self.ensure_ready()
+        if reg.username == self.config.service_localpart:
+            raise ApiError("CK_USERNAME_TAKEN")
+        try:
+            await self.api.check_username(reg.username)
+        except SynapseError as error:
+            raise ApiError("CK_USERNAME_TAKEN" if error.errcode == Codes.USER_IN_USE else "CK_INVALID",
+                           None if error.errcode == Codes.USER_IN_USE else "username") from None
+        user_id = f"@{reg.username}:{self.server_name}"
+        if not await self.db("counselkit_claim", store.claim_help_seeker, user_id, self.now(), reg.consent_version,
+                             reg.postcode, reg.email):
+            raise ApiError("CK_USERNAME_TAKEN")
+        try:
+            password_hash = await self.api._hs.get_auth_handler().hash(reg.password)
+            await self.api._hs.get_registration_handler().register_user(localpart=reg.username,
+                                                                        password_hash=password_hash)
+        except SynapseError as error:
+            await self.db("counselkit_unclaim", store.drop_help_seeker, user_id)
+            if error.errcode == Codes.USER_IN_USE:
+                raise ApiError("CK_USERNAME_TAKEN") from None
+            raise
+        device_id, access_token, _, _ = await self.api.register_device(user_id)
+        return 201, {"user_id": user_id, "access_token": access_token, "device_id": device_id}
+
+    async def centre(self, request: Any, body: Any) -> tuple[int, Any]:
+        return 200, logic.centre_info(self.config)
+
+    async def openapi(self, request: Any, body: Any) -> tuple[int, Any]:
+        path = Path(self.config.openapi_path) if self.config.openapi_path else OPENAPI_FILE
+        return 200, json.loads(path.read_text(encoding="utf-8"))
+
+    async def create_enquiry(self, request: Any, body: Any) -> tuple[int, Any]:
+        user = await self.requester(request)
+        if not await self.is_help_seeker(user):
+            raise ApiError("CK_FORBIDDEN")
+        topic = logic.parse_topic(body, self.config.topics)
+        enquiry_id = secrets.token_hex(16)
+        if not await self.db("counselkit_reserve", store.reserve_enquiry, enquiry_id, user, topic, self.now()):
+            raise ApiError("CK_ENQUIRY_OPEN")
+        try:
+            counsellors = await self.db("counselkit_counsellors", store.counsellors, self.server_name, self.service)
+            room_config = logic.enquiry_room_config(self.service, user, counsellors, topic, self.config.centre_name)
+            room_id, _ = await self.api.create_room(self.service, room_config, ratelimit=False)
+            await self.db("counselkit_set_room", store.set_room, enquiry_id, room_id)
+        except BaseException:
+            await self.db("counselkit_drop_reservation", store.drop_reservation, enquiry_id)
+            raise
+        return 201, {"room_id": room_id, "counsellors": counsellors}
+
+    @staticmethod
+    def _entry(row: dict[str, Any], with_counsellor: bool = False) -> dict[str, Any]:
+        entry = {"room_id": row["room_id"], "created_at": row["created_at"], "topic": row["topic"]}
+        if with_counsellor:
+            entry.update(counsellor=row["counsellor"], closed=row["closed_at"] is not None)
+        return entry
+
+    async def list_enquiries(self, request: Any, body: Any) -> tuple[int, Any]:
+        user = await self.requester(request)
+        if await self.is_help_seeker(user):
+            rows = await self.db("counselkit_mine", store.enquiries_of_help_seeker, user)
+            return 200, {"open": [], "mine": [self._entry(r, with_counsellor=True) for r in rows]}
+        if user == self.service:
+            raise ApiError("CK_FORBIDDEN")
+        open_rows = await self.db("counselkit_open", store.open_enquiries)
+        mine = await self.db("counselkit_assigned", store.enquiries_of_counsellor, user)
+        return 200, {"open": [self._entry(r) for r in open_rows], "mine": [self._entry(r) for r in mine]}
+
+    async def enquiry(self, room_id: str) -> dict[str, Any]:
+        row = await self.db("counselkit_enquiry", store.enquiry_by_room, logic.check_room_id(room_id))
+        if row is None:
+            raise ApiError("CK_NOT_FOUND")
+        return row
+
+    async def members(self, room_id: str) -> dict[str, str]:
+        state = await self.api.get_room_state(room_id, [("m.room.member", None)])
+        return {key[1]: event.content.get("membership") for key, event in state.items()}
+
+    async def remove(self, room_id: str, user_id: str) -> None:
+        """Kick (or withdraw the invitation of) one member, as the service."""
+        await self.api.update_room_membership(self.service, user_id, room_id, "leave")
+
+    async def accept(self, request: Any, body: Any, room_id: str) -> tuple[int, Any]:
+        user = await self.counsellor(request)
+        row = await self.enquiry(room_id)
+        if row["closed_at"] is not None:
+            raise ApiError("CK_CLOSED")
+        if not await self.db("counselkit_accept", store.accept, room_id, user, self.now()):
+            row = await self.enquiry(room_id)
+            if row["counsellor"] != user:
+                raise ApiError("CK_CLOSED" if row["closed_at"] is not None else "CK_ALREADY_ACCEPTED")
+            return 200, {"counsellor": user}  # the same counsellor again: nothing more to do
+        keep = {self.service, row["help_seeker"], user}
+        for member, membership in (await self.members(room_id)).items():
+            if member not in keep and membership in ("join", "invite"):
+                await self.remove(room_id, member)
+        return 200, {"counsellor": user}
+
+    async def handover(self, request: Any, body: Any, room_id: str) -> tuple[int, Any]:
+        user = await self.counsellor(request)
+        target = logic.parse_handover(body, self.server_name)
+        row = await self.enquiry(room_id)
+        if row["closed_at"] is not None:
+            raise ApiError("CK_CLOSED")
+        if row["counsellor"] != user:
+            raise ApiError("CK_FORBIDDEN" if row["counsellor"] else "CK_NOT_ACCEPTED")
+        colleagues = await self.db("counselkit_counsellors", store.counsellors, self.server_name, self.service)
+        if target == user or target not in colleagues:
+            raise ApiError("CK_INVALID", "to")
+        if not await self.db("counselkit_handover", store.hand_over, room_id, user, target):
+            raise ApiError("CK_ALREADY_ACCEPTED")
+        await self.give_power(room_id, target)
+        if (await self.members(room_id)).get(target) not in ("join", "invite"):
+            await self.api.update_room_membership(self.service, target, room_id, "invite")
+        await self.remove(room_id, user)
+        return 200, {"counsellor": target}
+
+    async def give_power(self, room_id: str, user_id: str) -> None:
+        """A colleague who became a counsellor after the room was made has no counsellor level in it yet."""
+        state = await self.api.get_room_state(room_id, [("m.room.power_levels", "")])
+        event = state.get(("m.room.power_levels", ""))
+        # Event content is frozen (nested immutable mappings): a plain, mutable copy.
+        content = json.loads(json.dumps(event.content, default=dict)) if event else {}
+        users = content.setdefault("users", {})
+        if users.get(user_id) == logic.COUNSELLOR_LEVEL:
+            return
+        users[user_id] = logic.COUNSELLOR_LEVEL
+        await self.api.create_and_send_event_into_room({"type": "m.room.power_levels", "room_id": room_id,
+                                                         "sender": self.service, "state_key": "", "content": content})
+
+    async def close(self, request: Any, body: Any, room_id: str) -> tuple[int, Any]:
+        user = await self.counsellor(request)
+        row = await self.enquiry(room_id)
+        if row["closed_at"] is not None:
+            raise ApiError("CK_CLOSED")
+        if row["counsellor"] != user:
+            raise ApiError("CK_FORBIDDEN" if row["counsellor"] else "CK_NOT_ACCEPTED")
+        if not await self.db("counselkit_close", store.close, room_id, user, self.now()):
+            raise ApiError("CK_CLOSED")
+        return 200, {"closed": True}
+
+    async def delete_account(self, request: Any, body: Any) -> tuple[int, Any]:
+        user = await self.requester(request)
+        if not await self.is_help_seeker(user):
+            raise ApiError("CK_FORBIDDEN")
+        await self.db("counselkit_erase", store.remove_help_seeker, user, self.now())
+        await self.api._hs.get_deactivate_account_handler().deactivate_account(
+            user, erase_data=True, requester=create_requester(user), by_admin=False)
+        return 200, {"deleted": True}
+
+
+class CounsellingResource(DirectServeJsonResource):
+    isLeaf = True
+
+    def __init__(self, module: CounsellingModule) -> None:
+        super().__init__()
+        self.module = module
+
+    async def _async_render(self, request: Any) -> tuple[int, Any]:
+        try:
+            return await self._dispatch(request)
+        except ApiError as error:
+            return error.status, error.body()
+        except Exception:
+            # Every answer keeps the API's error shape; the details go to Synapse's log, not to the client.
+            logger.exception("counselkit: %s %s failed", request.method, request.path[:200])
+            return 500, ApiError("CK_UNKNOWN").body()
+
+    async def _dispatch(self, request: Any) -> tuple[int, Any]:
+        method = request.method.decode("ascii")
+        method = "GET" if method == "HEAD" else method
+        path = request.path.decode("utf-8", "replace")
+        found = logic.route(PREFIX, method, path)
+        if found is None:
+            raise ApiError("CK_METHOD" if logic.known_path(PREFIX, path) else "CK_NOT_FOUND")
+        name, room_id = found
+        body = None
+        if method in ("POST", "PUT"):
+            raw = request.content.read(MAX_BODY + 1) if request.content else b""
+            if len(raw) > MAX_BODY:
+                raise ApiError("CK_INVALID", "body")
+            if raw.strip():
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    raise ApiError("CK_NOT_JSON") from None
+        handler = getattr(self.module, name)
+        return await (handler(request, body, room_id) if room_id is not None else handler(request, body))

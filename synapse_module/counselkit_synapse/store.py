@@ -1,0 +1,142 @@
+"""The module's tables in the tenant's Synapse database, as transaction functions for ModuleApi.run_db_interaction.
+
+Placeholders are `?`: Synapse's LoggingTransaction converts them for PostgreSQL, and the unit tests run the same
+SQL on SQLite. Every decision that must hold under concurrency (one open enquiry per help-seeker, one counsellor
+accepting) is made by the database — a unique index or a conditional UPDATE — never in this process's memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS counselkit_help_seekers (
+        user_id TEXT PRIMARY KEY,
+        created_at BIGINT NOT NULL,
+        consent_version TEXT NOT NULL,
+        postcode TEXT,
+        email TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS counselkit_enquiries (
+        id TEXT PRIMARY KEY,
+        room_id TEXT UNIQUE,
+        help_seeker TEXT NOT NULL,
+        topic TEXT,
+        created_at BIGINT NOT NULL,
+        counsellor TEXT,
+        accepted_at BIGINT,
+        closed_at BIGINT
+    )""",
+    # One open enquiry per help-seeker, decided by the database (CK_ENQUIRY_OPEN).
+    """CREATE UNIQUE INDEX IF NOT EXISTS counselkit_enquiries_one_open
+        ON counselkit_enquiries (help_seeker) WHERE closed_at IS NULL""",
+)
+
+
+def create_schema(txn: Any) -> None:
+    for statement in SCHEMA:
+        txn.execute(statement)
+
+
+def is_help_seeker(txn: Any, user_id: str) -> bool:
+    txn.execute("SELECT 1 FROM counselkit_help_seekers WHERE user_id = ?", (user_id,))
+    return txn.fetchone() is not None
+
+
+def remove_help_seeker(txn: Any, user_id: str, now_ms: int) -> None:
+    """Erasure: postcode and e-mail go, the open enquiry is closed. The bare row stays so that the (deactivated)
+    account can never count as a counsellor, even if an admin reactivated it."""
+    txn.execute("UPDATE counselkit_enquiries SET closed_at = ? WHERE help_seeker = ? AND closed_at IS NULL",
+                (now_ms, user_id))
+    txn.execute("UPDATE counselkit_help_seekers SET postcode = NULL, email = NULL WHERE user_id = ?", (user_id,))
+
+
+def claim_help_seeker(txn: Any, user_id: str, now_ms: int, consent: str, postcode: str | None,
+                      email: str | None) -> bool:
+    """Recorded *before* the account exists (an account without its row would count as a counsellor); False when
+    the name is claimed already, so that a concurrent registration never overwrites another's data."""
+    txn.execute("INSERT INTO counselkit_help_seekers (user_id, created_at, consent_version, postcode, email) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (user_id, now_ms, consent, postcode, email))
+    return txn.rowcount == 1
+
+
+def drop_help_seeker(txn: Any, user_id: str) -> None:
+    """Only for a registration that failed before the account was created."""
+    txn.execute("DELETE FROM counselkit_help_seekers WHERE user_id = ?", (user_id,))
+
+
+def reserve_enquiry(txn: Any, enquiry_id: str, help_seeker: str, topic: str | None, now_ms: int) -> bool:
+    """Claim the help-seeker's one open enquiry before the room exists; False if one is open already."""
+    txn.execute("INSERT INTO counselkit_enquiries (id, help_seeker, topic, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING", (enquiry_id, help_seeker, topic, now_ms))
+    return txn.rowcount == 1
+
+
+def set_room(txn: Any, enquiry_id: str, room_id: str) -> None:
+    txn.execute("UPDATE counselkit_enquiries SET room_id = ? WHERE id = ?", (room_id, enquiry_id))
+
+
+def drop_reservation(txn: Any, enquiry_id: str) -> None:
+    txn.execute("DELETE FROM counselkit_enquiries WHERE id = ? AND room_id IS NULL", (enquiry_id,))
+
+
+COLUMNS = "room_id, help_seeker, topic, created_at, counsellor, accepted_at, closed_at"
+
+
+def _row(row: Any) -> dict[str, Any]:
+    keys = COLUMNS.split(", ")
+    return dict(zip(keys, row))
+
+
+def enquiry_by_room(txn: Any, room_id: str) -> dict[str, Any] | None:
+    txn.execute(f"SELECT {COLUMNS} FROM counselkit_enquiries WHERE room_id = ?", (room_id,))
+    row = txn.fetchone()
+    return _row(row) if row else None
+
+
+def open_enquiries(txn: Any) -> list[dict[str, Any]]:
+    txn.execute(f"SELECT {COLUMNS} FROM counselkit_enquiries WHERE room_id IS NOT NULL AND counsellor IS NULL "
+                "AND closed_at IS NULL ORDER BY created_at")
+    return [_row(r) for r in txn.fetchall()]
+
+
+def enquiries_of_counsellor(txn: Any, counsellor: str) -> list[dict[str, Any]]:
+    txn.execute(f"SELECT {COLUMNS} FROM counselkit_enquiries WHERE counsellor = ? AND closed_at IS NULL "
+                "ORDER BY created_at", (counsellor,))
+    return [_row(r) for r in txn.fetchall()]
+
+
+def enquiries_of_help_seeker(txn: Any, help_seeker: str) -> list[dict[str, Any]]:
+    txn.execute(f"SELECT {COLUMNS} FROM counselkit_enquiries WHERE help_seeker = ? AND room_id IS NOT NULL "
+                "ORDER BY created_at DESC", (help_seeker,))
+    return [_row(r) for r in txn.fetchall()]
+
+
+def accept(txn: Any, room_id: str, counsellor: str, now_ms: int) -> bool:
+    """Exactly one winner: the conditional UPDATE matches only while nobody accepted. Synapse runs transactions in
+    REPEATABLE READ on PostgreSQL: a concurrent second UPDATE of the row waits for the first, fails with a
+    serialization error (40001), and Synapse's runInteraction retries it — in a new snapshot, where it matches
+    nothing (rowcount 0: CK_ALREADY_ACCEPTED)."""
+    txn.execute("UPDATE counselkit_enquiries SET counsellor = ?, accepted_at = ? "
+                "WHERE room_id = ? AND counsellor IS NULL AND closed_at IS NULL", (counsellor, now_ms, room_id))
+    return txn.rowcount == 1
+
+
+def hand_over(txn: Any, room_id: str, from_counsellor: str, to_counsellor: str) -> bool:
+    txn.execute("UPDATE counselkit_enquiries SET counsellor = ? WHERE room_id = ? AND counsellor = ? "
+                "AND closed_at IS NULL", (to_counsellor, room_id, from_counsellor))
+    return txn.rowcount == 1
+
+
+def close(txn: Any, room_id: str, counsellor: str, now_ms: int) -> bool:
+    txn.execute("UPDATE counselkit_enquiries SET closed_at = ? WHERE room_id = ? AND counsellor = ? "
+                "AND closed_at IS NULL", (now_ms, room_id, counsellor))
+    return txn.rowcount == 1
+
+
+def counsellors(txn: Any, server_name: str, service: str) -> list[str]:
+    """Every local, non-deactivated, non-guest user that is neither the service nor a help-seeker."""
+    txn.execute("SELECT name FROM users WHERE deactivated = 0 AND is_guest = 0 AND name <> ? "
+                "AND name NOT IN (SELECT user_id FROM counselkit_help_seekers) ORDER BY name", (service,))
+    suffix = ":" + server_name
+    return [name for (name,) in txn.fetchall() if name.endswith(suffix)]

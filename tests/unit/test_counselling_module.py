@@ -1,0 +1,313 @@
+"""The counselling module's pure logic (synapse_module/counselkit_synapse: logic.py, store.py) without Synapse.
+
+store.py's SQL runs here on SQLite through a cursor that behaves like Synapse's LoggingTransaction (`?` placeholders,
+rowcount, fetchone/fetchall); on the hosts the same statements run on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from counselkit import layout
+from tests.support import REPO
+
+sys.path.insert(0, str(REPO / layout.SYNAPSE_MODULE_SOURCE))
+from counselkit_synapse import logic, store  # noqa: E402
+
+GOOD = {"username": "Anon.Person_1", "password": "Sehr-geheim-42!", "email": None, "postcode": "24103",
+        "consent_version": "2026-11"}
+
+
+def test_a_good_registration_is_accepted_and_lower_cased() -> None:
+    reg = logic.parse_registration(dict(GOOD))
+    assert reg.username == "anon.person_1" and reg.postcode == "24103" and reg.email is None
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("username", "abcd"), ("username", "a" * 31), ("username", "anna müller"), ("username", "anna@x"),
+    ("username", 12345), ("username", "anna\u202eevil"),
+    ("password", "short1!A"), ("password", "alllowercase12!"), ("password", "ALLUPPERCASE12!"),
+    ("password", "NoDigitsHere!!"), ("password", "NoSpecial12345"), ("password", "A1!a" * 200),
+    ("password", "Line\nbreak12!A"),
+    ("email", "not-an-email"), ("email", "a@b"), ("email", 5),
+    ("postcode", "1234"), ("postcode", "12345a"), ("postcode", "１２３４５"),
+    ("consent_version", ""), ("consent_version", None), ("consent_version", "v1\u2028"), ("consent_version", " v1"),
+])
+def test_bad_registration_fields_are_named(field: str, value: Any) -> None:
+    with pytest.raises(logic.ApiError) as caught:
+        logic.parse_registration({**GOOD, field: value})
+    body = caught.value.body()
+    assert caught.value.status == 400 and body["errcode"] == "CK_INVALID" and body["field"] == field
+    assert body["error"] and body["error_de"] and body["error"] != body["error_de"]
+
+
+def test_unknown_fields_and_non_objects_are_refused() -> None:
+    with pytest.raises(logic.ApiError) as caught:
+        logic.parse_registration({**GOOD, "admin": True})
+    assert caught.value.body()["field"] == "body"
+    for body in (None, [], "x", 1):
+        with pytest.raises(logic.ApiError) as caught:
+            logic.parse_registration(body)
+        assert caught.value.errcode == "CK_NOT_JSON"
+
+
+def test_every_error_code_has_both_languages_and_a_4xx_or_5xx_status() -> None:
+    for code, (status, english, german) in logic.ERRORS.items():
+        assert code.startswith("CK_") and 400 <= status < 600 and english and german and english != german
+
+
+def test_topics_are_chosen_from_the_centre_never_free_text() -> None:
+    topics = ["Schwangerschaft", "Sucht"]
+    assert logic.parse_topic({"topic": "Sucht"}, topics) == "Sucht"
+    assert logic.parse_topic(None, topics) is None and logic.parse_topic({}, topics) is None
+    for bad in ({"topic": "<script>"}, {"topic": 3}, {"topic": "Sucht", "x": 1}):
+        with pytest.raises(logic.ApiError):
+            logic.parse_topic(bad, topics)
+
+
+def test_handover_target_must_be_a_local_user_id() -> None:
+    assert logic.parse_handover({"to": "@berater2:awo.example.org"}, "awo.example.org") == "@berater2:awo.example.org"
+    for bad in ({"to": "@b:other.example.org"}, {"to": "berater2"}, {"to": None}, {}, []):
+        with pytest.raises(logic.ApiError):
+            logic.parse_handover(bad, "awo.example.org")
+
+
+def test_enquiry_room_is_encrypted_invite_only_unfederated_with_ordered_power_levels() -> None:
+    config = logic.enquiry_room_config("@counselkit:s", "@hs:s", ["@c1:s", "@c2:s"], "Sucht", "AWO")
+    state = {e["type"]: e["content"] for e in config["initial_state"]}
+    assert state["m.room.encryption"] == {"algorithm": "m.megolm.v1.aes-sha2"}
+    assert state["m.room.join_rules"] == {"join_rule": "invite"}
+    assert state["m.room.history_visibility"] == {"history_visibility": "invited"}
+    assert config["creation_content"] == {"m.federate": False}
+    assert config["invite"] == ["@hs:s", "@c1:s", "@c2:s"]
+    users = config["power_level_content_override"]["users"]
+    assert users["@counselkit:s"] > users["@c1:s"] == users["@c2:s"] > users["@hs:s"]
+    levels = config["power_level_content_override"]
+    assert levels["invite"] == users["@counselkit:s"]  # only the service invites
+    assert levels["events"]["m.room.encryption"] == users["@counselkit:s"]
+
+
+SERVICE = "@counselkit:s"
+
+
+def facts(help_seeker: bool, enquiry_of: str | None = None, closed: bool = False) -> logic.Facts:
+    return logic.Facts(service=SERVICE, actor_is_help_seeker=help_seeker, room_enquiry_of=enquiry_of,
+                       room_closed=closed)
+
+
+def test_policy_help_seekers_create_no_rooms_and_invite_nobody() -> None:
+    assert not logic.may_create_room("@hs:s", facts(True))
+    assert logic.may_create_room("@c:s", facts(False))
+    assert not logic.may_invite("@hs:s", False, facts(True))
+    assert not logic.may_invite("@hs:s", True, facts(True))
+
+
+def test_policy_counsellors_cannot_invite_help_seekers_but_the_service_can() -> None:
+    assert not logic.may_invite("@c:s", True, facts(False))
+    assert logic.may_invite("@c:s", False, facts(False))
+    assert logic.may_invite(SERVICE, True, facts(False))
+
+
+def test_policy_help_seekers_join_only_their_own_open_enquiry_on_invitation() -> None:
+    assert logic.may_join("@hs:s", True, facts(True, "@hs:s"))
+    assert not logic.may_join("@hs:s", False, facts(True, "@hs:s"))
+    assert not logic.may_join("@hs:s", True, facts(True, "@other:s"))
+    assert not logic.may_join("@hs:s", True, facts(True, None))
+    assert not logic.may_join("@hs:s", True, facts(True, "@hs:s", closed=True))
+    assert logic.may_join("@c:s", False, facts(False))
+
+
+def test_policy_help_seekers_message_only_in_their_open_enquiry() -> None:
+    mine = facts(True, "@hs:s")
+    assert logic.may_send("@hs:s", "m.room.encrypted", False, None, mine)
+    assert not logic.may_send("@hs:s", "m.room.encrypted", False, None, facts(True, "@other:s"))
+    assert not logic.may_send("@hs:s", "m.room.encrypted", False, None, facts(True, None))
+    assert not logic.may_send("@hs:s", "m.room.encrypted", False, None, facts(True, "@hs:s", closed=True))
+    assert not logic.may_send("@hs:s", "m.room.name", True, None, mine)
+    assert logic.may_send("@hs:s", "m.room.member", True, "leave", facts(True, None))
+    assert not logic.may_send("@hs:s", "m.room.member", True, "invite", mine)
+    assert logic.may_send("@c:s", "m.room.message", False, None, facts(False))
+
+
+def test_rate_limit_is_per_address_and_refills() -> None:
+    now = [0.0]
+    limiter = logic.RateLimiter(per_minute=6, burst=2, clock=lambda: now[0])
+    assert limiter.allow("192.0.2.1") and limiter.allow("192.0.2.1")
+    assert not limiter.allow("192.0.2.1")
+    assert limiter.allow("192.0.2.2")
+    now[0] += 10.0  # 6 per minute: one token back after 10 s
+    assert limiter.allow("192.0.2.1") and not limiter.allow("192.0.2.1")
+
+
+def test_rate_limit_memory_is_bounded() -> None:
+    limiter = logic.RateLimiter(per_minute=1, burst=1, clock=lambda: 0.0, max_keys=100)
+    for n in range(1000):
+        limiter.allow(f"10.0.{n // 256}.{n % 256}")
+    assert len(limiter._buckets) <= 100
+
+
+def test_module_config_as_the_template_writes_it() -> None:
+    from counselkit import render
+    from counselkit.plan import load_plan
+    from ruamel.yaml import YAML
+
+    plan = load_plan(REPO / "tenants.yaml")
+    ctx = render.host_context(render.host_vars(plan, plan.hosts[0]), lambda ref: "x")
+    slug = ctx["tenants"][0]["slug"]
+    files = render.render_tenant_files(ctx, slug)
+    homeserver = YAML(typ="safe").load(files[ctx["tenants"][0]["homeserver_yaml"]])
+    (entry,) = homeserver["modules"]
+    assert entry["module"] == layout.SYNAPSE_MODULE_CLASS
+    config = logic.parse_config(entry["config"])
+    assert config.service_localpart == layout.COUNSELLING_SERVICE_LOCALPART
+    assert config.topics == ctx["tenants"][0]["counselling"]["topics"]
+    with pytest.raises(ValueError, match="retention_days"):
+        logic.parse_config({**entry["config"], "retention_days": "30"})
+
+
+class Txn:
+    """Synapse's LoggingTransaction as store.py uses it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.cursor = conn.cursor()
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        self.cursor.execute(sql, args)
+
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount
+
+    def fetchone(self) -> Any:
+        return self.cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self.cursor.fetchall()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Any:
+    conn = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None, check_same_thread=False)
+    conn.execute("CREATE TABLE users (name TEXT PRIMARY KEY, deactivated SMALLINT DEFAULT 0 NOT NULL, "
+                 "is_guest SMALLINT DEFAULT 0 NOT NULL)")
+    store.create_schema(Txn(conn))
+    store.create_schema(Txn(conn))  # idempotent: every start runs it
+
+    def run(func: Any, *args: Any) -> Any:
+        return func(Txn(conn), *args)
+
+    run.conn = conn  # type: ignore[attr-defined]
+    yield run
+    conn.close()
+
+
+def test_a_help_seeker_is_recorded_before_the_account_and_never_counts_as_counsellor(db: Any) -> None:
+    assert db(store.claim_help_seeker, "@hs:s", 1, "v1", "24103", None)
+    assert not db(store.claim_help_seeker, "@hs:s", 2, "v2", None, "evil@x.example")  # never overwritten
+    for name in ("@hs:s", "@c1:s", "@c2:s", SERVICE, "@gone:s", "@remote:other"):
+        db.conn.execute("INSERT INTO users (name, deactivated) VALUES (?, ?)", (name, int(name == "@gone:s")))
+    assert db(store.counsellors, "s", SERVICE) == ["@c1:s", "@c2:s"]
+    assert db(store.is_help_seeker, "@hs:s") and not db(store.is_help_seeker, "@c1:s")
+    db(store.remove_help_seeker, "@hs:s", 3)
+    assert db(store.is_help_seeker, "@hs:s")  # erased data, but still never a counsellor
+    assert db.conn.execute("SELECT postcode, email FROM counselkit_help_seekers").fetchall() == [(None, None)]
+
+
+def test_one_open_enquiry_per_help_seeker(db: Any) -> None:
+    assert db(store.reserve_enquiry, "e1", "@hs:s", None, 1)
+    assert not db(store.reserve_enquiry, "e2", "@hs:s", None, 2)
+    db(store.set_room, "e1", "!r1:s")
+    db(store.accept, "!r1:s", "@c1:s", 3)
+    assert db(store.close, "!r1:s", "@c1:s", 4)
+    assert db(store.reserve_enquiry, "e3", "@hs:s", "Sucht", 5)  # closed: a new one may open
+
+
+def test_a_failed_room_creation_frees_the_reservation(db: Any) -> None:
+    assert db(store.reserve_enquiry, "e1", "@hs:s", None, 1)
+    db(store.drop_reservation, "e1")
+    assert db(store.reserve_enquiry, "e2", "@hs:s", None, 2)
+
+
+def test_accept_has_exactly_one_winner_under_concurrency(db: Any, tmp_path: Path) -> None:
+    db(store.reserve_enquiry, "e1", "@hs:s", None, 1)
+    db(store.set_room, "e1", "!r1:s")
+    results: dict[str, bool] = {}
+    barrier = threading.Barrier(8)
+
+    def contender(name: str) -> None:
+        conn = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None, timeout=30)
+        barrier.wait()
+        results[name] = store.accept(Txn(conn), "!r1:s", name, 2)
+        conn.close()
+
+    threads = [threading.Thread(target=contender, args=(f"@c{n}:s",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [name for name, won in results.items() if won]
+    assert len(results) == 8 and len(winners) == 1
+    assert db(store.enquiry_by_room, "!r1:s")["counsellor"] == winners[0]
+    assert db(store.open_enquiries) == []
+
+
+def test_handover_and_close_only_by_the_assigned_counsellor(db: Any) -> None:
+    db(store.reserve_enquiry, "e1", "@hs:s", "Sucht", 1)
+    db(store.set_room, "e1", "!r1:s")
+    assert [e["room_id"] for e in db(store.open_enquiries)] == ["!r1:s"]
+    assert db(store.accept, "!r1:s", "@c1:s", 2)
+    assert not db(store.hand_over, "!r1:s", "@c2:s", "@c3:s")
+    assert db(store.hand_over, "!r1:s", "@c1:s", "@c2:s")
+    assert [e["room_id"] for e in db(store.enquiries_of_counsellor, "@c2:s")] == ["!r1:s"]
+    assert not db(store.close, "!r1:s", "@c1:s", 3)
+    assert db(store.close, "!r1:s", "@c2:s", 3)
+    assert db(store.enquiries_of_help_seeker, "@hs:s")[0]["closed_at"] == 3
+
+
+def test_the_served_openapi_document_is_valid_json_naming_every_route() -> None:
+    doc = json.loads((REPO / layout.COUNSELLING_OPENAPI_SOURCE).read_text())
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {"/register", "/centre", "/openapi.json", "/enquiries", "/enquiries/{room_id}/accept",
+                                 "/enquiries/{room_id}/handover", "/enquiries/{room_id}/close", "/account"}
+    codes = set(doc["components"]["schemas"]["Error"]["properties"]["errcode"]["enum"])
+    assert codes == set(logic.ERRORS)
+
+
+@pytest.mark.parametrize(("method", "path", "expected"), [
+    ("POST", "/_counselkit/v1/register", ("register", None)),
+    ("GET", "/_counselkit/v1/register", None),
+    ("GET", "/_counselkit/v1/centre", ("centre", None)),
+    ("GET", "/_counselkit/v1/openapi.json", ("openapi", None)),
+    ("POST", "/_counselkit/v1/enquiries", ("create_enquiry", None)),
+    ("GET", "/_counselkit/v1/enquiries", ("list_enquiries", None)),
+    ("POST", "/_counselkit/v1/enquiries/%21abc%3As/accept", ("accept", "!abc:s")),
+    ("POST", "/_counselkit/v1/enquiries/!abc:s/handover", ("handover", "!abc:s")),
+    ("POST", "/_counselkit/v1/enquiries/!abc:s/close", ("close", "!abc:s")),
+    ("DELETE", "/_counselkit/v1/account", ("delete_account", None)),
+    ("POST", "/_counselkit/v1/enquiries/!abc:s/delete", None),
+    ("POST", "/_counselkit/v1/../register", None),
+    ("GET", "/_counselkit/v2/centre", None),
+])
+def test_routes(method: str, path: str, expected: Any) -> None:
+    assert logic.route(logic.PREFIX, method, path) == expected
+
+
+def test_room_ids_from_paths_are_checked() -> None:
+    assert logic.check_room_id("!abc:s") == "!abc:s"
+    for bad in ("abc", "!a b:s", "!abc", "!abc:s/../x"):
+        with pytest.raises(logic.ApiError):
+            logic.check_room_id(bad)
+
+
+def test_a_wrong_method_is_told_apart_from_an_unknown_path() -> None:
+    assert logic.known_path(logic.PREFIX, "/_counselkit/v1/register")  # GET register: CK_METHOD (405)
+    assert logic.known_path(logic.PREFIX, "/_counselkit/v1/enquiries/!a:s/accept")
+    assert not logic.known_path(logic.PREFIX, "/_counselkit/v1/nope")
+    assert logic.ERRORS["CK_METHOD"][0] == 405 and logic.ERRORS["CK_NOT_FOUND"][0] == 404
