@@ -14,6 +14,7 @@ no benign output.
 
 from __future__ import annotations
 
+import email.utils
 import re
 import shlex
 import unicodedata
@@ -347,6 +348,19 @@ def msmtp_str(value: Any) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def synapse_mail_from(name: Any, address: Any) -> str:
+    """Synapse's email.notif_from: an RFC 5322 From header value ``name <address>`` (the display name quoted, or
+    RFC 2047-encoded when not ASCII, so commas, quotes and angle brackets stay part of the name), with every ``%``
+    doubled because Synapse formats the value with ``% {"app": ...}``. One line: a line break would start a new
+    mail header. The result still needs the escape of the file it goes into (``yaml_str``)."""
+    text, mailbox = _text(name), _text(address)
+    for part in (text, mailbox):
+        char = _first_invisible(part)
+        if char is not None:
+            raise UnsafeValue("mail header", part, char, "a From header is one line")
+    return email.utils.formataddr((text, mailbox), charset="utf-8").replace("%", "%%")
+
+
 def issue_text(value: Any) -> str:
     """Text for /etc/issue and issue.net: agetty expands backslash sequences, so ``\\`` is doubled; line breaks
     stay, other control characters (terminal escapes) are dropped."""
@@ -391,6 +405,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "apt_str": apt_str,
     "ini_value": ini_value,
     "msmtp_str": msmtp_str,
+    "synapse_mail_from": synapse_mail_from,
     "issue_text": issue_text,
     "html": html,
     "html_url": html_url,
