@@ -91,3 +91,10 @@ def test_relay_by_name_sends_no_notices(tmp_path):
 def test_mail_from_refuses_header_breaks(bad):
     with pytest.raises(escape.UnsafeValue):
         escape.synapse_mail_from(bad, "noreply@example.org")
+
+
+def test_unit_address_filter_lets_only_the_relay_out_too(tmp_path):
+    ctx = relay_context(tmp_path, name="AWO")
+    tenant = next(t for t in ctx["tenants"] if t["slug"] == "awo-kiel")
+    dropin = render.render_tenant_files(ctx, "awo-kiel")[tenant["unit_dropin"]]
+    assert "IPAddressDeny=any\nIPAddressAllow=localhost 10.248.0.1\n" in dropin

@@ -117,8 +117,9 @@ def cases() -> tuple[Case, ...]:
     data["platform"]["admin_networks"] = ["192.0.2.0/24"]
     data["platform"].setdefault("artifacts", {})["keycloak"] = {
         "version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz", "sha256": "0" * 64}
-    data["platform"]["smtp"] = {"host": "smtp.example.org", "from_address": "hosts@example.org", "user": "relay",
-                                "reports_to": "ops@example.org"}  # the report-mail templates are written too
+    # The report-mail templates are written too; a relay by address also gives Synapse its email section (notices).
+    data["platform"]["smtp"] = {"host": "192.0.2.25", "from_address": "hosts@example.org", "user": "relay",
+                                "from_name": "Beratung Nord", "reports_to": "ops@example.org"}
     data["tenants"].append(tenant_entry("caritas-flensburg", federation=True,
                                         federation_domains=["beratung.partner.example"]))
     plan = load_plan(write_yaml(tmp / "tenants.yaml", data))
