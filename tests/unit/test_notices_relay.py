@@ -98,3 +98,11 @@ def test_unit_address_filter_lets_only_the_relay_out_too(tmp_path):
     tenant = next(t for t in ctx["tenants"] if t["slug"] == "awo-kiel")
     dropin = render.render_tenant_files(ctx, "awo-kiel")[tenant["unit_dropin"]]
     assert "IPAddressDeny=any\nIPAddressAllow=localhost 10.248.0.1\n" in dropin
+
+
+@pytest.mark.parametrize(("address", "char"), [("no%reply@example.org", "%"), ('a"b@example.org', '"'),
+                                               ("a@exa mple.org", " "), ("noreply", "@")])
+def test_mail_from_refuses_addresses_that_are_not_plain(address, char):
+    with pytest.raises(escape.UnsafeValue) as refused:
+        escape.synapse_mail_from("AWO", address)
+    assert refused.value.char == char
