@@ -14,6 +14,7 @@ no benign output.
 
 from __future__ import annotations
 
+import email.utils
 import re
 import shlex
 import unicodedata
@@ -347,6 +348,28 @@ def msmtp_str(value: Any) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_MAILBOX_LOCAL = re.compile(r"[A-Za-z0-9.!#$&'*+/=?^_`{|}~-]")  # atext of RFC 5322 without %: Synapse formats with %
+_MAILBOX_DOMAIN = re.compile(r"[A-Za-z0-9.-]")
+_MAILBOX = re.compile(rf"{_MAILBOX_LOCAL.pattern}+@{_MAILBOX_DOMAIN.pattern}+")
+
+
+def synapse_mail_from(name: Any, address: Any) -> str:
+    """Synapse's email.notif_from: an RFC 5322 From header value ``name <address>`` (the display name quoted, or
+    RFC 2047-encoded when not ASCII, so commas, quotes and angle brackets stay part of the name), with every ``%``
+    doubled because Synapse formats the value with ``% {"app": ...}`` (synapse/handlers/send_email.py). One line: a
+    line break would start a new mail header. The address must be a plain ``local@domain`` (no quoting, no ``%``).
+    The result still needs the escape of the file it goes into (``yaml_str``)."""
+    text, mailbox = _text(name), _text(address)
+    char = _first_invisible(text)
+    if char is not None:
+        raise UnsafeValue("mail header", text, char, "a From header is one line")
+    if not _MAILBOX.fullmatch(mailbox):
+        local, _, domain = mailbox.partition("@")
+        bad = [c for c in local if not _MAILBOX_LOCAL.fullmatch(c)] + [c for c in domain if not _MAILBOX_DOMAIN.fullmatch(c)]
+        raise UnsafeValue("mail header", mailbox, (bad or ["@"])[0], "a sender address is a plain local@domain")
+    return email.utils.formataddr((text, mailbox), charset="utf-8").replace("%", "%%")
+
+
 def issue_text(value: Any) -> str:
     """Text for /etc/issue and issue.net: agetty expands backslash sequences, so ``\\`` is doubled; line breaks
     stay, other control characters (terminal escapes) are dropped."""
@@ -391,6 +414,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "apt_str": apt_str,
     "ini_value": ini_value,
     "msmtp_str": msmtp_str,
+    "synapse_mail_from": synapse_mail_from,
     "issue_text": issue_text,
     "html": html,
     "html_url": html_url,

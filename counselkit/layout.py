@@ -271,7 +271,7 @@ def synapse_requirements_file(version: str) -> str:
 # unit puts that directory on the Synapse venv's PYTHONPATH; the OpenAPI document is shipped next to the code.
 SYNAPSE_MODULE_SOURCE = "synapse_module"  # relative to the repository
 SYNAPSE_MODULE_PACKAGE = "counselkit_synapse"
-SYNAPSE_MODULE_FILES = ("__init__.py", "logic.py", "store.py", "module.py")
+SYNAPSE_MODULE_FILES = ("__init__.py", "logic.py", "store.py", "module.py", "notices.py")
 SYNAPSE_MODULE_CLASS = f"{SYNAPSE_MODULE_PACKAGE}.module.CounsellingModule"
 SYNAPSE_MODULE_ROOT = "/opt/counselkit/synapse-modules"
 SYNAPSE_MODULE_DIR = f"{SYNAPSE_MODULE_ROOT}/{SYNAPSE_MODULE_PACKAGE}"

@@ -20,6 +20,7 @@ entry of ``tenants``. Templates use only these variables, standard Jinja2 filter
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,27 @@ def _reports(platform: Any) -> dict[str, Any] | None:
     }
 
 
+def _notices_relay(platform: Any) -> dict[str, Any] | None:
+    """The relay Synapse sends counsellor notices through (platform.smtp), without the password (a secret reference).
+
+    Only when platform.smtp.host is an IP address: Synapse's egress rules (base/egress-synapse.nft.j2) allow
+    exactly that address and port, and a host name would need DNS and could not be pinned to one address.
+    """
+    smtp = platform.smtp
+    if smtp is None:
+        return None
+    try:
+        address = ipaddress.ip_address(smtp.host)
+    except ValueError:
+        return None
+    return {
+        "host": smtp.host, "family": "ip6" if address.version == 6 else "ip", "port": smtp.port,
+        "from_address": str(smtp.from_address), "from_name": smtp.from_name,
+        "starttls": smtp.starttls, "ssl": smtp.ssl, "user": smtp.user,
+        "password_ref": layout.platform_secret_ref(layout.KEYCLOAK_SMTP_PASSWORD_SECRET) if smtp.user else None,
+    }
+
+
 def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
     """Everything a host's deploy needs, as plain data without secret values."""
     if isinstance(host, str):
@@ -179,6 +201,7 @@ def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
             "keycloak": platform.artifacts.keycloak is not None,
             "admin_networks": list(platform.admin_networks),
             "reports": _reports(platform),
+            "notices": _notices_relay(platform),
         },
         "platform_secrets": dict(plan.platform_secrets),
         "public_tcp_ports": list(plan.public_tcp_ports),
@@ -205,6 +228,9 @@ def host_context(vars: dict[str, Any], secret: Callable[[str], str] | None) -> d
     reports = vars["platform"].get("reports")
     context["reports_password"] = _one_line(value(reports["password_ref"]), reports["password_ref"]) \
         if reports and reports["password_ref"] else None
+    notices = vars["platform"].get("notices")
+    # Synapse's email section (homeserver.yaml, a YAML string: any character is escaped there).
+    context["notices_password"] = value(notices["password_ref"]) if notices and notices["password_ref"] else None
     context["tenant"] = None
     return context
 

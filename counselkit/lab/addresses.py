@@ -48,3 +48,8 @@ def proxy_url() -> str:
 
 def s3_endpoint() -> str:
     return f"http://{settings.SERVICE_ADDRESS}:{settings.S3_PORT}"
+
+
+def smtp_sink_address() -> tuple[str, int]:
+    """Where lab hosts deliver mail: the SMTP sink on the service address."""
+    return settings.SERVICE_ADDRESS, settings.SMTP_SINK_PORT

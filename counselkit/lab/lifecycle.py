@@ -82,6 +82,8 @@ def _start(state: LabState, image_root: Path) -> None:
     s3 = services.start_s3(settings.LOG_DIR / "s3.log")
     state.processes.append(s3)
     state.s3 = services.new_s3_settings()
+    smtp = services.start_smtp_sink(settings.SMTP_SINK_DIR, settings.LOG_DIR / "smtp.log")
+    state.processes.append(smtp)
     save_state(state)
 
     say(f"copying the image for {', '.join(h.name for h in state.hosts)}")
@@ -99,6 +101,8 @@ def _start(state: LabState, image_root: Path) -> None:
     services.wait_listening(proxy, settings.PROXY_PORT)
     state.proxy_url = addresses.proxy_url()
     services.wait_listening(s3, settings.S3_PORT)
+    services.wait_listening(smtp, settings.SMTP_SINK_PORT)
+    state.smtp_sink = services.smtp_sink_info()
     save_state(state)
 
     def ready(host: LabHost) -> str:
@@ -119,7 +123,7 @@ def _start(state: LabState, image_root: Path) -> None:
 
 
 def lab_up(hosts: int = 1) -> LabState:
-    """Bring up ``hosts`` lab hosts plus proxy and S3; no-op if already up and healthy."""
+    """Bring up ``hosts`` lab hosts plus proxy, S3 and the SMTP sink; no-op if already up and healthy."""
     prereqs.require_root()
     if not 1 <= hosts <= settings.MAX_HOSTS:
         raise LabError(f"--hosts must be between 1 and {settings.MAX_HOSTS}, not {hosts}")

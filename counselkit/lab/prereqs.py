@@ -67,7 +67,17 @@ def install_s3_server() -> None:
     importlib.invalidate_caches()
 
 
+def install_smtp_sink() -> None:
+    # Like the S3 server: the sink runs under this interpreter (python -m counselkit.lab.smtp_sink).
+    if importlib.util.find_spec("aiosmtpd"):
+        return
+    say(f"installing missing prerequisite with pip: {settings.SMTP_SINK_REQUIREMENT}")
+    _run([sys.executable, "-m", "pip", "install", "--quiet", settings.SMTP_SINK_REQUIREMENT])
+    importlib.invalidate_caches()
+
+
 def ensure_prerequisites() -> None:
     require_root()
     install_debian_packages()
     install_s3_server()
+    install_smtp_sink()

@@ -1,4 +1,4 @@
-"""Control-side services for lab hosts: the forward proxy and the S3 server.
+"""Control-side services for lab hosts: the forward proxy, the S3 server and the SMTP sink.
 
 Both listen on the service address only (10.248.0.1 on ``lo``), which lab
 hosts reach over their veth; nothing listens on the machine's real interfaces.
@@ -18,7 +18,7 @@ from counselkit.lab import addresses, settings
 from counselkit.lab.errors import LabError
 from counselkit.lab.prereqs import find_command
 from counselkit.lab.processes import LabProcess, is_running, log_tail, spawn
-from counselkit.lab.state import S3Settings
+from counselkit.lab.state import S3Settings, SmtpSinkSettings
 
 
 def proxy_config() -> str:
@@ -64,6 +64,24 @@ def start_s3(log_path: Path) -> LabProcess:
     argv = [sys.executable, "-m", "moto.server", "-H", settings.SERVICE_ADDRESS, "-p", str(settings.S3_PORT)]
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     return spawn("s3", argv, log_path, env=env)
+
+
+def smtp_sink_argv(directory: Path) -> list[str]:
+    return [sys.executable, "-m", "counselkit.lab.smtp_sink", "--listen", settings.SERVICE_ADDRESS,
+            "--port", str(settings.SMTP_SINK_PORT), "--dir", str(directory)]
+
+
+def smtp_sink_info() -> SmtpSinkSettings:
+    host, port = addresses.smtp_sink_address()
+    return SmtpSinkSettings(host=host, port=port, mail_dir=settings.SMTP_SINK_DIR)
+
+
+def start_smtp_sink(directory: Path, log_path: Path) -> LabProcess:
+    # A fresh, empty mailbox on every `lab up`, like moto's S3: tests see this lab's mail only.
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for old in directory.glob("*.eml"):
+        old.unlink()
+    return spawn("smtp", smtp_sink_argv(directory), log_path)
 
 
 def wait_listening(proc: LabProcess, port: int, timeout: float = settings.SERVICE_START_TIMEOUT) -> None:

@@ -21,6 +21,8 @@ LOCK_FILE = STATE_DIR / "lab.lock"
 HOSTS_DIR = STATE_DIR / "hosts"
 LOG_DIR = STATE_DIR / "logs"
 RUN_DIR = STATE_DIR / "run"  # per-``up`` config files (proxy config, ...)
+#: The SMTP sink's received messages, one ``.eml`` file each; emptied on every ``lab up``.
+SMTP_SINK_DIR = STATE_DIR / "mail"
 #: The lab SSH key pair is kept across ``lab down`` so agents/configs that
 #: point at it keep working; it grants access to lab hosts only.
 SSH_DIR = STATE_DIR / "ssh"
@@ -34,7 +36,7 @@ NETNS_DIR = Path("/run/netns")
 HOST_PREFIX = "node"  # node1 .. nodeN
 MAX_HOSTS = 50
 #: 10.248.0.0/16: 10.248.<i>.0/24 is host i's veth link (control .1, host .2);
-#: 10.248.0.1 is the control-side service address (proxy, S3) on ``lo``.
+#: 10.248.0.1 is the control-side service address (proxy, S3, SMTP sink) on ``lo``.
 LAB_NET = ipaddress.ip_network("10.248.0.0/16")
 SERVICE_ADDRESS = "10.248.0.1"
 SERVICE_LABEL = "lo:cklab"  # label on the service address, to find it again
@@ -51,6 +53,9 @@ SSH_USER = "root"
 PROXY_PORT = 8888
 S3_PORT = 9000
 S3_REGION = "eu-central-1"
+#: The SMTP sink (the platform relay of lab tenants): plain SMTP, no AUTH, on the service address.
+SMTP_SINK_PORT = 2525
+SMTP_SINK_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
 # --- timeouts (seconds) --------------------------------------------------------------
 
@@ -98,3 +103,5 @@ PREREQUISITE_COMMANDS: dict[str, str] = {
 }
 #: Python module needed for the S3 server -> pip requirement.
 S3_SERVER_REQUIREMENT = "moto[server]"
+#: Python module needed for the SMTP sink -> pip requirement.
+SMTP_SINK_REQUIREMENT = "aiosmtpd"

@@ -39,10 +39,17 @@ class S3Settings(BaseModel):
     secret_key: str
 
 
+class SmtpSinkSettings(BaseModel):
+    host: str  # the service address
+    port: int
+    mail_dir: Path  # one .eml file per received message
+
+
 class LabState(BaseModel):
     hosts: list[LabHost]
     proxy_url: str | None = None
     s3: S3Settings | None = None
+    smtp_sink: SmtpSinkSettings | None = None  # None in a lab brought up before the sink existed
     state_dir: Path = settings.STATE_DIR
     #: "starting" while ``lab up`` is still creating things; "up" when ready.
     phase: Literal["starting", "up"] = "starting"

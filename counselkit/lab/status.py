@@ -57,6 +57,9 @@ def status_dict(state: LabState | None) -> dict[str, object]:
         "s3": {"endpoint": state.s3.endpoint if state.s3 else None,
                "region": state.s3.region if state.s3 else None,
                "status": service_status(state, "s3")},
+        "smtp_sink": {"address": f"{state.smtp_sink.host}:{state.smtp_sink.port}" if state.smtp_sink else None,
+                      "mail_dir": str(state.smtp_sink.mail_dir) if state.smtp_sink else None,
+                      "status": service_status(state, "smtp")},
         "ssh_key": str(settings.SSH_KEY),
         "known_hosts": str(settings.KNOWN_HOSTS),
     }
@@ -75,6 +78,11 @@ def format_status(state: LabState | None) -> str:
     if state.s3:
         lines.append(f"  s3:    {state.s3.endpoint} region {state.s3.region} "
                      f"({service_status(state, 's3')}); credentials in the state file")
+    if state.smtp_sink:
+        lines.append(f"  smtp:  {state.smtp_sink.host}:{state.smtp_sink.port} sink, messages in "
+                     f"{state.smtp_sink.mail_dir} ({service_status(state, 'smtp')})")
+    else:
+        lines.append(f"  smtp:  sink {service_status(state, 'smtp')} (lab brought up before the sink existed)")
     lines.append(f"  ssh:   counselkit lab ssh HOST   (key {settings.SSH_KEY}, "
                  f"known_hosts {settings.KNOWN_HOSTS})")
     return "\n".join(lines)

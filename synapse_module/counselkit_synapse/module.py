@@ -19,7 +19,7 @@ from synapse.api.errors import Codes, SynapseError
 from synapse.module_api import NOT_SPAM, DirectServeJsonResource, ModuleApi
 from synapse.types import create_requester
 
-from . import logic, store
+from . import logic, notices, store
 from .logic import ApiError
 
 logger = logging.getLogger(__name__)
@@ -195,6 +195,10 @@ class CounsellingModule:
         except BaseException:
             await self.db("counselkit_drop_reservation", store.drop_reservation, enquiry_id)
             raise
+        if self.config.notify_counsellors:  # content-free mail, in the background: the relay must not delay the reply
+            self.api.run_as_background_process("counselkit_notify_counsellors", notices.notify_counsellors, counsellors,
+                                               self.config.centre_name, self.api.get_threepids_for_user,
+                                               self.api.send_mail)
         return 201, {"room_id": room_id, "counsellors": counsellors}
 
     @staticmethod
