@@ -22,6 +22,9 @@ inside this process only and the certificate is checked against the platform's i
 from __future__ import annotations
 
 import asyncio
+import http.client
+import io
+import json
 import socket
 import ssl
 import time
@@ -32,7 +35,7 @@ from typing import Any
 
 import aiohttp
 from nio import (AsyncClient, AsyncClientConfig, JoinError, LoginError, MegolmEvent, RoomCreateError,
-                 RoomMessageText, RoomSendError, SyncError)
+                 RoomMessageText, RoomPutStateError, RoomSendError, SyncError, UploadError)
 from nio.store import SqliteMemoryStore
 
 SYNC_TIMEOUT_MS = 3000
@@ -82,9 +85,11 @@ class E2EEClient:
 
     def _session(self) -> None:
         if self.client.client_session is None:  # our own session: resolve the lab names, check the lab's CA
-            connector = aiohttp.TCPConnector(resolver=_LabResolver(self.site.names), ssl=self.site.tls())
-            self.client.client_session = aiohttp.ClientSession(connector=connector,
-                                                               timeout=aiohttp.ClientTimeout(total=60))
+            self.client.client_session = self._run(self._new_session())
+
+    async def _new_session(self) -> aiohttp.ClientSession:  # aiohttp builds these inside a running loop
+        connector = aiohttp.TCPConnector(resolver=_LabResolver(self.site.names), ssl=self.site.tls())
+        return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
 
     # --- identity ---------------------------------------------------------------------------------------------
 
@@ -167,7 +172,7 @@ class E2EEClient:
         room = self.client.rooms.get(room_id)
         if room is None or not room.encrypted:
             raise MatrixClientError(f"{self.user_id}: {room_id} is not an encrypted room this device knows")
-        self._query_keys()
+        self._send_prepare(room_id)
         answer = self._run(self.client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": body},
                                                  ignore_unverified_devices=False))
         if isinstance(answer, RoomSendError):
@@ -177,10 +182,46 @@ class E2EEClient:
     def try_send_text(self, room_id: str, body: str) -> RoomSendError | None:
         """As send_text, for a send the server is expected to refuse: the error, or None if it was accepted."""
         self.sync()
-        self._query_keys()
+        self._send_prepare(room_id)
         answer = self._run(self.client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": body},
                                                  ignore_unverified_devices=False))
         return answer if isinstance(answer, RoomSendError) else None
+
+    def _send_prepare(self, room_id: str) -> None:
+        """Fresh device lists, and a new Megolm session for every message: the room's members change during the
+        counselling flow (accept removes counsellors, hand-over adds one), and a session shared once would not
+        reach a device that came later. Costs nothing that matters in a test; a real client rotates on changes."""
+        self._query_keys()
+        self.client.olm.outbound_group_sessions.pop(room_id, None)
+
+    def refuse_unverified(self, room_id: str) -> None:
+        """Blacklist every device of the room's members that `trust` did not verify: they get no room key and the
+        send does not stop at them. Explicit, as trusting is: a device nobody checked receives nothing."""
+        self.sync()
+        self._query_keys(force_users=list(self.client.rooms[room_id].users))
+        for user_id in self.client.rooms[room_id].users:
+            for device in self.client.device_store.active_user_devices(user_id):
+                if not device.verified and not device.blacklisted:
+                    self.client.blacklist_device(device)
+
+    def upload_encrypted(self, room_id: str, data: bytes, filename: str) -> str:
+        """Upload an attachment encrypted on this side (AES-CTR, key in the message) and send it as an encrypted
+        m.file into the room; the mxc URI (the media store holds only the ciphertext)."""
+        answer, keys = self._run(self.client.upload(io.BytesIO(data), "application/octet-stream", filename,
+                                                    encrypt=True, filesize=len(data)))
+        if isinstance(answer, UploadError):
+            raise MatrixClientError(f"{self.user_id}: upload refused: {answer.status_code} {answer.message}")
+        content = {"msgtype": "m.file", "body": filename, "file": {**(keys or {}), "url": answer.content_uri}}
+        self._send_prepare(room_id)
+        sent = self._run(self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=False))
+        if isinstance(sent, RoomSendError):
+            raise MatrixClientError(f"{self.user_id}: send of the file refused: {sent.status_code} {sent.message}")
+        return str(answer.content_uri)
+
+    def set_topic(self, room_id: str, topic: str) -> None:
+        answer = self._run(self.client.room_put_state(room_id, "m.room.topic", {"topic": topic}))
+        if isinstance(answer, RoomPutStateError):
+            raise MatrixClientError(f"{self.user_id}: topic refused: {answer.status_code} {answer.message}")
 
     # --- receiving --------------------------------------------------------------------------------------------
 
@@ -238,3 +279,34 @@ class E2EEClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _LabHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a tenant's public name, connected to the lab address the Site maps it to (SNI and Host: the name)."""
+
+    def __init__(self, site: Site, domain: str) -> None:
+        super().__init__(domain, 443, context=site.tls(), timeout=60)
+        self._address = site.names.get(domain, domain)
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def api(site: Site, domain: str, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    """One JSON request to https://<domain><path> (the counselling API or the client API); (status, JSON or {})."""
+    connection = _LabHTTPSConnection(site, domain)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        connection.request(method, path, None if body is None else json.dumps(body).encode(), headers)
+        answer = connection.getresponse()
+        raw = answer.read()
+    finally:
+        connection.close()
+    try:
+        payload = json.loads(raw) if raw else {}
+    except ValueError:
+        payload = {"raw": raw[:500].decode("utf-8", "replace")}
+    return answer.status, payload
