@@ -28,14 +28,15 @@ import json
 import socket
 import ssl
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from nio import (AsyncClient, AsyncClientConfig, JoinError, LoginError, MegolmEvent, RoomCreateError,
-                 RoomMessageText, RoomPutStateError, RoomSendError, SyncError, UploadError)
+from nio import (Api, AsyncClient, AsyncClientConfig, JoinError, LoginError, MegolmEvent, RoomCreateError,
+                 RoomMessageText, RoomPutStateError, RoomSendError, RoomSendResponse, SyncError, UploadError)
 from nio.store import SqliteMemoryStore
 
 SYNC_TIMEOUT_MS = 3000
@@ -180,11 +181,13 @@ class E2EEClient:
         return str(answer.event_id)
 
     def try_send_text(self, room_id: str, body: str) -> RoomSendError | None:
-        """As send_text, for a send the server is expected to refuse: the error, or None if it was accepted."""
-        self.sync()
-        self._send_prepare(room_id)
-        answer = self._run(self.client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": body},
-                                                 ignore_unverified_devices=False))
+        """A send the server is expected to refuse (a removed counsellor, a closed enquiry): the error, or None if
+        the server accepted it. Sent as a plain m.text through the raw client API, not encrypted: the refusal is
+        the server's (membership, power levels, the module's policy) and must not depend on this client's room
+        list or device checks; the body is a throwaway text, never a test sentence."""
+        method, path, data = Api.room_send(self.client.access_token, room_id, "m.room.message",
+                                           {"msgtype": "m.text", "body": body}, uuid.uuid4())
+        answer = self._run(self.client._send(RoomSendResponse, method, path, data, response_data=(room_id,)))
         return answer if isinstance(answer, RoomSendError) else None
 
     def _send_prepare(self, room_id: str) -> None:

@@ -286,7 +286,7 @@ def test_enquiry_accept_answer_handover_close(deployed: Deployed, counsellors: l
 
         status, closed = deployed.call(TENANT, "POST", f"{API}/enquiries/{room}/close", {}, colleague.client.access_token)
         assert status == 200, closed
-        assert seeker.try_send_text(room, sentence()) is not None  # the help-seeker can no longer send
+        assert seeker.try_send_text(room, "noch eine Frage") is not None  # the help-seeker can no longer send
         for needle in (first, answer_text, after):
             assert deployed.occurrences(TENANT, needle) == {"pg_dump": 0, "media": 0}, needle
 
