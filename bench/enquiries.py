@@ -38,6 +38,9 @@ from bench.tenant_memory import measure, total  # noqa: E402
 
 API = "/_counselkit/v1"
 CLAIM_ATTEMPTS = 5
+# The message was sent, but some counsellor device got no room key: its one-time keys ran out (nobody topped them
+# up: its client was offline) and it has no fallback key — matrix-nio 0.26 uploads none; current apps do (MSC2732).
+KEY_MISSING = "sent, but room key not shared (device without one-time keys)"
 retries = [0]  # /keys/claim repeated because an answer held no key (printed)
 
 # Runs on the lab host (Debian's python3, stdlib only). stdin: JSON {domain, count, ca}; stdout: JSON list of
@@ -145,7 +148,7 @@ async def first_message(site: Any, homeserver: str, domain: str, credentials: di
         session = client.olm.outbound_group_sessions.get(room)
         missing = wanted - (session.users_shared_with if session else set())
         if missing:
-            return f"room key not shared with {len(missing)} of {len(wanted)} device(s)", seconds
+            return f"{KEY_MISSING}: {len(missing)} of {len(wanted)} device(s)", seconds
         return None, seconds
     except (aiohttp.ClientError, asyncio.TimeoutError, KeyError) as exc:
         return f"{type(exc).__name__}", 0.0
@@ -224,7 +227,9 @@ def main() -> None:
     wall = time.monotonic() - started
     rss_after, pss_after = memory(host, tenant)
 
-    totals = [r["seconds"] + s for r, (error, s) in zip(ok, sent) if error is None]
+    sent_ok = [(r, s) for r, (error, s) in zip(ok, sent) if error is None or error.startswith(KEY_MISSING)]
+    totals = [r["seconds"] + s for r, s in sent_ok]
+    keyed = sum(1 for error, _ in sent if error is None)
     errors: dict[str, int] = {}
     for r in registered:
         if r["status"] != 201:
@@ -234,14 +239,15 @@ def main() -> None:
         if error:
             errors[error] = errors.get(error, 0) + 1
     reg = [r["seconds"] for r in ok]
-    msg = [s for error, s in sent if error is None]
+    msg = [s for _, s in sent_ok]
     print(f"enquiries bench: {args.count} help-seekers at once against {tenant.slug} on {host.name} ({wall:.1f} s wall)")
-    print(f"  success (registered and first message sent, encrypted): {len(totals)} of {args.count}")
+    print(f"  success (registered, enquiry opened, first message sent encrypted): {len(totals)} of {args.count}")
+    print(f"  of those, the room key reached every counsellor device: {keyed}")
     for name, values in (("register", reg), ("enquiry+join+send", msg), ("total", totals)):
         print(f"  {name:<18} p50 {percentile(values, 0.5):6.2f} s   p95 {percentile(values, 0.95):6.2f} s")
     print(f"  /keys/claim asked again (an answer held no one-time key): {retries[0]} time(s)")
     for error, count in sorted(errors.items()):
-        print(f"  failed: {count} x {error}")
+        print(f"  not complete: {count} x {error}")
     print(f"  Synapse (with the counselling module) RSS {rss_before:.1f} -> {rss_after:.1f} MiB, "
           f"PSS {pss_before:.1f} -> {pss_after:.1f} MiB")
     if not args.keep and ok:
