@@ -21,13 +21,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from nio.exceptions import OlmUnverifiedDeviceError
 
 from counselkit import layout
 from counselkit.lab import ssh
-from tests.matrix_client import E2EEClient, Site, api
+from tests.matrix_client import E2EEClient, MatrixClientError, Site, api
 from tests.support import REPO
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -128,6 +130,11 @@ def test_encrypted_message_is_never_stored_in_plaintext(deployed: Deployed) -> N
     with deployed.device(TENANT, a_name, a_password) as a, deployed.device(TENANT, b_name, b_password) as b:
         room = a.create_encrypted_room(invite=[b.user_id])
         b.join(room)
+        with pytest.raises(OlmUnverifiedDeviceError):  # b's device is not verified yet: a refuses to send
+            a.send_text(room, "noch nicht")
+        swapped = SimpleNamespace(user_id=b.user_id, device_id=b.device_id, ed25519=a.ed25519)
+        with pytest.raises(MatrixClientError, match="not the one the device holds"):
+            a.trust(swapped)  # a key that is not the one the server publishes for b's device: refused
         a.trust(b)
         b.trust(a)
         a.send_text(room, secret)
