@@ -11,7 +11,6 @@ which the Synapse module serves: without it they fail, on purpose, with the API'
 
 from __future__ import annotations
 
-import json
 import os
 import secrets as random_source
 import shlex
