@@ -27,6 +27,7 @@ LAZY_GROUPS = {
     "billing": "counselkit.billing.commands:billing",
     "backup": "counselkit.backup.commands:backup",
     "access": "counselkit.access.commands:access",
+    "counsellor": "counselkit.access.counsellors:counsellor",
     "audit": "counselkit.audit.commands:audit_command",
 }
 

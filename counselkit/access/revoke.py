@@ -125,9 +125,9 @@ def registration_mac(shared_secret: str, nonce: str, username: str, password: st
     return mac.hexdigest()
 
 
-def registration_request(shared_secret: str, nonce: str, username: str, password: str) -> Request:
-    body = {"nonce": nonce, "username": username, "password": password, "admin": True,
-            "mac": registration_mac(shared_secret, nonce, username, password, True)}
+def registration_request(shared_secret: str, nonce: str, username: str, password: str, admin: bool = True) -> Request:
+    body = {"nonce": nonce, "username": username, "password": password, "admin": admin,
+            "mac": registration_mac(shared_secret, nonce, username, password, admin)}
     return Request("POST", "/_synapse/admin/v1/register", body)
 
 
