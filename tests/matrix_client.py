@@ -12,7 +12,7 @@ peer's device id and Ed25519 fingerprint from the peer client object itself — 
 would use when comparing keys — and verifies the device the homeserver published for that user only if the
 server's key (from /keys/query, signed by the device) is that same key. A device the server invented, or a key it
 swapped, stays unverified and gets no room key. The counselling service user has no device, so it is never
-trusted and never receives a key (API.md: it reads nothing).
+trusted and never receives a key (docs/counselling.md: it reads nothing).
 
 Reaching the site: the tenant's public name, https://<slug>.<domain>, through nginx on the lab host — as the
 deploy suite does (tests/lab/test_deploy.py resolve_lab / ca_file): the name is resolved to the lab host's address

@@ -31,9 +31,8 @@ MIN_PASSWORD_LENGTH = 12
 _LOCALPART = re.compile(r"[a-z0-9._=/+-]+")
 # Localparts of accounts counselkit itself makes: a counsellor of that name would be mistaken for them.
 RESERVED_PREFIXES = (revoke.TEMP_ADMIN_PREFIX,)
-# The counselling service user (API.md: @counselkit:<server_name>); h8-module's branch names it
-# layout.COUNSELLING_SERVICE_LOCALPART — use that once both are merged.
-RESERVED_NAMES = ("counselkit",)
+# The counselling module's service user, which creates the enquiry rooms.
+RESERVED_NAMES = (layout.COUNSELLING_SERVICE_LOCALPART,)
 
 
 class CounsellorError(Exception):

@@ -23,7 +23,7 @@ TOPIC_MAX = 200
 ROOM_ID_RE = re.compile(r"^![A-Za-z0-9._~=+/-]{1,255}:[A-Za-z0-9.:\[\]-]{1,255}$")
 USER_ID_RE = re.compile(r"^@[a-z0-9._=/+-]{1,255}:[A-Za-z0-9.:\[\]-]{1,255}$")
 
-# Power levels of an enquiry room (API.md): service 100 > counsellors 50 > help-seeker 0.
+# Power levels of an enquiry room (docs/counselling.md): service 100 > counsellors 50 > help-seeker 0.
 SERVICE_LEVEL = 100
 COUNSELLOR_LEVEL = 50
 HELP_SEEKER_LEVEL = 0
@@ -69,7 +69,7 @@ FIELD_ERRORS: dict[str, tuple[str, str]] = {
 
 
 class ApiError(Exception):
-    """An error answer of the API: HTTP status and the JSON body of API.md."""
+    """An error answer of the API: HTTP status and the JSON body of docs/api/counselling.openapi.json."""
 
     def __init__(self, errcode: str, field_name: str | None = None) -> None:
         super().__init__(errcode)
@@ -181,7 +181,7 @@ def check_room_id(room_id: str) -> str:
 
 def enquiry_room_config(service: str, help_seeker: str, counsellors: list[str], topic: str | None,
                         centre: str) -> dict[str, Any]:
-    """The /createRoom body of an enquiry (API.md): encrypted from the first event, invite-only, history for members
+    """The /createRoom body of an enquiry (docs/counselling.md): encrypted from the first event, invite-only, history for members
     only, no federation, power levels service > counsellors > help-seeker; everybody invited at creation so that
     their devices are members before the first (encrypted) message."""
     users = {service: SERVICE_LEVEL, help_seeker: HELP_SEEKER_LEVEL}

@@ -5,7 +5,7 @@ here. Every client is a real Matrix device with its own Olm/Megolm keys (tests/m
 tenant at its public name https://<slug>.<domain> through nginx; counsellors are made with `counselkit counsellor
 add` (the lab has no Keycloak). What the host stores is read on the host as root over SSH (pg_dump, the media store).
 
-The first test needs only Synapse. The others test the counselling API (API.md, docs/api/counselling.openapi.json),
+The first test needs only Synapse. The others test the counselling API (docs/counselling.md, docs/api/counselling.openapi.json),
 which the Synapse module serves: without it they fail, on purpose, with the API's answer.
 """
 
