@@ -34,6 +34,11 @@ def psql(sql: str) -> str:
     return "cd / && " + shlex.join([*layout.POSTGRES_PSQL, "-c", sql])
 
 
+def psql_script(path: str) -> str:
+    """A command line that runs the SQL file `path` (root may read it, postgres need not) on psql's stdin."""
+    return f"cd / && {shlex.join([*layout.POSTGRES_PSQL, '-f', '-'])} < {shlex.quote(path)}"
+
+
 @operation()
 def revoke_public_connect(database: str):
     """REVOKE CONNECT, TEMPORARY ON DATABASE FROM PUBLIC — only while PUBLIC still has them (idempotent)."""
@@ -56,8 +61,7 @@ def psql_stdin(sql: str):
     script = f"{workdir}/input.sql"
     yield f"mkdir -m 700 {workdir}"
     yield FileUploadCommand(BytesIO(sql.encode()), script)
-    yield (f"cd / && {shlex.join([*layout.POSTGRES_PSQL, '-f', '-'])} < {script}; "
-           f"status=$?; rm -rf {workdir}; exit $status")
+    yield f"{psql_script(script)}; status=$?; rm -rf {workdir}; exit $status"
 
 
 @operation()
