@@ -227,12 +227,16 @@ def ansible_side(tmp_path: Path, tenants_file: Path, plan: Any) -> dict[str, dic
     return {h.name: json.loads((tmp_path / f"inputs-{h.name}.json").read_text()) for h in plan.hosts}
 
 
+def plan_and_role_inputs(tmp_path: Path, every_condition: bool) -> tuple[Any, dict[str, dict[str, Any]]]:
+    tenants_file = tenants(tmp_path, every_condition)
+    plan = load_plan(tenants_file)
+    return plan, ansible_side(tmp_path, tenants_file, plan)
+
+
 @pytest.mark.parametrize("every_condition", [False, True], ids=["example", "proxy-and-report-mail"])
 def test_both_engines_receive_the_same_base_hardening(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       every_condition: bool) -> None:
-    tenants_file = tenants(tmp_path, every_condition)
-    plan = load_plan(tenants_file)
-    role = ansible_side(tmp_path, tenants_file, plan)
+    plan, role = plan_and_role_inputs(tmp_path, every_condition)
     assert len(plan.hosts) == (2 if every_condition else 1)
     for host_plan in plan.hosts:
         inputs = role[host_plan.name]
@@ -270,9 +274,7 @@ def handled_units(inputs: dict[str, Any], role: str) -> set[str]:
 @pytest.mark.parametrize("every_condition", [False, True], ids=["example-internal-ca", "acme-two-hosts"])
 def test_both_engines_receive_the_same_postgresql_and_nginx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             every_condition: bool) -> None:
-    tenants_file = tenants(tmp_path, every_condition)
-    plan = load_plan(tenants_file)
-    role = ansible_side(tmp_path, tenants_file, plan)
+    plan, role = plan_and_role_inputs(tmp_path, every_condition)
     for host_plan in plan.hosts:
         inputs = role[host_plan.name]
         host_vars = render.host_vars(plan, host_plan)
