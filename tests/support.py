@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +56,18 @@ def example_on(host: str) -> dict[str, Any]:
     for entry in data["tenants"]:
         entry["host"] = host
     return data
+
+
+@contextmanager
+def environment_kept(*names: str) -> Iterator[None]:
+    """Whatever the block does to these environment variables is undone afterwards (set, changed or removed), so a
+    fixture that points the in-process inventory at its own vault leaves the rest of the session as it was."""
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -88,7 +88,7 @@ def example_site(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dic
     import secrets as random_source
 
     from deploy.runner import run_deploy
-    from tests.support import example_on, write_yaml
+    from tests.support import environment_kept, example_on, write_yaml
 
     workdir = tmp_path_factory.mktemp("example-site")
     password_file = workdir / "vault-password"
@@ -99,14 +99,8 @@ def example_site(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dic
     data = example_on(host.name)
     data["platform"]["hosts"][0]["address"] = host.address
     tenants = write_yaml(workdir / "tenants.yaml", data)
-    old = os.environ.get("COUNSELKIT_VAULT_PASSWORD_FILE")
-    os.environ.update(env)  # the inventory, run in-process by some helpers, reads the vault password from here
-    try:
+    with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
+        os.environ.update(env)  # the inventory, run in-process by some helpers, reads the vault password from here
         result = run_deploy(tenants, extra_env=env)
-    finally:
-        if old is None:
-            os.environ.pop("COUNSELKIT_VAULT_PASSWORD_FILE", None)
-        else:
-            os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = old
     assert result.returncode == 0, result.output[-6000:]
     return {"host": host, "tenants": tenants, "env": env}

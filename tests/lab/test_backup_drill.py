@@ -21,7 +21,6 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from counselkit import layout
 from counselkit.backup.commands import backup
 from counselkit.backup.drill import matrix
 from counselkit.backup.jobs import find_job

@@ -1,8 +1,9 @@
 """The pyinfra deploy on two lab hosts, checked over SSH with testinfra and from the control side.
 
-Order matters (pytest runs this module top to bottom): deploy the three example tenants spread over two hosts (LAB_HOSTS deploy_a/deploy_b),
-check every promise of the lite installation, re-run (zero changes), add a tenant (only its resources, no other
-Synapse restarts), remove it again from tenants.yaml (the deploy refuses), and use a real Matrix client.
+Deploy the three example tenants spread over two hosts (LAB_HOSTS deploy_a/deploy_b), check every promise of the
+lite installation, re-run (zero changes), add a tenant (only its resources, no other Synapse restarts), remove it
+again from tenants.yaml (the deploy refuses), and use a real Matrix client. The deploys are module fixtures, so
+each test also runs alone; the admin-removal test changes the site for good and stays last in the module.
 
 What a systemd-nspawn container cannot do is skipped with the reason; on a real host the same tests assert it.
 """
@@ -13,6 +14,7 @@ import asyncio
 import json
 import os
 import secrets as random_source
+import shlex
 import socket
 import ssl
 import subprocess
@@ -28,7 +30,7 @@ from counselkit.site import lab_site
 from deploy.runner import run_deploy
 from tests.checks.state import assert_nothing_public_but
 from tests.checks.units import aide_baseline_problem
-from tests.support import LAB_HOSTS, example_data, tenant_entry, write_yaml
+from tests.support import LAB_HOSTS, environment_kept, example_data, tenant_entry, write_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -71,13 +73,9 @@ def vault_env(workdir):
     password_file = workdir / "vault-password"
     password_file.write_text(random_source.token_urlsafe(24) + "\n")
     password_file.chmod(0o600)
-    old = os.environ.get("COUNSELKIT_VAULT_PASSWORD_FILE")
-    os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = str(password_file)
-    yield {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
-    if old is None:
-        os.environ.pop("COUNSELKIT_VAULT_PASSWORD_FILE", None)
-    else:
-        os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = old
+    with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
+        os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = str(password_file)
+        yield {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +84,32 @@ def tenants_file(workdir) -> Path:
     return write_yaml(workdir / "tenants.yaml", tenants_data(with_added=False))
 
 
+def offboard_by_hand(lab, name: str, slug: str) -> None:
+    """docs/operations.md 'Removing a tenant', steps 2-4, for `slug` on lab host `name` if it is there (its data is
+    the lab's own: nothing to export). A lab reused from an earlier run of this suite still holds the tenant the
+    suite adds later (ADDED), and the orphan guard rightly refuses this suite's first deploy without it."""
+    names, files, backup = layout.tenant_names(slug), layout.tenant_synapse_files(slug), layout.backup_job_names(slug)
+    q = shlex.quote
+    steps = [
+        f"test -d {q(names['config_dir'])} || exit 0",
+        f"systemctl disable --now {q(names['unit'])} {q(backup['timer'])} 2>/dev/null || true",
+        f"rm -f {q(layout.tenant_site(slug))}", "nginx -t -q", "systemctl reload nginx",
+        f"runuser -u postgres -- dropdb --if-exists {q(names['db_name'])}",
+        f"runuser -u postgres -- dropuser --if-exists {q(names['db_user'])}",
+        f"rm -f {q(files['egress_rules'])}", f"nft -c -f {q(layout.NFTABLES_CONF)}", "systemctl reload nftables",
+        f"rm -rf {q(files['unit_dropin'].rsplit('/', 1)[0])}", "systemctl daemon-reload",
+        "rm -rf " + " ".join(q(path) for path in (names["config_dir"], names["data_dir"], names["web_root"],
+                                                  f"{layout.TLS_DIR}/{slug}", backup["config_dir"],
+                                                  backup["state_dir"])),
+        f"userdel {q(names['unix_user'])}",
+    ]
+    result = ssh_as(lab, name, "root", lab.host(name).ssh_key_path, " && ".join(steps))
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.fixture(scope="module")
 def first_deploy(lab, tenants_file, vault_env):
+    offboard_by_hand(lab, A, ADDED)
     result = run_deploy(tenants_file, extra_env=vault_env)
     assert result.returncode == 0, result.output[-6000:]
     return result
@@ -392,11 +414,19 @@ def test_second_run_changes_nothing(first_deploy, tenants_file, vault_env):
     assert again.changed == [], again.changed
 
 
-def test_adding_a_tenant_touches_only_that_tenant(lab, hosts, plan, tenants_file, vault_env):
+@pytest.fixture(scope="module")
+def added_deploy(lab, hosts, plan, tenants_file, vault_env):
+    """The deploy that adds one tenant (ADDED, on host A) to the running site, and the other tenants' Synapse start
+    times before it: the adding test checks it, the removal test needs the tenant there (and runs alone too)."""
     before = {t.unit: unit_start(hosts[t.host], t.unit) for t in plan.tenants()}
     write_yaml(tenants_file, tenants_data(with_added=True))
     result = run_deploy(tenants_file, extra_env=vault_env)
     assert result.returncode == 0, result.output[-4000:]
+    return before, result
+
+
+def test_adding_a_tenant_touches_only_that_tenant(lab, hosts, plan, tenants_file, added_deploy):
+    before, result = added_deploy
     after = {t.unit: unit_start(hosts[t.host], t.unit) for t in plan.tenants()}
     assert after == before, "another tenant's Synapse restarted"
     added = load_plan(tenants_file, site=lab_site(lab)).tenant(ADDED)
@@ -408,7 +438,7 @@ def test_adding_a_tenant_touches_only_that_tenant(lab, hosts, plan, tenants_file
     assert not any(n and op.startswith("Restart") for op, n in result.changed), result.changed
 
 
-def test_removing_a_tenant_is_refused(lab, hosts, tenants_file, vault_env):
+def test_removing_a_tenant_is_refused(lab, hosts, tenants_file, vault_env, added_deploy):
     added = load_plan(tenants_file, site=lab_site(lab)).tenant(ADDED)
     before = unit_start(hosts[A], added.unit)
     write_yaml(tenants_file, tenants_data(with_added=False))

@@ -26,7 +26,7 @@ import pytest
 
 from counselkit.keycloak.artifact import archive_name
 from deploy.runner import parse_changes
-from tests.support import LAB_HOSTS, REPO, example_data, write_yaml
+from tests.support import LAB_HOSTS, REPO, environment_kept, example_data, write_yaml
 
 pytestmark = pytest.mark.lab
 
@@ -47,14 +47,8 @@ def find_archive() -> Path | None:
 def environment_restored() -> Any:
     """make_site and the full flow set the vault password file and the artifacts directory for this module's
     deploys; the rest of the session gets its environment back."""
-    names = ("COUNSELKIT_VAULT_PASSWORD_FILE", "COUNSELKIT_ARTIFACTS")
-    saved = {name: os.environ.get(name) for name in names}
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE", "COUNSELKIT_ARTIFACTS"):
+        yield
 
 
 def make_site(lab: Any, workdir: Path, archive: Path | None) -> Path:

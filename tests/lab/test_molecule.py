@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.checks.molecule_env import prepare
+from tests.support import environment_kept
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -27,12 +28,13 @@ def molecule_env(lab, tmp_path_factory) -> dict[str, str]:
         from counselkit.plan import load_plan
         from counselkit.secrets import SecretStore
 
-        os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = env["COUNSELKIT_VAULT_PASSWORD_FILE"]
-        plan = load_plan(env["COUNSELKIT_TENANTS"])  # prepared by molecule_env.prepare (counselkit prepare)
-        store = SecretStore.open(env["COUNSELKIT_TENANTS"])
-        store.set(plan.platform_secrets["backup_s3_access_key"], lab.s3.access_key)
-        store.set(plan.platform_secrets["backup_s3_secret_key"], lab.s3.secret_key)
-        store.save()
+        with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):  # the vault opens in-process; the session's stays
+            os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = env["COUNSELKIT_VAULT_PASSWORD_FILE"]
+            plan = load_plan(env["COUNSELKIT_TENANTS"])  # prepared by molecule_env.prepare (counselkit prepare)
+            store = SecretStore.open(env["COUNSELKIT_TENANTS"])
+            store.set(plan.platform_secrets["backup_s3_access_key"], lab.s3.access_key)
+            store.set(plan.platform_secrets["backup_s3_secret_key"], lab.s3.secret_key)
+            store.save()
     return env
 
 

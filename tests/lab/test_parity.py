@@ -28,7 +28,7 @@ from counselkit.secrets import SecretStore
 from counselkit.site import lab_site
 from deploy.runner import run_deploy, run_prepare
 from tests.checks import leaks, state
-from tests.support import LAB_HOSTS, example_on, write_yaml
+from tests.support import LAB_HOSTS, environment_kept, example_on, write_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -95,6 +95,14 @@ def drift_roles(lab) -> None:
         for role in tenant_roles(name):
             ssh.run(lab.host(name), f"cd / && runuser -u postgres -- psql -X -q -d postgres "
                                     f"-c 'ALTER ROLE {role} NOLOGIN PASSWORD NULL' 2>/dev/null || true")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def environment_restored():
+    """`deployed` points the in-process inventory and vault at this module's password file; the rest of the
+    session gets its environment back."""
+    with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
+        yield
 
 
 @pytest.fixture(scope="module")

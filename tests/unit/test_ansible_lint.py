@@ -93,10 +93,19 @@ def test_every_role_is_complete_and_copies_no_template():
         assert not copies, f"roles/{role} holds its own templates {copies}: render templates/ (the shared ones)"
 
 
+def role_tasks(tasks_dir: Path, name: str) -> list[dict]:
+    """The role's tasks in run order, with its static `import_tasks` files expanded in place."""
+    expanded = []
+    for task in YAML(typ="safe").load((tasks_dir / name).read_text()):
+        imported = task.get("ansible.builtin.import_tasks")
+        expanded += role_tasks(tasks_dir, imported) if imported else [task]
+    return expanded
+
+
 def test_hardening_probes_nft_after_installing_it():
     """The CAP_NET_ADMIN probe (`nft list tables`) must run after the packages: on a fresh host nft comes with them,
     and a probe before would leave nftables unchecked and unstarted on the first run."""
-    tasks = YAML(typ="safe").load((REPO / "roles/hardening/tasks/main.yml").read_text())
+    tasks = role_tasks(REPO / "roles/hardening/tasks", "main.yml")
     probe = next(i for i, t in enumerate(tasks) if t.get("register") == "hardening_net_admin_probe")
     packages = next(i for i, t in enumerate(tasks)
                     if (t.get("ansible.builtin.apt") or {}).get("name") == "{{ hardening_packages }}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import shlex
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -153,8 +154,13 @@ def test_aide_unit_does_not_change_what_the_scan_sees(tmp_path: Path) -> None:
     # AIDE's own account with the one capability of Debian's dailyaidecheck.service: no user switch (capsh) needed.
     assert unit["User"] == [layout.AIDE_USER] and unit["AmbientCapabilities"] == ["CAP_DAC_READ_SEARCH"]
     assert unit["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH"]
-    assert unit["ExecStart"] == [f"/usr/bin/aide --config={layout.AIDE_CONF} --init"]
-    assert unit["ExecStartPost"] == [f"/bin/cp -f {layout.AIDE_DB_NEW} {layout.AIDE_DB}"]
+    # Build, then install, in ONE process (a second ExecStartPost process sometimes cannot join the unit's cgroup
+    # under systemd-nspawn: 219/CGROUP); the paths are the shell's arguments ($$ is systemd's literal $).
+    assert "ExecStartPost" not in unit
+    (exec_start,) = unit["ExecStart"]
+    argv = shlex.split(exec_start.replace("$$", "$"))
+    assert argv[:2] == ["/bin/sh", "-ec"] and argv[3:] == ["aide-init", layout.AIDE_CONF, layout.AIDE_DB_NEW, layout.AIDE_DB]
+    assert argv[2] == '/usr/bin/aide --config="$1" --init; exec /bin/cp -f "$2" "$3"'
 
 
 # --- per-tenant limits and egress -----------------------------------------------------------------------------
