@@ -250,6 +250,10 @@ POSTGRES_PEER_USERS = ("postgres", "root")
 POSTGRES_SUPERUSER = "postgres"
 POSTGRES_UNIT = f"postgresql@{POSTGRES_VERSION}-main.service"
 POSTGRES_HOST = "127.0.0.1"
+# psql as the local superuser (peer authentication, maintenance database), unaligned tuples only; a query follows
+# as -c SQL, a script as -f - on stdin (never a secret in argv). runuser: root needs no sudo to become postgres.
+POSTGRES_PSQL = ("runuser", "-u", POSTGRES_SUPERUSER, "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                 "-d", "postgres", "-At")
 SYNAPSE_UNIT_PATH = f"/etc/systemd/system/{SYNAPSE_UNIT_TEMPLATE}"
 SYNAPSE_PIP_EXTRA_PACKAGES = ("psycopg2-binary==2.9.13",)  # wheel: no compiler on the host; Synapse checks no postgres extra
 # Synapse's optional features the standard installation uses: "oidc" (authlib) for Keycloak SSO; without it Synapse
@@ -316,6 +320,7 @@ NGINX_LOGROTATE = "/etc/logrotate.d/nginx"  # replaces Debian's (14 days) with L
 NGINX_CONF = "/etc/nginx/nginx.conf"  # replaced whole: Debian's sets ssl_protocols incl. TLS 1.0/1.1
 NGINX_HEADERS_SNIPPET = "/etc/nginx/snippets/counselkit-security-headers.conf"
 NGINX_SITES_DIR = "/etc/nginx/sites-enabled"
+NGINX_UNIT = "nginx.service"
 NGINX_DEFAULT_SITE = f"{NGINX_SITES_DIR}/default"  # Debian's stock site, removed
 NGINX_CATCHALL_SITE = f"{NGINX_SITES_DIR}/000-counselkit-default.conf"
 ACME_WEBROOT = "/var/www/acme"  # certbot --webroot answers /.well-known/acme-challenge/ from here

@@ -1,7 +1,7 @@
 """Base hardening of a Debian 12 host: admins, login defaults, sshd, sysctl, nftables, fail2ban, auditd, journald, updates.
 
 Packages, directories, files, handlers and services come from the component spec (counselkit/components/base.py),
-which roles/hardening loops over too; this module turns each entry into a pyinfra operation.
+which roles/hardening loops over too; deploy/components.py turns each entry into a pyinfra operation.
 """
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ import shlex
 from pyinfra import host, logger
 from pyinfra.api import deploy, operation
 from pyinfra.facts.server import Command
-from pyinfra.facts.systemd import SystemdStatus
-from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import apt, server
 
 from counselkit import layout, sshauth
-from counselkit.components import HOST_KERNEL, Component
 from counselkit.components import base as base_spec
 
 from . import commands
-from .common import context, directory, host_vars, in_container, put, put_template, virtualization
+from .common import context, directory, host_vars, in_container, put, virtualization
+from .components import install_directories, install_files, install_packages
 from .guard import DeployError
 
 
@@ -80,71 +78,6 @@ def apt_setup() -> None:
     install_files(component, in_container())
     apt.update(name=f"apt update (at most every {component.layout['apt_cache_valid_time']} s)",
                cache_time=component.layout["apt_cache_valid_time"])
-
-
-def needs_met(need: str | None, container: bool) -> bool:
-    """A spec entry's runtime requirement (counselkit.components) on this host. NET_ADMIN is not probed: where it
-    is missing the nft check fails and the deploy stops (docs/contributing-roles.md, known differences)."""
-    return not (need == HOST_KERNEL and container)
-
-
-def install_packages(component: Component) -> None:
-    if component.packages:
-        apt.packages(name=f"{component.name}: packages", packages=list(component.packages), no_recommends=True)
-
-
-def install_directories(component: Component) -> None:
-    for d in component.directories:
-        directory(name=d.path, path=d.path, user=d.owner, group=d.group, mode=d.mode)
-
-
-def install_files(component: Component, container: bool) -> None:
-    """Files (each checked by its validate command once written), absent files, line edits, then the handlers
-    of the files that changed, then the services: the order of roles/hardening."""
-    changed: dict[str, list] = {}
-    for f in component.files:
-        op = put_template(f.template, f.dest, user=f.owner, group=f.group, mode=f.mode)
-        if f.validate and needs_met(f.validate_needs, container):
-            server.shell(name=f"Check {f.dest}", commands=[f.validate.replace("%s", shlex.quote(f.dest))],
-                         _if=op.did_change)
-        if f.handler:
-            changed.setdefault(f.handler, []).append(op)
-    for path in component.absent:
-        files.file(name=f"Absent: {path}", path=path, present=False)
-    for edit in component.lines:
-        # pyinfra matches with grep/sed basic regular expressions (counselkit.components.Line)
-        files.line(name=f"{edit.path}: {edit.line}", path=edit.path, line=edit.regexp, replace=edit.line)
-    for handler in component.handlers:
-        ops = changed.get(handler.name)
-        if not ops or not needs_met(handler.needs, container):
-            continue
-        if handler.daemon_reload:
-            systemd.daemon_reload(name=handler.name, _if=any_changed(*ops))
-        elif handler.unit:
-            # a stopped unit is started instead (as Ansible's systemd_service does for reloaded/restarted)
-            systemd.service(name=handler.name, service=handler.unit, _if=any_changed(*ops), running=True,
-                            reloaded=handler.action == "reloaded", restarted=handler.action == "restarted")
-        else:
-            server.shell(name=handler.name, commands=[shlex.join(handler.argv)], _if=any_changed(*ops))
-    install_services(component, container)
-
-
-def install_services(component: Component, container: bool) -> None:
-    for s in component.services:
-        if needs_met(s.running_needs, container):
-            systemd.service(name=f"{s.unit} (running: {s.running}, enabled: {s.enabled})", service=s.unit,
-                            running=s.running, enabled=s.enabled)
-        elif s.off_without:
-            systemd.service(name=f"{s.unit} off (needs {s.running_needs})", service=s.unit, running=False,
-                            enabled=False)
-        else:
-            systemd.service(name=f"{s.unit} enabled, not started (needs {s.running_needs})", service=s.unit,
-                            running=None, enabled=s.enabled)
-    if component.unwanted_services:
-        status = host.get_fact(SystemdStatus) or {}
-        for unit in component.unwanted_services:
-            if unit in status:
-                systemd.service(name=f"{unit} stopped and disabled", service=unit, running=False, enabled=False)
 
 
 @deploy("counselkit: base hardening")

@@ -10,17 +10,11 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable
 
-from counselkit import layout
 
 
 def argv(*words: str) -> str:
     """One command line whose words are exactly `words` for sh (each quoted)."""
     return shlex.join(words)
-
-
-def certbot(email: str, domain: str, webroot: str = layout.ACME_WEBROOT) -> str:
-    return argv("certbot", "certonly", "--non-interactive", "--agree-tos", "--email", email, "--webroot",
-                "-w", webroot, "-d", domain, "--key-type", "ecdsa", "--deploy-hook", "systemctl reload nginx")
 
 
 def only_upgrade(packages: Iterable[str]) -> str:

@@ -15,7 +15,6 @@ Secrets reach the host only inside files (0600/0640), never on a command line; p
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from pyinfra import host
@@ -32,6 +31,7 @@ from counselkit.keycloak.artifact import archive_name, fetch
 
 from . import commands
 from .common import directory, put
+from .postgres import psql, psql_script
 
 HEALTH_TIMEOUT_SECONDS = 240
 
@@ -91,11 +91,10 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
                    _database_sql(secrets.get(plan.platform_secrets["keycloak_db_password"])), mode="0600")
     # root opens the file, psql (as postgres) reads it on stdin — when the SQL changed or the role or database is
     # missing, as roles/keycloak does (the SQL is idempotent, but a run on every deploy would be a change each time).
-    present = (host.get_fact(Command, "cd / && runuser -u postgres -- psql -X -At -d postgres -c " + shlex.quote(
+    present = (host.get_fact(Command, psql(
         f"SELECT count(*) FROM pg_roles r, pg_database d WHERE r.rolname = '{layout.KEYCLOAK_DB_USER}' "
         f"AND d.datname = '{layout.KEYCLOAK_DB}'") + " 2>/dev/null || true") or "").strip() == "1"
-    server.shell(name="Keycloak: PostgreSQL role and database",
-                 commands=[f"cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -f - < {sql}"],
+    server.shell(name="Keycloak: PostgreSQL role and database", commands=[psql_script(sql)],
                  _if=lambda: sql_file.did_change() or not present)
 
     conf = put("Keycloak: keycloak.conf", layout.KEYCLOAK_CONF, render.keycloak_conf(plan, version), group=group,

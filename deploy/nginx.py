@@ -1,65 +1,58 @@
-"""nginx: one TLS vhost per tenant (ACME or the internal CA), a catch-all that answers nothing, no version leak."""
+"""nginx: one TLS vhost per tenant (ACME or the internal CA), a catch-all that answers nothing, no version leak.
+
+Packages, directories, files (host-wide and per tenant), the reload (nginx -t first) and the unit come from the
+component spec (counselkit/components/nginx.py), which roles/nginx loops over too. The certificates cut from
+secrets, Debian's stock site and certbot's first certificate are code, looping over the spec's lists.
+"""
 
 from __future__ import annotations
+
+import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import files
 
-from counselkit import layout, render
+from counselkit.components import nginx as nginx_spec
 from counselkit.tls import split_bundle
 
-from . import commands
-from .common import context, directory, put, put_template, secret
+from .common import host_vars, in_container, put, secret
+from .components import install_directories, install_packages, install_services, put_files, run_handlers
 
 
 @operation()
-def acme_certificate(domain: str, email: str, cert_path: str):
-    """certbot --webroot for `domain` once; renewals are certbot's own timer (reloading nginx via deploy hook)."""
+def acme_certificate(argv: list[str], cert_path: str):
+    """certbot (counselkit.components.nginx.certbot_argv) once, while the certificate is missing."""
     if host.get_fact(File, path=cert_path):
-        host.noop(f"certificate for {domain} exists")
+        host.noop(f"certificate {cert_path} exists")
         return
-    yield commands.certbot(email=email, domain=domain)
+    yield shlex.join(argv)
+
+
+def _from_secret(entry: dict, what: str):
+    """A certificate or key cut from a PEM bundle in the secrets file (key first, then certificate)."""
+    content = split_bundle(secret(entry["ref"]))[entry["part"]]
+    return put(f"{what} {entry['dest']}", entry["dest"], content, mode=entry["mode"])
 
 
 @deploy("counselkit: nginx")
 def nginx() -> None:
-    ctx = context()
-    tls_mode = ctx["platform"]["tls"]
-    packages = ["nginx"] + (["certbot"] if tls_mode == "acme" else [])
-    apt.packages(name="nginx" + (" and certbot" if tls_mode == "acme" else ""), packages=packages, no_recommends=True)
-    changed = []
-    directory(name="ACME webroot", path=layout.ACME_WEBROOT, user="root", group="root", mode="755")
-    changed.append(files.link(name="No stock default site", path=layout.NGINX_DEFAULT_SITE, present=False))
-    for template in ("nginx/nginx.conf.j2", "nginx/security-headers.conf.j2", "nginx/default.conf.j2"):
-        changed.append(put_template(template, render.HOST_TEMPLATES[template]))
-    # Log rotation: read by logrotate's daily run, nothing to reload.
-    put_template("nginx/logrotate.j2", layout.NGINX_LOGROTATE)
-
-    if tls_mode == "internal":
-        ca_cert = split_bundle(secret(ctx["platform_secrets"]["internal_ca"]))[1]
-        ca = put("Internal CA certificate (trusted on the host)", layout.INTERNAL_CA_CERT, ca_cert)
-        server.shell(name="update-ca-certificates", commands=["update-ca-certificates"], _if=ca.did_change)
-        directory(name="TLS dir", path=layout.TLS_DIR, user="root", group="root", mode="700")
-
-    for tenant in ctx["tenants"]:
-        slug = tenant["slug"]
-        if tls_mode == "internal":
-            key_pem, cert_pem = split_bundle(secret(tenant["tls_ref"]))
-            directory(name=f"[{slug}] TLS dir", path=tenant["tls"]["cert"].rsplit("/", 1)[0], user="root",
-                      group="root", mode="700")
-            changed.append(put(f"[{slug}] TLS certificate", tenant["tls"]["cert"], cert_pem))
-            changed.append(put(f"[{slug}] TLS key", tenant["tls"]["key"], key_pem, mode="600"))
-        else:
-            acme_certificate(name=f"[{slug}] ACME certificate", domain=tenant["domain"],
-                             email=ctx["platform"]["acme_email"], cert_path=tenant["tls"]["cert"])
-        tenant_files = render.render_tenant_files(ctx, slug)
-        directory(name=f"[{slug}] web root", path=tenant["web_root"], user="root", group="root", mode="755")
-        put(f"[{slug}] landing page", tenant["index_html"], tenant_files[tenant["index_html"]])
-        changed.append(put(f"[{slug}] vhost", tenant["site"], tenant_files[tenant["site"]]))
-
-    server.shell(name="nginx -t", commands=["nginx -t -q"], _if=any_changed(*changed))
-    systemd.service(name="nginx running", service="nginx.service", running=True, enabled=True)
-    systemd.service(name="Reload nginx", service="nginx.service", reloaded=True, _if=any_changed(*changed))
+    component = nginx_spec.nginx(host_vars())
+    container = in_container()
+    install_packages(component)
+    install_directories(component)  # ACME webroot, TLS directories, web roots
+    changed: dict[str, list] = {}
+    stock = component.layout["stock_site"]
+    changed.setdefault(stock["handler"], []).append(
+        files.link(name="No stock default site", path=stock["path"], present=False))
+    ca = component.layout["ca_certificate"]
+    if ca:
+        changed.setdefault(ca["handler"], []).append(_from_secret(ca, "Internal CA certificate (trusted on the host)"))
+    for entry in component.layout["certificates"]:
+        changed.setdefault(entry["handler"], []).append(_from_secret(entry, "TLS"))
+    for entry in component.layout["acme"]:
+        acme_certificate(name=f"[{entry['tenant']}] ACME certificate", argv=entry["argv"], cert_path=entry["cert"])
+    put_files(component, container, changed)  # host-wide files, then each tenant's landing page and vhost
+    run_handlers(component, changed, container)  # update-ca-certificates; nginx -t, then reload
+    install_services(component, container)

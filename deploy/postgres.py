@@ -1,4 +1,9 @@
-"""PostgreSQL 15 from Debian: loopback only, SCRAM, one database and role per tenant (C collation), nothing shared."""
+"""PostgreSQL 15 from Debian: loopback only, SCRAM, one database and role per tenant (C collation), nothing shared.
+
+Package, configuration files, their restart/reload and the unit come from the component spec
+(counselkit/components/postgres.py), which roles/postgresql loops over too. The tenants' roles, databases and
+REVOKEs are code here (and there), with psql's argv from counselkit.layout.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,29 @@ from io import BytesIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, deploy, operation
 from pyinfra.facts.server import Command
-from pyinfra.operations import apt, postgres, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import postgres
 
 from counselkit import layout
+from counselkit.components import postgres as postgres_spec
 from counselkit.pgscram import role_sql, role_state_sql
 
-from .common import context, put_template
+from .common import context, host_vars, in_container
+from .components import install_files, install_packages
 
-AS_POSTGRES = {"_sudo": True, "_sudo_user": "postgres"}
+AS_POSTGRES = {"_sudo": True, "_sudo_user": layout.POSTGRES_SUPERUSER}
 
 
-def _psql(sql: str) -> str:
-    # Single-quoted for the shell: SCRAM verifiers hold '$', which double quotes would expand.
-    return f"psql -X -q -v ON_ERROR_STOP=1 -d postgres -Atc {shlex.quote(sql)}"
+def psql(sql: str) -> str:
+    """A command line that runs one query as the local superuser (layout.POSTGRES_PSQL) from /.
+
+    For statements that hold no secret: SCRAM verifiers go by psql_stdin. Single-quoted for the shell (a
+    verifier's '$' would expand in double quotes)."""
+    return "cd / && " + shlex.join([*layout.POSTGRES_PSQL, "-c", sql])
+
+
+def psql_script(path: str) -> str:
+    """A command line that runs the SQL file `path` (root may read it, postgres need not) on psql's stdin."""
+    return f"cd / && {shlex.join([*layout.POSTGRES_PSQL, '-f', '-'])} < {shlex.quote(path)}"
 
 
 @operation()
@@ -30,15 +44,14 @@ def revoke_public_connect(database: str):
     """REVOKE CONNECT, TEMPORARY ON DATABASE FROM PUBLIC — only while PUBLIC still has them (idempotent)."""
     query = (f"SELECT has_database_privilege('public', '{database}', 'CONNECT') "
              f"OR has_database_privilege('public', '{database}', 'TEMPORARY')")
-    granted = host.get_fact(Command, f"cd / && sudo -u postgres {_psql(query)}")
+    granted = host.get_fact(Command, psql(query))
     if (granted or "").strip() == "t":
-        revoke = f"REVOKE ALL ON DATABASE {database} FROM PUBLIC"  # names are [a-z0-9_] (layout.db_identifier)
-        yield f"cd / && sudo -u postgres {_psql(revoke)}"
+        yield psql(f"REVOKE ALL ON DATABASE {database} FROM PUBLIC")  # names are [a-z0-9_] (layout.db_identifier)
     else:
         host.noop(f"PUBLIC has no access to database {database}")
 
 
-def _psql_stdin(sql: str):
+def psql_stdin(sql: str):
     """Commands that run `sql` through psql on stdin: never on a command line (every local user may read argv).
 
     The SQL goes by SFTP into a fresh directory only root may enter (mkdir -m 700 fails if the name exists), and
@@ -48,8 +61,7 @@ def _psql_stdin(sql: str):
     script = f"{workdir}/input.sql"
     yield f"mkdir -m 700 {workdir}"
     yield FileUploadCommand(BytesIO(sql.encode()), script)
-    yield (f"cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres -f - < {script}; "
-           f"status=$?; rm -rf {workdir}; exit $status")
+    yield f"{psql_script(script)}; status=$?; rm -rf {workdir}; exit $status"
 
 
 @operation()
@@ -61,28 +73,21 @@ def tenant_role(role: str, password: str):
     with pg_authid by salt and digest, and sent on psql's stdin: the plain password never reaches the host, the
     verifier never a command line or the output.
     """
-    state = host.get_fact(Command, f"cd / && sudo -u postgres {_psql(role_state_sql([role]))}") or ""
+    state = host.get_fact(Command, psql(role_state_sql([role]))) or ""
     sql = role_sql(role, password, state.splitlines())
     if not sql:
         host.noop(f"role {role} is as wanted")
         return
-    yield from _psql_stdin(sql)
+    yield from psql_stdin(sql)
 
 
 @deploy("counselkit: PostgreSQL")
 def postgresql() -> None:
     ctx = context()
-    apt.packages(name="PostgreSQL 15", packages=[f"postgresql-{layout.POSTGRES_VERSION}"], no_recommends=True)
-    conf = put_template("postgres/counselkit.conf.j2", layout.POSTGRES_CONF_DROPIN, user="postgres",
-                        group="postgres", mode="644")
-    hba = put_template("postgres/pg_hba.conf.j2", layout.POSTGRES_HBA, user="postgres", group="postgres", mode="640")
-    ident = put_template("postgres/pg_ident.conf.j2", layout.POSTGRES_IDENT, user="postgres", group="postgres",
-                         mode="640")
-    systemd.service(name="PostgreSQL running", service=layout.POSTGRES_UNIT, running=True, enabled=True)
-    systemd.service(name="Restart PostgreSQL (listen/auth settings)", service=layout.POSTGRES_UNIT, restarted=True,
-                    _if=conf.did_change)
-    systemd.service(name="Reload PostgreSQL (pg_hba, pg_ident)", service=layout.POSTGRES_UNIT, reloaded=True,
-                    _if=any_changed(hba, ident))
+    component = postgres_spec.postgresql(host_vars())
+    install_packages(component)
+    # settings (restart), pg_hba and pg_ident (reload), then the unit running: before any tenant is created
+    install_files(component, in_container())
     for tenant in ctx["tenants"]:
         tenant_role(name=f"Role {tenant['db_user']}", role=tenant["db_user"],
                     password=tenant["secret_values"]["synapse_db_password"])
@@ -91,5 +96,5 @@ def postgresql() -> None:
         revoke_public_connect(name=f"Only {tenant['db_user']} may connect to {tenant['db_name']}",
                               database=tenant["db_name"])
     # Tenant roles have no business in the maintenance databases either (pg_hba refuses them already).
-    for database in layout.POSTGRES_MAINTENANCE_DBS:
+    for database in component.layout["maintenance_dbs"]:
         revoke_public_connect(name=f"Only superusers may connect to {database}", database=database)

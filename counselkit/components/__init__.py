@@ -51,6 +51,8 @@ class File:
     handler: str | None = None  # name of a Handler run when the file changed
     # Holds a secret or proxy credentials: never shown (Ansible no_log and diff: false; pyinfra never prints content).
     sensitive: bool = False
+    # A per-tenant file (templates/ TENANT_TEMPLATES): rendered with ``tenant`` set to the tenant of this slug.
+    tenant: str | None = None
 
     def __post_init__(self) -> None:
         # Ansible's no_log hides which item of a loop changed, so a sensitive file cannot trigger a handler there.
@@ -79,6 +81,9 @@ class Handler:
     argv: tuple[str, ...] = ()
     daemon_reload: bool = False
     needs: Need = None
+    # Run first (argv); a failure stops the deploy before the action (e.g. ``nginx -t`` before a reload: the
+    # configuration is checked as a whole, once all its files are written).
+    check: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

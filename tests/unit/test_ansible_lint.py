@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,20 +44,42 @@ def test_role_package_lists_match_the_pyinfra_deploy():
     assert defaults("backup")["backup_packages"] == backup.PACKAGES
 
 
-def test_hardening_role_spells_no_list_of_the_component_spec():
-    """Every input of the hardening role is read from the spec (counselkit/components/base.py, hostvar
-    counselkit_components): no package, directory, file or unit is written in the role's YAML."""
-    for name, value in defaults("hardening").items():
-        assert isinstance(value, str) and value.startswith("{{ counselkit_components."), f"{name}: {value!r}"
-    specs = YAML(typ="safe").load((REPO / "roles/hardening/meta/argument_specs.yml").read_text())
-    options = specs["argument_specs"]["main"]["options"]
-    assert set(defaults("hardening")) <= set(options)
-    assert not [name for name, option in options.items() if "default" in option], "defaults live in the spec"
-    role_text = "\n".join(p.read_text() for p in (REPO / "roles/hardening").rglob("*.yml") if "molecule" not in p.parts)
-    from counselkit.components import base
+SPEC_ROLES = {"hardening": ("hardening", "apt"), "postgresql": ("postgresql",), "nginx": ("nginx",)}
 
-    for package in base.PACKAGES:
-        assert f"- {package}\n" not in role_text, f"package {package} spelled in roles/hardening"
+
+@pytest.mark.parametrize("role", sorted(SPEC_ROLES))
+def test_spec_role_spells_no_list_of_the_component_spec(role: str):
+    """Every input of a spec role is read from its component spec (counselkit/components, hostvar
+    counselkit_components): no package, directory, file, mode or unit is written in the role's YAML."""
+    for name, value in defaults(role).items():
+        assert isinstance(value, str) and value.startswith("{{ counselkit_components."), f"{name}: {value!r}"
+        assert value.split(".")[1] in SPEC_ROLES[role], f"{name} reads another role's component: {value}"
+    specs = YAML(typ="safe").load((REPO / "roles" / role / "meta/argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    assert set(defaults(role)) <= set(options)
+    assert not [name for name, option in options.items() if "default" in option], "defaults live in the spec"
+    # what the role runs with (not meta/: galaxy names and descriptions, not molecule/: the lab's test)
+    values = set(scalars([YAML(typ="safe").load(p.read_text()) for p in (REPO / "roles" / role).rglob("*.yml")
+                          if p.parts[len((REPO / "roles" / role).parts)] in ("tasks", "defaults", "vars", "handlers")]))
+    from counselkit.components.registry import host_components
+    from counselkit.plan import load_plan
+    from counselkit.render import host_vars
+
+    plan = load_plan(REPO / "tenants.yaml")
+    for component in SPEC_ROLES[role]:
+        spec = host_components(host_vars(plan, plan.hosts[0]))[component]
+        spelled = {*spec.packages, *(d.path for d in spec.directories), *(f.dest for f in spec.files), *spec.absent,
+                   *(s.unit for s in spec.services), *(h.unit for h in spec.handlers if h.unit)}
+        assert not spelled & values, f"spelled in roles/{role}: {sorted(spelled & values)}"
+
+
+def scalars(data: object) -> list[str]:
+    """Every string value (and list item) of parsed YAML."""
+    if isinstance(data, dict):
+        return [s for value in data.values() for s in scalars(value)]
+    if isinstance(data, list):
+        return [s for item in data for s in scalars(item)]
+    return [data] if isinstance(data, str) else []
 
 
 def test_every_role_is_complete_and_copies_no_template():

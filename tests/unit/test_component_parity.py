@@ -1,6 +1,7 @@
-"""Both engines receive the same base hardening, host by host (issue 14.1: one component spec, two engines).
+"""Both engines receive the same components, host by host (issue 14.1: one component spec, two engines): base
+hardening, PostgreSQL and nginx.
 
-pyinfra side: the operations deploy/base.py creates from the spec for a host of the pyinfra inventory's host data
+pyinfra side: the operations deploy/base.py (deploy/postgres.py, deploy/nginx.py) creates from the spec for a host of the pyinfra inventory's host data
 (apt.packages, directory, put_template, files.file, systemd.service are recorded instead of run).
 Ansible side: the role's inputs (roles/hardening/defaults/main.yml) as ansible-playbook resolves them against the
 hostvars of the counselkit_plan inventory plugin — what the role's tasks loop over — checked against the role's
@@ -24,14 +25,22 @@ from ruamel.yaml import YAML
 from counselkit import render
 from counselkit.plan import load_plan
 from deploy import base as deploy_base
+from deploy import components as deploy_components
+from deploy import nginx as deploy_nginx
+from deploy import postgres as deploy_postgres
 from tests.support import REPO, example_data, write_yaml
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
        "NO_COLOR": "1", "COUNSELKIT_VAULT_PASSWORD": "decrypts-nothing"}
+ROLES = ("hardening", "postgresql", "nginx")
 ROLE_INPUTS = ("hardening_apt_files", "hardening_apt_absent", "hardening_packages", "hardening_directories",
                "hardening_files", "hardening_absent", "hardening_handlers", "hardening_services",
-               "hardening_unwanted_services")
+               "hardening_unwanted_services",
+               "postgresql_packages", "postgresql_files", "postgresql_handlers", "postgresql_services",
+               "postgresql_psql", "postgresql_maintenance_dbs",
+               "nginx_packages", "nginx_directories", "nginx_files", "nginx_handlers", "nginx_services",
+               "nginx_stock_site", "nginx_ca_certificate", "nginx_certificates", "nginx_acme")
 
 
 def tenants(tmp_path: Path, every_condition: bool) -> Path:
@@ -41,6 +50,8 @@ def tenants(tmp_path: Path, every_condition: bool) -> Path:
         data["platform"]["smtp"] = {"host": "smtp.example.org", "from_address": "noreply@beratung.example.org",
                                     "user": "mailer", "reports_to": "ops@beratung.example.org"}
         data["platform"]["hosts"].append({**data["platform"]["hosts"][0], "name": "node2", "address": "203.0.113.11"})
+        data["platform"]["tls"] = "acme"
+        data["platform"]["acme_email"] = "ops@beratung.example.org"
     return write_yaml(tmp_path / "tenants.yaml", data)
 
 
@@ -51,9 +62,14 @@ class Recorder:
         self.packages: set[str] = set()
         self.directories: set[tuple[str, str, str, str]] = set()
         self.files: set[tuple[str, str, str, str, str]] = set()
+        self.tenant_files: set[tuple[str, str, str]] = set()  # (template, destination, slug) of per-tenant files
         self.absent: set[str] = set()
         self.units: set[str] = set()
         self.unwanted: list[str] = []
+        self.checks: list[str] = []  # handler checks and commands, in order
+        self.links_absent: set[str] = set()
+        self.from_secrets: set[tuple[str, str]] = set()  # (destination, mode) of files cut from secrets
+        self.acme: list[list[str]] = []
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         recorder = self
@@ -78,6 +94,12 @@ class Recorder:
             def line(**_: Any) -> Op:
                 return Op()
 
+            @staticmethod
+            def link(name: str, path: str, present: bool) -> Op:
+                assert present is False
+                recorder.links_absent.add(path)
+                return Op()
+
         class Systemd:
             @staticmethod
             def service(name: str, service: str, **_: Any) -> Op:
@@ -90,28 +112,51 @@ class Recorder:
 
         class Server:
             @staticmethod
-            def shell(**_: Any) -> Op:
+            def shell(name: str, commands: list[str], **_: Any) -> Op:
+                recorder.checks.extend(commands)
                 return Op()
 
         def directory(name: str, path: str, user: str, group: str, mode: str) -> Op:
             recorder.directories.add((path, user, group, mode.lstrip("0")))
             return Op()
 
-        def put_template(template: str, dest: str, user: str, group: str, mode: str) -> Op:
+        def put_template(template: str, dest: str, user: str, group: str, mode: str,
+                         ctx: dict[str, Any] | None = None) -> Op:
             recorder.files.add((template, dest, user, group, mode.lstrip("0")))
+            if ctx is not None:
+                recorder.tenant_files.add((template, dest, ctx["tenant"]["slug"]))
+            return Op()
+
+        def put(name: str, dest: str, content: str, mode: str = "644", **_: Any) -> Op:
+            assert content.startswith("-----BEGIN ")  # a PEM part cut from the secret
+            recorder.from_secrets.add((dest, mode.lstrip("0")))
+            return Op()
+
+        def acme_certificate(name: str, argv: list[str], cert_path: str) -> Op:
+            recorder.acme.append(argv)
             return Op()
 
         for name, value in (("apt", Apt), ("files", Files), ("systemd", Systemd), ("server", Server),
                             ("directory", directory), ("put_template", put_template),
                             ("any_changed", lambda *ops: lambda: False)):
-            monkeypatch.setattr(deploy_base, name, value)
+            monkeypatch.setattr(deploy_components, name, value)
+        for name, value in (("files", Files), ("put", put), ("acme_certificate", acme_certificate),
+                            ("in_container", lambda: False)):
+            monkeypatch.setattr(deploy_nginx, name, value)
+        monkeypatch.setattr(deploy_postgres, "in_container", lambda: False)
 
         class Host:  # SystemdStatus: the units the host has
             @staticmethod
             def get_fact(*_: Any, **__: Any) -> dict[str, bool]:
                 return {unit: True for unit in recorder.unwanted}
 
-        monkeypatch.setattr(deploy_base, "host", Host)
+        monkeypatch.setattr(deploy_components, "host", Host)
+
+
+def pem_bundle(ref: str) -> str:
+    """A stand-in for a secret PEM bundle (key, then certificate)."""
+    return (f"-----BEGIN PRIVATE KEY-----\n{ref}\n-----END PRIVATE KEY-----\n"
+            f"-----BEGIN CERTIFICATE-----\n{ref}\n-----END CERTIFICATE-----\n")
 
 
 def pyinfra_side(monkeypatch: pytest.MonkeyPatch, host_vars: dict[str, Any], installed: list[str]) -> Recorder:
@@ -130,21 +175,44 @@ def pyinfra_side(monkeypatch: pytest.MonkeyPatch, host_vars: dict[str, Any], ins
     return recorder
 
 
+def component_side(monkeypatch: pytest.MonkeyPatch, host_vars: dict[str, Any], deploy: Any) -> Recorder:
+    """What one packaged deploy (deploy/postgres.py's or deploy/nginx.py's, run without pyinfra's deploy wrapper)
+    hands to pyinfra for a host; the tenants' roles and databases are not spec entries and are left out."""
+    recorder = Recorder()
+    ctx = render.host_context(host_vars, None)
+    with monkeypatch.context() as patch:
+        recorder.install(patch)
+        for module in (deploy_components, deploy_nginx, deploy_postgres):
+            if hasattr(module, "host_vars"):
+                patch.setattr(module, "host_vars", lambda: host_vars)
+            if hasattr(module, "context"):
+                patch.setattr(module, "context", lambda: ctx)
+        patch.setattr(deploy_nginx, "secret", pem_bundle)
+        patch.setattr(deploy_postgres, "tenant_role", lambda **_: None)
+        patch.setattr(deploy_postgres, "revoke_public_connect", lambda **_: None)
+        patch.setattr(deploy_postgres.postgres, "database", lambda **_: None)
+        deploy.__wrapped__()
+    return recorder
+
+
 def ansible_side(tmp_path: Path, tenants_file: Path, plan: Any) -> dict[str, dict[str, Any]]:
-    """The hardening role's inputs per host, resolved by ansible-playbook from the plugin's hostvars."""
+    """The roles' inputs per host (hardening, postgresql, nginx), resolved by ansible-playbook from the plugin's
+    hostvars and checked against each role's argument spec."""
     sys.path.insert(0, str(REPO / "inventories/ansible/plugins/inventory"))
     from counselkit_plan import host_data
 
-    specs = YAML(typ="safe").load((REPO / "roles/hardening/meta/argument_specs.yml").read_text())
-    options = {name: option for name, option in specs["argument_specs"]["main"]["options"].items()
-               if name.startswith("hardening_")}
+    options = {}
+    for role in ROLES:
+        specs = YAML(typ="safe").load((REPO / "roles" / role / "meta/argument_specs.yml").read_text())
+        options.update({name: option for name, option in specs["argument_specs"]["main"]["options"].items()
+                        if name.startswith(f"{role}_")})
     plays = []
     for host_plan in plan.hosts:
         hostvars = tmp_path / f"hostvars-{host_plan.name}.json"
         hostvars.write_text(json.dumps(host_data(plan, host_plan, tenants_file)))
         dump = "{{ {" + ", ".join(f"'{name}': {name}" for name in ROLE_INPUTS) + "} | to_json }}"
         plays.append({"hosts": "localhost", "connection": "local", "gather_facts": False,
-                      "vars_files": [str(hostvars), str(REPO / "roles/hardening/defaults/main.yml")],
+                      "vars_files": [str(hostvars), *(str(REPO / "roles" / role / "defaults/main.yml") for role in ROLES)],
                       "tasks": [{"name": "the role's argument spec accepts them (as on role entry)",
                                  "ansible.builtin.validate_argument_spec": {
                                      "argument_spec": options,
@@ -159,12 +227,16 @@ def ansible_side(tmp_path: Path, tenants_file: Path, plan: Any) -> dict[str, dic
     return {h.name: json.loads((tmp_path / f"inputs-{h.name}.json").read_text()) for h in plan.hosts}
 
 
+def plan_and_role_inputs(tmp_path: Path, every_condition: bool) -> tuple[Any, dict[str, dict[str, Any]]]:
+    tenants_file = tenants(tmp_path, every_condition)
+    plan = load_plan(tenants_file)
+    return plan, ansible_side(tmp_path, tenants_file, plan)
+
+
 @pytest.mark.parametrize("every_condition", [False, True], ids=["example", "proxy-and-report-mail"])
 def test_both_engines_receive_the_same_base_hardening(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       every_condition: bool) -> None:
-    tenants_file = tenants(tmp_path, every_condition)
-    plan = load_plan(tenants_file)
-    role = ansible_side(tmp_path, tenants_file, plan)
+    plan, role = plan_and_role_inputs(tmp_path, every_condition)
     assert len(plan.hosts) == (2 if every_condition else 1)
     for host_plan in plan.hosts:
         inputs = role[host_plan.name]
@@ -189,6 +261,60 @@ def test_both_engines_receive_the_same_base_hardening(tmp_path: Path, monkeypatc
             assert {"msmtp-mta", "bsd-mailx"} <= ours.packages and not ours.absent
         else:
             assert not {"msmtp-mta", "bsd-mailx"} & ours.packages and len(ours.absent) == 3
+
+
+def files_of(items: list[dict[str, Any]]) -> set[tuple[str, str, str, str, str]]:
+    return {(f["template"], f["dest"], f["owner"], f["group"], f["mode"].lstrip("0")) for f in items}
+
+
+def handled_units(inputs: dict[str, Any], role: str) -> set[str]:
+    return {h["unit"] for h in inputs[f"{role}_handlers"] if h["unit"]}
+
+
+@pytest.mark.parametrize("every_condition", [False, True], ids=["example-internal-ca", "acme-two-hosts"])
+def test_both_engines_receive_the_same_postgresql_and_nginx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            every_condition: bool) -> None:
+    plan, role = plan_and_role_inputs(tmp_path, every_condition)
+    for host_plan in plan.hosts:
+        inputs = role[host_plan.name]
+        host_vars = render.host_vars(plan, host_plan)
+
+        pg = component_side(monkeypatch, host_vars, deploy_postgres.postgresql)
+        assert pg.packages == set(inputs["postgresql_packages"]) == {"postgresql-15"}
+        assert pg.files == files_of(inputs["postgresql_files"])
+        assert {f[1] for f in pg.files} == {dest for name, dest in render.HOST_TEMPLATES.items()
+                                            if name.startswith("postgres/")}
+        assert pg.units == {s["unit"] for s in inputs["postgresql_services"]} | handled_units(inputs, "postgresql")
+        # the psql both engines run is one argv (layout.POSTGRES_PSQL)
+        assert deploy_postgres.psql("SELECT 1").split() == ["cd", "/", "&&", *inputs["postgresql_psql"], "-c", "'SELECT",
+                                                            "1'"]
+        assert inputs["postgresql_maintenance_dbs"] == ["postgres", "template1"]
+
+        web = component_side(monkeypatch, host_vars, deploy_nginx.nginx)
+        assert web.packages == set(inputs["nginx_packages"])
+        assert web.directories == {(d["path"], d["owner"], d["group"], d["mode"].lstrip("0"))
+                                   for d in inputs["nginx_directories"]}
+        assert web.files == files_of(inputs["nginx_files"])
+        assert web.tenant_files == {(f["template"], f["dest"], f["tenant"]) for f in inputs["nginx_files"]
+                                    if f["tenant"]}
+        assert web.links_absent == {inputs["nginx_stock_site"]["path"]}
+        secrets = ([inputs["nginx_ca_certificate"]] if inputs["nginx_ca_certificate"] else []) + inputs["nginx_certificates"]
+        assert web.from_secrets == {(c["dest"], c["mode"].lstrip("0")) for c in secrets}
+        assert web.acme == [a["argv"] for a in inputs["nginx_acme"]]
+        assert web.units == {s["unit"] for s in inputs["nginx_services"]} | handled_units(inputs, "nginx")
+        # nginx -t before the reload, once (the recorder reports every operation as changed)
+        checks = [" ".join(h["check"]) for h in inputs["nginx_handlers"] if h["check"]]
+        assert checks == ["nginx -t -q"] and web.checks.count("nginx -t -q") == 1
+        tenants_here = [t["slug"] for t in host_vars["tenants"]]
+        assert sorted({f[2] for f in web.tenant_files}) == sorted(tenants_here)
+        if every_condition:
+            assert web.packages == {"nginx", "certbot"} and len(web.acme) == len(tenants_here) and not web.from_secrets
+            assert "update-ca-certificates" not in web.checks
+        else:
+            assert web.packages == {"nginx"} and not web.acme
+            assert len(web.from_secrets) == 1 + 2 * len(tenants_here)  # the CA, each tenant's certificate and key
+            assert (deploy_nginx.nginx_spec.layout.INTERNAL_CA_CERT, "644") in web.from_secrets
+            assert "update-ca-certificates" in web.checks
 
 
 def test_both_engines_ship_the_counselling_module_and_restart_synapse_on_its_change(

@@ -70,12 +70,12 @@ def run_recorded(command: str, tmp_path: Path, programs: list[str]) -> list[list
 def test_certbot_operation_keeps_a_hostile_email_one_argument(email, tmp_path, monkeypatch):
     fake = FakeHost()
     monkeypatch.setattr(nginx, "host", fake)
-    [command] = list(nginx.acme_certificate._inner(domain="chat.example.org", email=email,
-                                                   cert_path="/etc/letsencrypt/live/x/fullchain.pem"))
+    argv = nginx.nginx_spec.certbot_argv(email, "chat.example.org")  # the argv both engines run
+    [command] = list(nginx.acme_certificate._inner(argv=argv, cert_path="/etc/letsencrypt/live/x/fullchain.pem"))
     calls = run_recorded(command, tmp_path, ["certbot"])
     assert calls == [["certbot", "certonly", "--non-interactive", "--agree-tos", "--email", email, "--webroot", "-w",
                       layout.ACME_WEBROOT, "-d", "chat.example.org", "--key-type", "ecdsa", "--deploy-hook",
-                      "systemctl reload nginx"]]
+                      f"systemctl reload {layout.NGINX_UNIT}"]]
 
 
 def test_security_updates_quote_package_names_from_the_host(tmp_path, monkeypatch):

@@ -13,7 +13,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from counselkit import render
-from counselkit.components import base
+from counselkit.components.registry import host_components
+from counselkit.plan import load_plan
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
@@ -66,6 +67,14 @@ ALL_CONDITIONS = {"platform": {"proxy": "http://user:password@proxy.invalid:3128
 SPEC_DEFAULT = re.compile(r"\{\{ counselkit_components\.(\w+)\.(\w+) \}\}")
 
 
+def all_components() -> dict[str, Any]:
+    """The component specs of the example's first host with every condition of ALL_CONDITIONS."""
+    plan = load_plan(REPO / "tenants.yaml")
+    vars = render.host_vars(plan, plan.hosts[0])
+    vars["platform"].update(ALL_CONDITIONS["platform"])
+    return host_components(vars)
+
+
 def role_defaults(role_dir: Path) -> dict[str, Any]:
     path = role_dir / "defaults" / "main.yml"
     return (YAML(typ="safe").load(path.read_text()) or {}) if path.exists() else {}
@@ -81,7 +90,7 @@ def loop_items(task: dict, role_vars: dict[str, Any]) -> Any:
     name, how, attr = named.groups()
     spec = SPEC_DEFAULT.fullmatch(str(role_vars.get(name, "")))
     if spec:
-        items = base.components(ALL_CONDITIONS)[spec.group(1)].as_data()[spec.group(2)]
+        items = all_components()[spec.group(1)].as_data()[spec.group(2)]
     elif name in role_vars:
         items = role_vars[name]
     else:
@@ -130,7 +139,7 @@ def test_the_audit_finds_the_known_secret_files() -> None:
                      "Synapse OIDC provider (Keycloak; client secret, 0600) - {{ synapse_tenant.slug }}",
                      "Environment file (secrets, 0640)", "Database SQL (SCRAM verifier, not the password; 0600 root)",
                      "Backup restic password - {{ backup_job.label }}", "Tenant database roles (SCRAM verifier from the control machine, drift repaired)",
-                     "TLS certificate and key - {{ nginx_tenant.slug }}",
+                     "Internal CA certificate (trusted on the host), tenants' certificates and keys",
                      "Hardening files with secrets (msmtprc - the relay password)"):
         assert expected in secret
 
