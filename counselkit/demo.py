@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from . import layout
 from .ca import split_pem
 from .options import tenants_option
 from .plan import load_plan
@@ -105,6 +106,8 @@ def demo(tenants_file: Path, skip_deploy: bool) -> None:
         first = plan.tenant(rows[0].slug)
         ca_hint = "--cacert " + str(write_ca_certificate(state.state_dir, ca_pem)) + " " if ca_pem else ""
         click.echo("The lab's hosts answer from this machine only (their names resolve nowhere else). Try:")
-        click.echo(f"  curl {ca_hint}--resolve {first.domain}:443:{plan.host(first.host).address} {first.url}_matrix/client/versions")
+        resolve = f"curl {ca_hint}--resolve {first.domain}:443:{plan.host(first.host).address}"
+        click.echo(f"  {resolve} {first.url}_matrix/client/versions")
+        click.echo(f"  {resolve} {first.url}{layout.COUNSELLING_PATH.lstrip('/')}v1/centre  # the counselling API (docs/counselling.md)")
     if not all(row.healthy for row in rows):
         raise click.ClickException("not every tenant is healthy (see the table above)")
