@@ -309,7 +309,7 @@ class RateLimiter:
 
 DAY_MS = 24 * 60 * 60 * 1000
 PURGE_INTERVAL_DEFAULT = 24 * 60 * 60  # seconds: the job runs daily
-PURGE_FIRST_DELAY_MS = 5 * 60 * 1000  # and once soon after start: a Synapse restarted daily would never reach a day
+PURGE_FIRST_DELAY_MS = 60 * 1000  # and once a minute after start: a Synapse restarted daily would never reach a day
 PURGE_BATCH = 100  # help-seekers per run: bounded work in one go, the rest follows on the next run
 ACTIVITY_WRITE_INTERVAL_MS = 60 * 60 * 1000  # one database write per help-seeker and hour at most
 
