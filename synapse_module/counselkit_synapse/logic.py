@@ -347,6 +347,10 @@ class ActivityThrottle:
         self._written[user_id] = now_ms
         return True
 
+    def forget(self, user_id: str) -> None:
+        """The write failed: the next activity writes again."""
+        self._written.pop(user_id, None)
+
 
 # --- module config ---------------------------------------------------------------------------------------------
 

@@ -100,8 +100,14 @@ class CounsellingModule:
     async def touch(self, user_id: str) -> None:
         """Record a help-seeker's activity for the retention purge (throttled: docs/counselling.md#retention-purge)."""
         now = self.now()
-        if self.activity.due(user_id, now):
+        if not self.activity.due(user_id, now):
+            return
+        try:
             await self.db("counselkit_touch", store.touch_activity, user_id, now)
+        except Exception:
+            # A lost record only delays the purge (the next event writes again); it must not refuse the message.
+            logger.exception("counselkit: recording activity of %s failed", user_id)
+            self.activity.forget(user_id)
 
     async def facts(self, user_id: str, room_id: str | None = None) -> logic.Facts:
         help_seeker = await self.is_help_seeker(user_id)  # first: it makes sure the tables exist

@@ -349,6 +349,8 @@ def test_activity_writes_are_throttled_per_help_seeker() -> None:
     throttle = logic.ActivityThrottle(interval_ms=1000, max_keys=10)
     assert throttle.due("@a:s", 0) and not throttle.due("@a:s", 999) and throttle.due("@a:s", 1000)
     assert throttle.due("@b:s", 999)
+    throttle.forget("@b:s")  # its write failed
+    assert throttle.due("@b:s", 1000)
     for n in range(100):
         throttle.due(f"@u{n}:s", 5000)
     assert len(throttle._written) <= 10
