@@ -305,6 +305,53 @@ class RateLimiter:
             self._buckets.pop(next(iter(self._buckets)))
 
 
+# --- retention purge (docs/counselling.md#retention-purge) -------------------------------------------------------
+
+DAY_MS = 24 * 60 * 60 * 1000
+PURGE_INTERVAL_DEFAULT = 24 * 60 * 60  # seconds: the job runs daily
+PURGE_FIRST_DELAY_MS = 60 * 1000  # and once a minute after start: a Synapse restarted daily would never reach a day
+PURGE_BATCH = 100  # help-seekers per run: bounded work in one go, the rest follows on the next run
+ACTIVITY_WRITE_INTERVAL_MS = 60 * 60 * 1000  # one database write per help-seeker and hour at most
+
+
+def purge_cutoff(now_ms: int, retention_days: int) -> int:
+    """Help-seekers whose last activity is before this instant are purged."""
+    return now_ms - retention_days * DAY_MS
+
+
+def shutdown_params(service: str) -> dict[str, Any]:
+    """Synapse's ShutdownRoomParams as the admin API DELETE /_synapse/admin/v2/rooms/<room> {"purge": true} sends
+    them: no replacement room, no block list entry (the room ID is random and never reused), purge even with
+    members left (the service and a counsellor may still be joined)."""
+    return {"requester_user_id": service, "new_room_user_id": None, "new_room_name": None, "message": None,
+            "block": False, "purge": True, "force_purge": True}
+
+
+@dataclass
+class ActivityThrottle:
+    """Whether to write a help-seeker's activity now: at most once per `interval_ms` per user, so that a message
+    costs no database write on top of the policy's reads. Memory is bounded like RateLimiter's."""
+
+    interval_ms: int = ACTIVITY_WRITE_INTERVAL_MS
+    max_keys: int = 10000
+    _written: dict[str, int] = field(default_factory=dict)
+
+    def due(self, user_id: str, now_ms: int) -> bool:
+        last = self._written.get(user_id)
+        if last is not None and now_ms - last < self.interval_ms:
+            return False
+        if user_id not in self._written and len(self._written) >= self.max_keys:
+            self._written = {k: v for k, v in self._written.items() if now_ms - v < self.interval_ms}
+            if len(self._written) >= self.max_keys:
+                self._written.pop(next(iter(self._written)))
+        self._written[user_id] = now_ms
+        return True
+
+    def forget(self, user_id: str) -> None:
+        """The write failed: the next activity writes again."""
+        self._written.pop(user_id, None)
+
+
 # --- module config ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -319,6 +366,7 @@ class Config:
     register_per_minute: float
     register_burst: int
     openapi_path: str | None
+    purge_interval_seconds: int = PURGE_INTERVAL_DEFAULT
 
 
 def parse_config(raw: Any) -> Config:
@@ -347,13 +395,17 @@ def parse_config(raw: Any) -> Config:
     if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0 \
             or not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
         raise ValueError("counselkit_synapse: config.register_per_minute/register_burst must be positive numbers")
+    interval = raw.get("purge_interval_seconds", PURGE_INTERVAL_DEFAULT)
+    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+        raise ValueError("counselkit_synapse: config.purge_interval_seconds must be a positive integer")
     localpart = text("service_localpart")
     if not re.match(r"^[a-z0-9._-]{1,30}$", localpart):
         raise ValueError("counselkit_synapse: config.service_localpart is not a valid localpart")
     return Config(centre_name=text("centre_name"), topics=list(topics), opening_hours=text("opening_hours"),
                   absence_message=text("absence_message", optional=True), retention_days=retention,
                   notify_counsellors=notify, service_localpart=localpart, register_per_minute=float(rate),
-                  register_burst=burst, openapi_path=text("openapi_path", optional=True))
+                  register_burst=burst, openapi_path=text("openapi_path", optional=True),
+                  purge_interval_seconds=interval)
 
 
 def centre_info(config: Config) -> dict[str, Any]:

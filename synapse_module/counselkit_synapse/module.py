@@ -3,8 +3,9 @@
 Public ModuleApi methods are used wherever one exists. Two steps have none and use the homeserver's handlers, which
 is safe only because the Synapse release is pinned (requirements/synapse-<version>.txt) and the lab tests run
 against it: a password hash for the new account (registration handler's `password_hash`), the GDPR-erasing
-deactivation (deactivate-account handler) and the service account's rate-limit exemption (the store method behind the
-admin API's override_ratelimit).
+deactivation (deactivate-account handler), the service account's rate-limit exemption (the store method behind the
+admin API's override_ratelimit) and the retention purge's room shutdown and purge (the room-shutdown and pagination
+handlers, as the admin API DELETE /_synapse/admin/v2/rooms/<room> with "purge" runs them).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class CounsellingModule:
         self.service = f"@{config.service_localpart}:{self.server_name}"
         self.limiter = logic.RateLimiter(config.register_per_minute, config.register_burst)
         self._ready = False
+        self.activity = logic.ActivityThrottle()
         api.register_web_resource(PREFIX, CounsellingResource(self))
         api.register_spam_checker_callbacks(
             user_may_create_room=self.user_may_create_room,
@@ -49,6 +51,12 @@ class CounsellingModule:
         )
         # The service account exists before the first request: no help-seeker can take its name.
         api.delayed_background_call(0, self.ensure_ready, desc="counselkit_startup")
+        # Retention purge: daily, and once a few minutes after start (a daily restart would otherwise starve it).
+        # Both run only on the instance that runs background tasks (the main process).
+        api.looping_background_call(self.purge_inactive, config.purge_interval_seconds * 1000,
+                                    desc="counselkit_retention_purge")
+        api.delayed_background_call(logic.PURGE_FIRST_DELAY_MS, self.purge_inactive,
+                                    desc="counselkit_retention_purge_first")
 
     @staticmethod
     def parse_config(config: Any) -> logic.Config:
@@ -89,6 +97,18 @@ class CounsellingModule:
         await self.ensure_ready()
         return await self.db("counselkit_is_help_seeker", store.is_help_seeker, user_id)
 
+    async def touch(self, user_id: str) -> None:
+        """Record a help-seeker's activity for the retention purge (throttled: docs/counselling.md#retention-purge)."""
+        now = self.now()
+        if not self.activity.due(user_id, now):
+            return
+        try:
+            await self.db("counselkit_touch", store.touch_activity, user_id, now)
+        except Exception:
+            # A lost record only delays the purge (the next event writes again); it must not refuse the message.
+            logger.exception("counselkit: recording activity of %s failed", user_id)
+            self.activity.forget(user_id)
+
     async def facts(self, user_id: str, room_id: str | None = None) -> logic.Facts:
         help_seeker = await self.is_help_seeker(user_id)  # first: it makes sure the tables exist
         enquiry = await self.db("counselkit_enquiry", store.enquiry_by_room, room_id) if room_id else None
@@ -125,6 +145,8 @@ class CounsellingModule:
         if not self.api.is_mine(event.sender):
             return NOT_SPAM
         facts = await self.facts(event.sender, event.room_id)
+        if facts.actor_is_help_seeker:
+            await self.touch(event.sender)
         membership = event.content.get("membership") if event.type == "m.room.member" else None
         return self._verdict(logic.may_send(event.sender, event.type, event.is_state(), membership, facts))
 
@@ -184,6 +206,7 @@ class CounsellingModule:
         if not await self.is_help_seeker(user):
             raise ApiError("CK_FORBIDDEN")
         topic = logic.parse_topic(body, self.config.topics)
+        await self.touch(user)
         enquiry_id = secrets.token_hex(16)
         if not await self.db("counselkit_reserve", store.reserve_enquiry, enquiry_id, user, topic, self.now()):
             raise ApiError("CK_ENQUIRY_OPEN")
@@ -211,6 +234,7 @@ class CounsellingModule:
     async def list_enquiries(self, request: Any, body: Any) -> tuple[int, Any]:
         user = await self.requester(request)
         if await self.is_help_seeker(user):
+            await self.touch(user)
             rows = await self.db("counselkit_mine", store.enquiries_of_help_seeker, user)
             return 200, {"open": [], "mine": [self._entry(r, with_counsellor=True) for r in rows]}
         if user == self.service:
@@ -296,10 +320,52 @@ class CounsellingModule:
         user = await self.requester(request)
         if not await self.is_help_seeker(user):
             raise ApiError("CK_FORBIDDEN")
-        await self.db("counselkit_erase", store.remove_help_seeker, user, self.now())
-        await self.api._hs.get_deactivate_account_handler().deactivate_account(
-            user, erase_data=True, requester=create_requester(user), by_admin=False)
+        # The rooms stay for the counsellor until the retention purge: retention_days from the deletion on.
+        await self.db("counselkit_touch", store.touch_activity, user, self.now())
+        await self.erase_account(user, create_requester(user), by_admin=False)
         return 200, {"deleted": True}
+
+    async def erase_account(self, user_id: str, requester: Any, by_admin: bool) -> None:
+        """Deactivation with GDPR erasure (docs/data-protection.md): DELETE account and the retention purge."""
+        await self.db("counselkit_erase", store.remove_help_seeker, user_id, self.now())
+        await self.api._hs.get_deactivate_account_handler().deactivate_account(
+            user_id, erase_data=True, requester=requester, by_admin=by_admin)
+
+    # --- retention purge (docs/counselling.md#retention-purge) -------------------------------------------------
+
+    async def purge_inactive(self) -> list[str]:
+        """One run of the purge: every help-seeker idle longer than retention_days (up to PURGE_BATCH). A failure
+        of one is logged and retried on the next run; it does not stop the others."""
+        await self.ensure_ready()
+        cutoff = logic.purge_cutoff(self.now(), self.config.retention_days)
+        candidates = await self.db("counselkit_purge_candidates", store.purge_candidates, cutoff, logic.PURGE_BATCH)
+        purged = []
+        for user_id, active in candidates:
+            try:
+                await self.purge_help_seeker(user_id, active)
+                purged.append(user_id)
+            except Exception:
+                logger.exception("counselkit: retention purge of %s failed", user_id)
+        if candidates:
+            logger.info("counselkit: retention purge removed %d of %d help-seekers", len(purged), len(candidates))
+        return purged
+
+    async def purge_help_seeker(self, user_id: str, active: bool) -> None:
+        """Deactivate with erasure, then remove every enquiry room from the database, then the enquiry rows: in
+        this order each step can be repeated after a crash (purge_candidates finds the help-seeker again)."""
+        if active:
+            await self.erase_account(user_id, create_requester(self.service), by_admin=True)
+        for room_id in await self.db("counselkit_purge_rooms", store.rooms_of_help_seeker, user_id):
+            await self.purge_room(room_id)
+        await self.db("counselkit_purge_rows", store.drop_purged, user_id)
+
+    async def purge_room(self, room_id: str) -> None:
+        """What DELETE /_synapse/admin/v2/rooms/<room> {"purge": true} does, but awaited here instead of queued as a
+        scheduled task: the members are removed, then every trace of the room leaves the database. A room purged
+        already is unknown to shutdown_room and a no-op for purge_room."""
+        params: Any = logic.shutdown_params(self.service)
+        await self.api._hs.get_room_shutdown_handler().shutdown_room(room_id, params)
+        await self.api._hs.get_pagination_handler().purge_room(room_id, force=params["force_purge"])
 
 
 class CounsellingResource(DirectServeJsonResource):

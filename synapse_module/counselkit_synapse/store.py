@@ -27,6 +27,12 @@ SCHEMA = (
         accepted_at BIGINT,
         closed_at BIGINT
     )""",
+    # Last activity of a help-seeker the module saw (docs/counselling.md#retention-purge). A table of its own, not a
+    # column: CREATE TABLE IF NOT EXISTS upgrades a database made by an earlier module on PostgreSQL and SQLite alike.
+    """CREATE TABLE IF NOT EXISTS counselkit_activity (
+        user_id TEXT PRIMARY KEY,
+        last_active_at BIGINT NOT NULL
+    )""",
     # One open enquiry per help-seeker, decided by the database (CK_ENQUIRY_OPEN).
     """CREATE UNIQUE INDEX IF NOT EXISTS counselkit_enquiries_one_open
         ON counselkit_enquiries (help_seeker) WHERE closed_at IS NULL""",
@@ -140,3 +146,43 @@ def counsellors(txn: Any, server_name: str, service: str) -> list[str]:
                 "AND name NOT IN (SELECT user_id FROM counselkit_help_seekers) ORDER BY name", (service,))
     suffix = ":" + server_name
     return [name for (name,) in txn.fetchall() if name.endswith(suffix)]
+
+
+# --- retention purge (docs/counselling.md#retention-purge) -----------------------------------------------------
+
+def touch_activity(txn: Any, user_id: str, now_ms: int) -> None:
+    """Record a help-seeker's activity; never moves it back (a delayed write must not make somebody look idle)."""
+    txn.execute("INSERT INTO counselkit_activity (user_id, last_active_at) VALUES (?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET last_active_at = excluded.last_active_at "
+                "WHERE counselkit_activity.last_active_at < excluded.last_active_at", (user_id, now_ms))
+
+
+def purge_candidates(txn: Any, cutoff_ms: int, limit: int) -> list[tuple[str, bool]]:
+    """(user ID, account still active) of every help-seeker idle since before cutoff_ms who still has something to
+    purge: an account not yet deactivated, or enquiry rows (and so rooms). Idle means: the module's last record
+    (or the registration) and Synapse's last request with any of the account's tokens (user_ips) are both older.
+    A purged help-seeker has neither, so a second run finds nothing; one interrupted half-way is found again."""
+    txn.execute(
+        "SELECT h.user_id, COALESCE(u.deactivated, 1) FROM counselkit_help_seekers h "
+        "LEFT JOIN counselkit_activity a ON a.user_id = h.user_id "
+        "LEFT JOIN users u ON u.name = h.user_id "
+        "WHERE COALESCE(a.last_active_at, h.created_at) < ? "
+        "AND NOT EXISTS (SELECT 1 FROM user_ips i WHERE i.user_id = h.user_id AND i.last_seen >= ?) "
+        "AND (COALESCE(u.deactivated, 1) = 0 "
+        "     OR EXISTS (SELECT 1 FROM counselkit_enquiries e WHERE e.help_seeker = h.user_id)) "
+        "ORDER BY h.user_id LIMIT ?", (cutoff_ms, cutoff_ms, limit))
+    return [(user_id, not deactivated) for user_id, deactivated in txn.fetchall()]
+
+
+def rooms_of_help_seeker(txn: Any, user_id: str) -> list[str]:
+    txn.execute("SELECT room_id FROM counselkit_enquiries WHERE help_seeker = ? AND room_id IS NOT NULL "
+                "ORDER BY created_at", (user_id,))
+    return [room_id for (room_id,) in txn.fetchall()]
+
+
+def drop_purged(txn: Any, user_id: str) -> None:
+    """After the rooms are gone: the enquiry rows and the activity record go too; the help-seeker row keeps only
+    user ID, registration time and consent version (docs/data-protection.md)."""
+    txn.execute("DELETE FROM counselkit_enquiries WHERE help_seeker = ?", (user_id,))
+    txn.execute("DELETE FROM counselkit_activity WHERE user_id = ?", (user_id,))
+    txn.execute("UPDATE counselkit_help_seekers SET postcode = NULL, email = NULL WHERE user_id = ?", (user_id,))

@@ -197,6 +197,9 @@ def db(tmp_path: Path) -> Any:
     conn = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None, check_same_thread=False)
     conn.execute("CREATE TABLE users (name TEXT PRIMARY KEY, deactivated SMALLINT DEFAULT 0 NOT NULL, "
                  "is_guest SMALLINT DEFAULT 0 NOT NULL)")
+    # Synapse's table of requests per access token (full_schemas/72), read by the retention purge.
+    conn.execute("CREATE TABLE user_ips (user_id TEXT NOT NULL, access_token TEXT NOT NULL, device_id TEXT, "
+                 "ip TEXT NOT NULL, user_agent TEXT NOT NULL, last_seen BIGINT NOT NULL)")
     store.create_schema(Txn(conn))
     store.create_schema(Txn(conn))  # idempotent: every start runs it
 
@@ -269,6 +272,99 @@ def test_handover_and_close_only_by_the_assigned_counsellor(db: Any) -> None:
     assert not db(store.close, "!r1:s", "@c1:s", 3)
     assert db(store.close, "!r1:s", "@c2:s", 3)
     assert db(store.enquiries_of_help_seeker, "@hs:s")[0]["closed_at"] == 3
+
+
+DAY = logic.DAY_MS
+
+
+def help_seeker_with_room(db: Any, user_id: str, registered: int, room_id: str) -> None:
+    assert db(store.claim_help_seeker, user_id, registered, "v1", "24103", "hs@example.org")
+    db.conn.execute("INSERT INTO users (name) VALUES (?)", (user_id,))
+    assert db(store.reserve_enquiry, "e-" + room_id, user_id, None, registered)
+    db(store.set_room, "e-" + room_id, room_id)
+
+
+def candidates(db: Any, now: int, retention_days: int = 30) -> list[tuple[str, bool]]:
+    return db(store.purge_candidates, logic.purge_cutoff(now, retention_days), logic.PURGE_BATCH)
+
+
+def test_purge_selects_help_seekers_idle_longer_than_the_retention_period(db: Any) -> None:
+    help_seeker_with_room(db, "@idle:s", 0, "!r1:s")
+    help_seeker_with_room(db, "@busy:s", 0, "!r2:s")
+    help_seeker_with_room(db, "@reader:s", 0, "!r3:s")
+    db.conn.execute("INSERT INTO users (name) VALUES ('@c1:s')")  # a counsellor is never a candidate
+    db(store.touch_activity, "@busy:s", 20 * DAY)  # sent a message on day 20
+    db.conn.execute("INSERT INTO user_ips VALUES ('@reader:s', 't', 'D', '127.0.0.1', 'ua', ?)", (25 * DAY,))
+    assert candidates(db, 29 * DAY) == []  # nobody idle for 30 days yet
+    assert candidates(db, 31 * DAY) == [("@idle:s", True)]  # the moved clock: day 31
+    assert candidates(db, 51 * DAY) == [("@busy:s", True), ("@idle:s", True)]  # reader seen on day 25
+    assert candidates(db, 56 * DAY) == [("@busy:s", True), ("@idle:s", True), ("@reader:s", True)]
+    assert candidates(db, 56 * DAY, retention_days=60) == []
+
+
+def test_activity_is_never_moved_back(db: Any) -> None:
+    help_seeker_with_room(db, "@hs:s", 0, "!r1:s")
+    db(store.touch_activity, "@hs:s", 40 * DAY)
+    db(store.touch_activity, "@hs:s", 10 * DAY)  # a late write of an older activity
+    assert candidates(db, 60 * DAY) == []
+    assert candidates(db, 71 * DAY) == [("@hs:s", True)]
+
+
+def test_a_purged_help_seeker_keeps_only_the_bare_row_and_is_not_selected_again(db: Any) -> None:
+    help_seeker_with_room(db, "@hs:s", 0, "!r1:s")
+    db(store.touch_activity, "@hs:s", 1)
+    assert candidates(db, 31 * DAY) == [("@hs:s", True)]
+    # what module.purge_help_seeker does: erase and deactivate (Synapse sets users.deactivated), purge the rooms,
+    # then drop the rows; interrupted after the deactivation, the help-seeker is found again for its rooms
+    db(store.remove_help_seeker, "@hs:s", 31 * DAY)
+    db.conn.execute("UPDATE users SET deactivated = 1 WHERE name = '@hs:s'")
+    assert candidates(db, 31 * DAY) == [("@hs:s", False)]
+    assert db(store.rooms_of_help_seeker, "@hs:s") == ["!r1:s"]
+    db(store.drop_purged, "@hs:s")
+    assert candidates(db, 400 * DAY) == []
+    assert db(store.rooms_of_help_seeker, "@hs:s") == []
+    assert db.conn.execute("SELECT * FROM counselkit_help_seekers").fetchall() == [("@hs:s", 0, "v1", None, None)]
+    assert db.conn.execute("SELECT COUNT(*) FROM counselkit_enquiries").fetchone() == (0,)
+    assert db.conn.execute("SELECT COUNT(*) FROM counselkit_activity").fetchone() == (0,)
+    assert db(store.is_help_seeker, "@hs:s")  # the name still never counts as a counsellor
+
+
+def test_a_self_deleted_help_seekers_rooms_are_purged_after_the_retention_period(db: Any) -> None:
+    help_seeker_with_room(db, "@gone:s", 0, "!r1:s")
+    db(store.touch_activity, "@gone:s", 10 * DAY)  # DELETE account on day 10
+    db(store.remove_help_seeker, "@gone:s", 10 * DAY)
+    db.conn.execute("UPDATE users SET deactivated = 1 WHERE name = '@gone:s'")
+    assert candidates(db, 39 * DAY) == []
+    assert candidates(db, 41 * DAY) == [("@gone:s", False)]
+
+
+def test_purge_runs_are_bounded() -> None:
+    assert logic.purge_cutoff(100 * DAY, 30) == 70 * DAY
+    params = logic.shutdown_params(SERVICE)
+    assert params["purge"] and params["force_purge"] and not params["block"]
+    assert params["new_room_user_id"] is None and params["requester_user_id"] == SERVICE
+
+
+def test_activity_writes_are_throttled_per_help_seeker() -> None:
+    throttle = logic.ActivityThrottle(interval_ms=1000, max_keys=10)
+    assert throttle.due("@a:s", 0) and not throttle.due("@a:s", 999) and throttle.due("@a:s", 1000)
+    assert throttle.due("@b:s", 999)
+    throttle.forget("@b:s")  # its write failed
+    assert throttle.due("@b:s", 1000)
+    for n in range(100):
+        throttle.due(f"@u{n}:s", 5000)
+    assert len(throttle._written) <= 10
+
+
+def test_purge_interval_from_the_module_config() -> None:
+    base = {"centre_name": "AWO", "topics": [], "opening_hours": "x", "retention_days": 30,
+            "notify_counsellors": False, "service_localpart": "counselkit", "register_per_minute": 1,
+            "register_burst": 1}
+    assert logic.parse_config(base).purge_interval_seconds == logic.PURGE_INTERVAL_DEFAULT
+    assert logic.parse_config({**base, "purge_interval_seconds": 5}).purge_interval_seconds == 5
+    for bad in (0, "5", True):
+        with pytest.raises(ValueError, match="purge_interval_seconds"):
+            logic.parse_config({**base, "purge_interval_seconds": bad})
 
 
 def test_the_served_openapi_document_is_valid_json_naming_every_route() -> None:
