@@ -76,8 +76,10 @@ def test_synapse_runs_with_the_privacy_config(deployed):
     run(deployed, f"systemctl is-active {names['unit']}")
     script = Path("/tmp/counselkit-privacy-probe.py")
     run(deployed, f"printf %s {shlex.quote(PROBE)} > {script} && chmod 644 {script}")
-    parsed = json.loads(run(deployed, f"runuser -u {names['unix_user']} -- {layout.SYNAPSE_VENV}/bin/python {script} "
-                                      f"{names['config_dir']} 2>/dev/null").strip().splitlines()[-1])
+    # With the unit's module path: loading the config imports the counselling module it names (modules:).
+    parsed = json.loads(run(deployed, f"runuser -u {names['unix_user']} -- env PYTHONPATH={layout.SYNAPSE_MODULE_ROOT} "
+                                      f"{layout.SYNAPSE_VENV}/bin/python {script} {names['config_dir']}"
+                            ).strip().splitlines()[-1])
     assert parsed["session_lifetime"] == parsed["nonrefreshable"] == ms(layout.SYNAPSE_SESSION_LIFETIME)
     assert parsed["refresh_token_lifetime"] == ms(layout.SYNAPSE_SESSION_LIFETIME)
     assert parsed["refreshable"] == ms(layout.SYNAPSE_ACCESS_TOKEN_LIFETIME)
