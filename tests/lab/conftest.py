@@ -81,7 +81,10 @@ def example_secrets(lab: LabState):
 @pytest.fixture(scope="session")
 def example_site(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The example tenants deployed once with pyinfra onto the parity suite's pyinfra host, for the suites that
-    need a deployed site but change nothing the others check (privacy, session revocation): one deploy for all.
+    need a deployed site but change nothing the others check (privacy, session revocation, the test_site_*
+    counselling suites): one deploy for all. The parity suite deploys that host again with secrets of its own, so
+    every user of this fixture sorts after tests/lab/test_parity.py (pytest runs the files by name): a site
+    deployed before it would no longer match its own secrets afterwards (seen in CI: "HMAC incorrect").
     Returns the host, the tenants file (its address is the lab host's, so SSH from the control side reaches it) and
     the environment naming its vault password. The environment of the session is left as it was."""
     import os

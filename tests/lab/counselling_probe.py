@@ -1,5 +1,5 @@
 """Run ON a lab host as root (stdlib only): the counselling module of one tenant, exercised over plain HTTP against
-the tenant's Synapse on loopback. Prints one JSON object of observations; tests/lab/test_counselling_module_lab.py
+the tenant's Synapse on loopback. Prints one JSON object of observations; tests/lab/test_site_counselling_module_lab.py
 asserts on them. argv: tenant config dir, Synapse port, server name. Passwords are made here, never in any argv.
 
 The counsellors are made with Synapse's shared-secret admin registration (as `counselkit counsellor add` does);

@@ -4,7 +4,7 @@ A help-seeker registers, opens an enquiry and sends an (encrypted-looking) event
 their activity back by more than the longest retention period in the tenant's database, restarts the tenant's
 Synapse (the module purges once a minute after start, docs/counselling.md#retention-purge) and waits until the
 help-seeker's enquiry rows are gone. Prints one JSON object of observations of the database before and after;
-tests/lab/test_counselling_purge_lab.py asserts on them.
+tests/lab/test_site_counselling_purge_lab.py asserts on them.
 
 argv: tenant config dir, Synapse port, server name, database ("sqlite:<file>" for a local Synapse, else the
 PostgreSQL database name, read as the postgres superuser), systemd unit to restart ("-" when the caller restarts).
