@@ -29,7 +29,7 @@ from nio.exceptions import OlmUnverifiedDeviceError
 from counselkit import layout
 from counselkit.lab import ssh
 from tests.matrix_client import E2EEClient, MatrixClientError, Site, api
-from tests.support import REPO
+from tests.support import REPO, environment_kept
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -61,17 +61,10 @@ class Deployed:
         self.tenants = Path(example_site["tenants"])
         self.env = dict(example_site["env"])
         self.plan = load_plan(self.tenants)
-        saved = {name: os.environ.get(name) for name in self.env}
-        os.environ.update(self.env)
-        try:
+        with environment_kept(*self.env):
+            os.environ.update(self.env)
             store = SecretStore.open(self.tenants)
             ca = split_pem(store.get(self.plan.platform_secrets["internal_ca"]))[1]
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
         ca_file = workdir / "ca.pem"
         ca_file.write_bytes(ca)
         self.site = Site({t.domain: self.plan.host(t.host).address for t in self.plan.tenants()}, ca_file)

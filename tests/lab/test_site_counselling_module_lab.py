@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from counselkit import layout
-from counselkit.lab import ssh
 from counselkit.plan import load_plan
+from tests.lab.host_probe import run, run_probe
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -23,21 +22,11 @@ TENANT = "awo-kiel"
 PROBE = Path(__file__).with_name("counselling_probe.py")
 
 
-def run(host: Any, command: str, stdin: str = "") -> str:
-    result = subprocess.run(ssh.ssh_argv(host, [command]), input=stdin, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{command}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
-    return result.stdout
-
-
 def probe(host: Any, tenants: Path) -> dict[str, Any]:
     """Observations of the probe run on `host` against the tenant's Synapse (also used by hand on another host)."""
     tenant = load_plan(tenants).tenant(TENANT)
     names = layout.tenant_names(TENANT)
-    script = "/root/counselkit-counselling-probe.py"
-    run(host, f"umask 077 && cat > {script}", stdin=PROBE.read_text())
-    out = run(host, f"python3 {script} {shlex.quote(names['config_dir'])} {int(tenant.synapse_port)} "
-                    f"{shlex.quote(tenant.domain)}")
-    return json.loads(out.strip().splitlines()[-1])
+    return run_probe(host, PROBE, [names["config_dir"], str(int(tenant.synapse_port)), tenant.domain])
 
 
 def via_nginx(host: Any, domain: str, path: str) -> tuple[str, str]:

@@ -5,17 +5,14 @@ after. Reuses the example site (no deploy of its own)."""
 
 from __future__ import annotations
 
-import json
-import shlex
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from counselkit import layout
-from counselkit.lab import ssh
 from counselkit.plan import load_plan
+from tests.lab.host_probe import run_probe
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -23,20 +20,11 @@ TENANT = "awo-kiel"
 PROBE = Path(__file__).with_name("counselling_purge_probe.py")
 
 
-def run(host: Any, command: str, stdin: str = "") -> str:
-    result = subprocess.run(ssh.ssh_argv(host, [command]), input=stdin, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"{command}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
-    return result.stdout
-
-
 def probe(host: Any, tenants: Path) -> dict[str, Any]:
     tenant = load_plan(tenants).tenant(TENANT)
     names = layout.tenant_names(TENANT)
-    script = "/root/counselkit-counselling-purge-probe.py"
-    run(host, f"umask 077 && cat > {script}", stdin=PROBE.read_text())
     argv = [names["config_dir"], str(int(tenant.synapse_port)), tenant.domain, names["db_name"], names["unit"]]
-    out = run(host, f"python3 {script} " + " ".join(shlex.quote(a) for a in argv))
-    return json.loads(out.strip().splitlines()[-1])
+    return run_probe(host, PROBE, argv, timeout=900)
 
 
 def check(o: dict[str, Any]) -> None:
