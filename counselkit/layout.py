@@ -283,6 +283,9 @@ COUNSELLING_OPENAPI_SOURCE = "docs/api/counselling.openapi.json"  # served by th
 COUNSELLING_OPENAPI_HOST = f"{SYNAPSE_MODULE_DIR}/openapi.json"
 COUNSELLING_PATH = "/_counselkit/"  # nginx proxies it to the tenant's Synapse like /_matrix/
 COUNSELLING_SERVICE_LOCALPART = "counselkit"  # @counselkit:<server_name> creates the enquiry rooms
+# Localpart prefix of the operator's short-lived Synapse admins (counselkit access, counsellor add --email): never
+# counsellors, never a seat (the counselling module's config.operator_prefixes).
+OPERATOR_ACCOUNT_PREFIX = "counselkit-ops-"
 # Registrations per client address (token bucket inside the module); nginx's auth zone limits the path as well.
 COUNSELLING_REGISTER_PER_MINUTE = 5
 COUNSELLING_REGISTER_BURST = 5

@@ -96,7 +96,7 @@ TENANT_TEMPLATES: dict[str, str] = {
 # Paths and names the templates read through `layout` (a plain dict, so an Ansible role can be given the same).
 LAYOUT_KEYS = (
     "ADMIN_GROUP", "SSHD_HOST_KEYS", "NFTABLES_TABLE", "JOURNAL_DIR", "POSTGRES_VERSION", "POSTGRES_PORT",
-    "POSTGRES_HOST", "SYNAPSE_VENV", "SYNAPSE_MAX_UPLOAD", "SYNAPSE_BIND_HOST", "NGINX_SITES_DIR", "NGINX_HEADERS_SNIPPET",
+    "POSTGRES_HOST", "OPERATOR_ACCOUNT_PREFIX", "SYNAPSE_VENV", "SYNAPSE_MAX_UPLOAD", "SYNAPSE_BIND_HOST", "NGINX_SITES_DIR", "NGINX_HEADERS_SNIPPET",
     "ACME_WEBROOT", "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER", "KEYCLOAK_PATH",
     "KEYCLOAK_HTTP_PORT", "DISABLED_KERNEL_MODULES", "AIDE_DB", "LEGAL_BANNER", "POSTGRES_PEER_MAP",
     "POSTGRES_PEER_USERS", "POSTGRES_SUPERUSER", "AIDE_DB_DIR", "AIDE_DB_NEW", "AIDE_USER", "AIDE_CONF",
@@ -138,6 +138,8 @@ def tenant_vars(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
         limits=model.limits.model_dump(mode="json"),
         counselling=model.counselling.model_dump(mode="json"),
         federation_domains=list(model.federation_domains),
+        seats=model.seats,
+        admin_emails=[admin.email for admin in model.admins],
         branding=model.branding.model_dump(mode="json"),
         site=layout.tenant_site(tenant.slug),
         index_html=f"{tenant.web_root}/index.html",

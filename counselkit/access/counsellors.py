@@ -68,9 +68,31 @@ def read_password() -> str:
     return line[:-1] if line.endswith("\n") else line
 
 
+def check_email(email: str) -> str:
+    """The address the counselling module sends content-free enquiry notices to: one plain e-mail address."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from ..model.types import Email
+
+    try:
+        return TypeAdapter(Email).validate_python(email)
+    except ValidationError as exc:
+        reason = exc.errors()[0].get("msg", "not an e-mail address")
+        raise CounsellorError(f"--email {email[:80]!r}: {reason}") from None
+
+
+def email_request(user_id: str, email: str) -> revoke.Request:
+    """Synapse admin API: the account's third-party ids become exactly this address (no confirmation mail: the
+    operator vouches for it, as Keycloak does for SSO accounts)."""
+    return revoke.Request("PUT", revoke._synapse_user_path(user_id),
+                          {"threepids": [{"medium": "email", "address": email}]})
+
+
 def add_counsellor(plan: Plan, store: object, tenant_slug: str, username: str, password: str,
-                   ssh_options: tuple[str, ...] = (), synapse_url: str | None = None) -> str:
-    """Register @username:<tenant domain> as a non-admin account; the user id."""
+                   ssh_options: tuple[str, ...] = (), synapse_url: str | None = None,
+                   email: str | None = None) -> str:
+    """Register @username:<tenant domain> as a non-admin account, with `email` for the enquiry notices; the user
+    id."""
     tenant, target = _synapse_target(plan, tenant_slug, ssh_options)
     shared_secret = store.get(tenant.secrets["registration_shared_secret"])  # type: ignore[attr-defined]
     if synapse_url:
@@ -82,15 +104,29 @@ def add_counsellor(plan: Plan, store: object, tenant_slug: str, username: str, p
     try:
         _, answer = anonymous.call(revoke.NONCE_REQUEST)
         request = revoke.registration_request(shared_secret, str(answer.get("nonce", "")), username, password, admin=False)
-        status, registered = anonymous.call(revoke.Request(request.method, request.path, request.body, expect=(200, 400)))
+        status, registered = anonymous.call(revoke.Request(request.method, request.path, request.body,
+                                                           expect=(200, 400, 429)))
     except revoke.RevokeError as exc:
         raise CounsellorError(f"Matrix: {exc}") from None
+    if status == 429:  # what Synapse answers when the counselling module refuses a registration (seats)
+        raise CounsellorError(f"Matrix: @{username}:{tenant.domain} refused: all {tenant.tenant.seats} licensed "
+                              f"counsellor seats of {tenant_slug} are taken (tenants.yaml seats; the centre's admins "
+                              "were told by e-mail), or registrations are rate-limited just now. Deactivate a counsellor "
+                              "account that is no longer used, or raise seats and deploy, then try again")
     if status == 400:
         if registered.get("errcode") == "M_USER_IN_USE":
             raise CounsellorError(f"Matrix: @{username}:{tenant.domain} exists already (nothing changed)")
         raise CounsellorError(f"Matrix: Synapse refused the registration: {registered.get('errcode', '')} "
                               f"{str(registered.get('error', ''))[:200]}")
-    return str(registered.get("user_id", f"@{username}:{tenant.domain}"))
+    user_id = str(registered.get("user_id", f"@{username}:{tenant.domain}"))
+    if email:
+        try:
+            with revoke.temporary_admin(base, shared_secret, transport) as admin:
+                admin.call(email_request(user_id, email))
+        except revoke.RevokeError as exc:
+            raise CounsellorError(f"Matrix: {user_id} registered, but its e-mail address was not set: {exc}; set it "
+                                  "with the Synapse admin API or offboard and add it again") from None
+    return user_id
 
 
 @click.group("counsellor")
@@ -104,21 +140,28 @@ def counsellor() -> None:
 @click.argument("username")
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="ARG",
               help="Extra argument for ssh (the Synapse requests); repeatable.")
+@click.option("--email", default=None, metavar="ADDRESS",
+              help="The counsellor's e-mail address for content-free notices of new enquiries.")
 @_synapse_url_option
-def add(tenants_file: Path, tenant: str, username: str, ssh_options: tuple[str, ...], synapse_url: str | None) -> None:
+def add(tenants_file: Path, tenant: str, username: str, ssh_options: tuple[str, ...], email: str | None,
+        synapse_url: str | None) -> None:
     """Register USERNAME as a counsellor (normal Matrix account, not a server admin) of TENANT. The password is
-    read from standard input (one line; prompted without echo on a terminal). Exit 2 if Synapse refused."""
+    read from standard input (one line; prompted without echo on a terminal). With --email, new enquiries are
+    announced to that address (tenants.yaml counselling.notify_counsellors, platform.smtp). Exit 2 if Synapse
+    refused."""
     from ..problems import InputError
     from ..secrets import SecretsError, SecretStore
 
     try:
         check_username(username)
+        if email is not None:
+            email = check_email(email)
         plan = load_plan(tenants_file)
         if tenant not in {t.slug for t in plan.tenants()}:
             raise click.UsageError(f"no tenant {tenant} in {tenants_file}")
         password = check_password(read_password())
         store = SecretStore.open(tenants_file)
-        user_id = add_counsellor(plan, store, tenant, username, password, ssh_options, synapse_url)
+        user_id = add_counsellor(plan, store, tenant, username, password, ssh_options, synapse_url, email)
     except CounsellorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
@@ -126,4 +169,5 @@ def add(tenants_file: Path, tenant: str, username: str, ssh_options: tuple[str, 
         raise click.ClickException(exc.summary()) from None
     except (SecretsError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Matrix: {user_id} registered (counsellor, not a server admin); it logs in with its password")
+    notices = f", notices of new enquiries to {email}" if email else ""
+    click.echo(f"Matrix: {user_id} registered (counsellor, not a server admin{notices}); it logs in with its password")

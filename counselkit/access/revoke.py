@@ -37,7 +37,7 @@ from ..keycloak.tunnel import SshTarget
 
 # Synapse's MXID_LOCALPART_ALLOWED_CHARACTERS (synapse/types/__init__.py); '=' is the escape character.
 _LOCALPART_KEEP = re.compile(rb"[^_\-./+a-z0-9]")
-TEMP_ADMIN_PREFIX = "counselkit-ops-"  # the temporary admins this module registers (deactivated after use)
+TEMP_ADMIN_PREFIX = layout.OPERATOR_ACCOUNT_PREFIX  # the temporary admins this module registers (deactivated after use)
 HTTP_TIMEOUT_SECONDS = 30
 
 

@@ -367,6 +367,9 @@ class Config:
     register_burst: int
     openapi_path: str | None
     purge_interval_seconds: int = PURGE_INTERVAL_DEFAULT
+    seats: int | None = None  # licensed counsellor accounts (tenants.yaml seats); None: no limit (unit tests)
+    admin_emails: tuple[str, ...] = ()  # the centre's admins, told when a counsellor is refused for lack of seats
+    operator_prefixes: tuple[str, ...] = ()  # localparts of the operator's short-lived accounts: not counsellors
 
 
 def parse_config(raw: Any) -> Config:
@@ -398,6 +401,13 @@ def parse_config(raw: Any) -> Config:
     interval = raw.get("purge_interval_seconds", PURGE_INTERVAL_DEFAULT)
     if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
         raise ValueError("counselkit_synapse: config.purge_interval_seconds must be a positive integer")
+    seats = raw.get("seats")
+    if seats is not None and (not isinstance(seats, int) or isinstance(seats, bool) or seats < 1):
+        raise ValueError("counselkit_synapse: config.seats must be a positive integer")
+    admins, prefixes = raw.get("admin_emails", []), raw.get("operator_prefixes", [])
+    for name, values in (("admin_emails", admins), ("operator_prefixes", prefixes)):
+        if not isinstance(values, list) or not all(isinstance(v, str) and v and _control_free(v) for v in values):
+            raise ValueError(f"counselkit_synapse: config.{name} must be a list of single-line strings")
     localpart = text("service_localpart")
     if not re.match(r"^[a-z0-9._-]{1,30}$", localpart):
         raise ValueError("counselkit_synapse: config.service_localpart is not a valid localpart")
@@ -405,7 +415,20 @@ def parse_config(raw: Any) -> Config:
                   absence_message=text("absence_message", optional=True), retention_days=retention,
                   notify_counsellors=notify, service_localpart=localpart, register_per_minute=float(rate),
                   register_burst=burst, openapi_path=text("openapi_path", optional=True),
-                  purge_interval_seconds=interval)
+                  purge_interval_seconds=interval, seats=seats, admin_emails=tuple(admins),
+                  operator_prefixes=tuple(prefixes))
+
+
+def takes_a_seat(localpart: str | None, config: Config, is_help_seeker: bool) -> bool:
+    """Whether a new account is a counsellor, so needs a free seat: not the service, not a help-seeker (the module
+    records those before it registers them), not one of the operator's short-lived accounts."""
+    if is_help_seeker or localpart == config.service_localpart:
+        return False
+    return not (localpart or "").startswith(config.operator_prefixes)
+
+
+def seat_free(config: Config, counsellors: int) -> bool:
+    return config.seats is None or counsellors < config.seats
 
 
 def centre_info(config: Config) -> dict[str, Any]:

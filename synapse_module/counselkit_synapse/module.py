@@ -48,6 +48,7 @@ class CounsellingModule:
             user_may_create_room_alias=self.user_may_create_room_alias,
             user_may_publish_room=self.user_may_publish_room,
             check_event_for_spam=self.check_event_for_spam,
+            check_registration_for_spam=self.check_registration_for_spam,
         )
         # The service account exists before the first request: no help-seeker can take its name.
         api.delayed_background_call(0, self.ensure_ready, desc="counselkit_startup")
@@ -150,6 +151,32 @@ class CounsellingModule:
         membership = event.content.get("membership") if event.type == "m.room.member" else None
         return self._verdict(logic.may_send(event.sender, event.type, event.is_state(), membership, facts))
 
+    async def check_registration_for_spam(self, email_threepid: Any, username: str | None, request_info: Any,
+                                          auth_provider_id: str | None = None) -> Any:
+        """Seats (issue 15 point 6): a new counsellor account — an SSO login's first one, or `counselkit counsellor
+        add` — is refused once the tenant's licensed seats are taken, and the centre's admins get a notice. Synapse
+        answers the refused request with 429; the login page says "Rate limited" (docs/counselling.md#seats)."""
+        from synapse.spam_checker_api import RegistrationBehaviour
+
+        if not logic.takes_a_seat(username, self.config, is_help_seeker=False):
+            return RegistrationBehaviour.ALLOW  # the service (registered by ensure_ready itself) or the operator's
+        help_seeker = bool(username) and await self.is_help_seeker(f"@{username}:{self.server_name}")
+        if not logic.takes_a_seat(username, self.config, help_seeker):
+            return RegistrationBehaviour.ALLOW
+        taken = len(await self.counsellor_ids())
+        if logic.seat_free(self.config, taken):
+            return RegistrationBehaviour.ALLOW
+        logger.warning("counselkit: counsellor account %s refused: all %s seats are taken", username, self.config.seats)
+        self.api.run_as_background_process("counselkit_notify_seats_taken", notices.notify_admins_seats_taken,
+                                           self.config.admin_emails, self.config.centre_name, self.config.seats,
+                                           username or "", self.api.send_mail)
+        return RegistrationBehaviour.DENY
+
+    async def counsellor_ids(self) -> list[str]:
+        await self.ensure_ready()
+        return await self.db("counselkit_counsellors", store.counsellors, self.server_name, self.service,
+                             self.config.operator_prefixes)
+
     # --- API -----------------------------------------------------------------------------------------------
 
     async def requester(self, request: Any) -> str:
@@ -211,7 +238,7 @@ class CounsellingModule:
         if not await self.db("counselkit_reserve", store.reserve_enquiry, enquiry_id, user, topic, self.now()):
             raise ApiError("CK_ENQUIRY_OPEN")
         try:
-            counsellors = await self.db("counselkit_counsellors", store.counsellors, self.server_name, self.service)
+            counsellors = await self.counsellor_ids()
             room_config = logic.enquiry_room_config(self.service, user, counsellors, topic, self.config.centre_name)
             room_id, _ = await self.api.create_room(self.service, room_config, ratelimit=False)
             await self.db("counselkit_set_room", store.set_room, enquiry_id, room_id)
@@ -281,7 +308,7 @@ class CounsellingModule:
             raise ApiError("CK_CLOSED")
         if row["counsellor"] != user:
             raise ApiError("CK_FORBIDDEN" if row["counsellor"] else "CK_NOT_ACCEPTED")
-        colleagues = await self.db("counselkit_counsellors", store.counsellors, self.server_name, self.service)
+        colleagues = await self.counsellor_ids()
         if target == user or target not in colleagues:
             raise ApiError("CK_INVALID", "to")
         if not await self.db("counselkit_handover", store.hand_over, room_id, user, target):

@@ -45,6 +45,35 @@ def new_enquiry_notice(centre_name: str) -> Notice:
     return Notice(subject=subject, text=text, html=f"<!DOCTYPE html><html lang=\"de\"><body>{body}</body></html>")
 
 
+def seats_taken_notice(centre_name: str, seats: int, username: str) -> Notice:
+    """To the centre's admins: a counsellor account was refused because every licensed seat is taken. Names the
+    refused staff account (the admins must know whom to help), never a help-seeker."""
+    centre, who = _one_line(centre_name), _one_line(username)
+    subject = f"Kein freier Beratungsplatz bei {centre}"
+    advice = ("Deaktivieren Sie ein nicht mehr genutztes Beratungskonto, oder erweitern Sie die Zahl der Plätze "
+              "bei Ihrem IT-Dienstleister. Danach kann sich die Person erneut anmelden.")
+    text = (f"Guten Tag,\n\nbei {centre} sind alle {seats} lizenzierten Beratungsplätze belegt. Das Konto "
+            f"„{who}“ wurde deshalb nicht angelegt.\n{advice}\n")
+    body = (f"<p>Guten Tag,</p><p>bei {html.escape(centre, quote=True)} sind alle {seats} lizenzierten "
+            f"Beratungsplätze belegt. Das Konto „{html.escape(who, quote=True)}“ wurde deshalb nicht angelegt.<br>"
+            f"{advice}</p>")
+    return Notice(subject=subject, text=text, html=f"<!DOCTYPE html><html lang=\"de\"><body>{body}</body></html>")
+
+
+async def notify_admins_seats_taken(admins: Iterable[str], centre_name: str, seats: int, username: str,
+                                    send_mail: Callable[..., Awaitable[None]]) -> int:
+    """Send the seats-taken notice to each of the centre's admins (tenants.yaml admins); how many were sent."""
+    notice = seats_taken_notice(centre_name, seats, username)
+    sent = 0
+    for address in admins:
+        try:
+            await send_mail(recipient=address, subject=notice.subject, html=notice.html, text=notice.text)
+            sent += 1
+        except Exception:
+            logger.warning("counselkit: the seats-taken notice to the centre's admin could not be sent", exc_info=True)
+    return sent
+
+
 def email_addresses(threepids: Iterable[dict[str, Any]]) -> list[str]:
     """The e-mail addresses among a user's third-party identifiers (ModuleApi.get_threepids_for_user)."""
     return [str(t["address"]) for t in threepids if t.get("medium") == "email" and t.get("address")]

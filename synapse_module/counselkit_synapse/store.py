@@ -140,12 +140,14 @@ def close(txn: Any, room_id: str, counsellor: str, now_ms: int) -> bool:
     return txn.rowcount == 1
 
 
-def counsellors(txn: Any, server_name: str, service: str) -> list[str]:
-    """Every local, non-deactivated, non-guest user that is neither the service nor a help-seeker."""
+def counsellors(txn: Any, server_name: str, service: str, staff_prefixes: tuple[str, ...] = ()) -> list[str]:
+    """Every local, non-deactivated, non-guest user that is neither the service, nor a help-seeker, nor one of the
+    operator's short-lived accounts (localparts starting with one of `staff_prefixes`)."""
     txn.execute("SELECT name FROM users WHERE deactivated = 0 AND is_guest = 0 AND name <> ? "
                 "AND name NOT IN (SELECT user_id FROM counselkit_help_seekers) ORDER BY name", (service,))
     suffix = ":" + server_name
-    return [name for (name,) in txn.fetchall() if name.endswith(suffix)]
+    return [name for (name,) in txn.fetchall()
+            if name.endswith(suffix) and not name[1:].startswith(staff_prefixes)]
 
 
 # --- retention purge (docs/counselling.md#retention-purge) -----------------------------------------------------

@@ -79,31 +79,47 @@ def example_secrets(lab: LabState):
 
 
 @pytest.fixture(scope="session")
-def example_site(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """The example tenants deployed once with pyinfra onto the parity suite's pyinfra host, for the suites that
-    need a deployed site but change nothing the others check (privacy, session revocation, the test_site_*
-    counselling suites): one deploy for all. The parity suite deploys that host again with secrets of its own, so
-    every user of this fixture sorts after tests/lab/test_parity.py (pytest runs the files by name): a site
-    deployed before it would no longer match its own secrets afterwards (seen in CI: "HMAC incorrect").
-    Returns the host, the tenants file (its address is the lab host's, so SSH from the control side reaches it) and
-    the environment naming its vault password. The environment of the session is left as it was."""
+def example_deploys(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The example tenants deployed once per session by each engine: pyinfra onto the parity suite's pyinfra host
+    (node3), Ansible onto its Ansible host (node8), at the same time (tests/lab/engines.py run_both). Both tenants
+    files sit in one directory, so they share one secrets vault (same passwords and certificates), and each names
+    its host's real address, so SSH from the control side reaches it; their mail relay (platform.smtp) is the lab's
+SMTP sink.
+
+    The parity suite compares the two hosts and runs both engines a second time (drift repair); the suites that need
+    a deployed site and change nothing the others check (privacy, session revocation, the counselling suites) use
+    the pyinfra host through `example_site`. One first deploy per engine for all of them, in any order."""
     import os
     import secrets as random_source
 
-    from deploy.runner import run_deploy
+    from tests.lab.engines import run_both
     from tests.support import environment_kept, example_on, write_yaml
 
-    workdir = tmp_path_factory.mktemp("example-site")
+    workdir = tmp_path_factory.mktemp("example-deploys")
     password_file = workdir / "vault-password"
     password_file.write_text(random_source.token_urlsafe(24) + "\n")
     password_file.chmod(0o600)
     env = {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
-    host = lab.host(LAB_HOSTS["parity_pyinfra"])
-    data = example_on(host.name)
-    data["platform"]["hosts"][0]["address"] = host.address
-    tenants = write_yaml(workdir / "tenants.yaml", data)
+    hosts = {engine: lab.host(LAB_HOSTS[f"parity_{engine}"]) for engine in ("pyinfra", "ansible")}
+    tenants = {}
+    for engine, host in hosts.items():
+        data = example_on(host.name)
+        data["platform"]["hosts"][0]["address"] = host.address
+        if lab.smtp_sink is not None:  # the relay for the counsellors' notices (and both engines' egress rule)
+            data["platform"]["smtp"] = {"host": lab.smtp_sink.host, "port": lab.smtp_sink.port, "starttls": False,
+                                        "from_address": f"noreply@{data['platform']['domain']}"}
+        tenants[engine] = write_yaml(workdir / f"{host.name}.tenants.yaml", data)
     with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
         os.environ.update(env)  # the inventory, run in-process by some helpers, reads the vault password from here
-        result = run_deploy(tenants, extra_env=env)
-    assert result.returncode == 0, result.output[-6000:]
-    return {"host": host, "tenants": tenants, "env": env}
+        runs = run_both(hosts["pyinfra"], tenants["pyinfra"], hosts["ansible"], tenants["ansible"], env)
+    problems = runs.failures(hosts["pyinfra"].name, hosts["ansible"].name)
+    assert not problems, "\n".join(problems)
+    return {"hosts": hosts, "tenants": tenants, "env": env, "runs": runs}
+
+
+@pytest.fixture(scope="session")
+def example_site(example_deploys: dict[str, object]) -> dict[str, object]:
+    """The pyinfra half of `example_deploys` (node3): the host, its tenants file and the environment naming the
+    vault password. The environment of the session is left as it was."""
+    hosts, tenants = example_deploys["hosts"], example_deploys["tenants"]
+    return {"host": hosts["pyinfra"], "tenants": tenants["pyinfra"], "env": example_deploys["env"]}

@@ -4,6 +4,9 @@ Compared: installed packages, enabled units, active units, listening sockets, th
 mode and content of every managed file and directory (from the template contract, counselkit.render, and layout —
 neither engine's own list). Any difference fails with a readable diff.
 
+The first deploys are the session's (tests/lab/conftest.py `example_deploys`, both engines at once); this suite
+drifts the tenant database roles on both hosts and runs both engines again, and compares the state after that.
+
 What legitimately differs between two hosts is excluded, each with its reason (LEGITIMATE_DIFFERENCES); nothing
 else is. Secrets come from one vault for both, so homeserver.yaml, TLS keys and DB passwords must be identical.
 """
@@ -11,10 +14,8 @@ else is. Secrets come from one vault for both, so homeserver.yaml, TLS keys and 
 from __future__ import annotations
 
 import difflib
+import re
 import os
-import secrets as random_source
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,9 +27,9 @@ from counselkit.pgscram import verifier_matches
 from counselkit.plan import load_plan
 from counselkit.secrets import SecretStore
 from counselkit.site import lab_site
-from deploy.runner import run_deploy, run_prepare
 from tests.checks import leaks, state
-from tests.support import LAB_HOSTS, environment_kept, example_on, write_yaml
+from tests.lab.engines import EngineRuns, run_both
+from tests.support import LAB_HOSTS, environment_kept, example_on
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -49,39 +50,11 @@ tenants_for = example_on  # the one definition lives in tests/support.py
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("parity")
-
-
-@pytest.fixture(scope="module")
-def vault_env(workdir) -> dict[str, str]:
-    password_file = workdir / "vault-password"
-    password_file.write_text(random_source.token_urlsafe(24) + "\n")
-    password_file.chmod(0o600)
-    return {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
-
-
-@pytest.fixture(scope="module")
-def tenants_files(workdir) -> dict[str, Path]:
-    # Same directory, so both read the one secrets.vault next to them (same passwords, same certificates).
-    return {host: write_yaml(workdir / f"{host}.tenants.yaml", tenants_for(host)) for host in (PYINFRA_HOST, ANSIBLE_HOST)}
-
-
-def run_ansible(tenants_file: Path, env: dict[str, str], timeout: float = 3600) -> subprocess.CompletedProcess:
-    prepared = run_prepare(tenants_file, env)  # as for pyinfra: the inventory plugin only reads
-    if prepared.returncode != 0:
-        return prepared
-    bindir = str(Path(sys.executable).parent)
-    full_env = {**os.environ, **env, "COUNSELKIT_TENANTS": str(tenants_file),
-                "PATH": f"{bindir}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
-    return subprocess.run([f"{bindir}/ansible-playbook", "-i", "inventories/ansible/lab", "site.yml"], cwd=REPO,
-                          env=full_env, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def process_args(lab) -> dict[str, set[str]]:
-    """Every distinct `ps -eo args` line seen on each parity host while the deploys ran (filled by `deployed`)."""
-    return {}
+def tenants_files(example_deploys) -> dict[str, Path]:
+    """The session's two example tenants files (tests/lab/conftest.py `example_deploys`), by host name. They sit
+    in one directory, so both read the one secrets.vault next to them (same passwords, same certificates)."""
+    hosts, tenants = example_deploys["hosts"], example_deploys["tenants"]
+    return {hosts[engine].name: tenants[engine] for engine in ("pyinfra", "ansible")}
 
 
 def tenant_roles(host: str) -> list[str]:
@@ -89,35 +62,40 @@ def tenant_roles(host: str) -> list[str]:
 
 
 def drift_roles(lab) -> None:
-    """A reused host's tenant roles lose their password and login (as if changed by hand): both engines must repair
-    them. No secret in this command line; a missing role (a fresh host) is no error."""
+    """The tenant roles lose their password and login (as if changed by hand): both engines must repair them. No
+    secret in this command line."""
     for name in (PYINFRA_HOST, ANSIBLE_HOST):
         for role in tenant_roles(name):
             ssh.run(lab.host(name), f"cd / && runuser -u postgres -- psql -X -q -d postgres "
-                                    f"-c 'ALTER ROLE {role} NOLOGIN PASSWORD NULL' 2>/dev/null || true")
+                                    f"-c 'ALTER ROLE {role} NOLOGIN PASSWORD NULL'")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def environment_restored():
-    """`deployed` points the in-process inventory and vault at this module's password file; the rest of the
-    session gets its environment back."""
+    """`deployed` points the in-process inventory and vault at the session's example password file; the rest of
+    the session gets its environment back."""
     with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
         yield
 
 
 @pytest.fixture(scope="module")
-def deployed(lab, tenants_files, vault_env, process_args):
-    os.environ.update(vault_env)
+def deployed(lab, example_deploys, tenants_files) -> dict[str, EngineRuns]:
+    """Both engines' first runs (made once for the session) and, after the tenant roles were drifted on both hosts,
+    both engines' second runs, which must repair them. Everything below compares the state after the second runs."""
+    os.environ.update(example_deploys["env"])
     drift_roles(lab)
-    samplers = {name: leaks.ProcessSampler(lab.host(name)) for name in (PYINFRA_HOST, ANSIBLE_HOST)}
-    try:
-        pyinfra = run_deploy(tenants_files[PYINFRA_HOST], extra_env=vault_env)
-        assert pyinfra.returncode == 0, f"pyinfra deploy onto {PYINFRA_HOST} failed:\n{pyinfra.output[-5000:]}"
-        ansible = run_ansible(tenants_files[ANSIBLE_HOST], vault_env)
-        assert ansible.returncode == 0, f"ansible-playbook onto {ANSIBLE_HOST} failed:\n{(ansible.stdout + ansible.stderr)[-5000:]}"
-    finally:
-        process_args.update({name: sampler.stop() for name, sampler in samplers.items()})
-    return pyinfra, ansible
+    second = run_both(lab.host(PYINFRA_HOST), tenants_files[PYINFRA_HOST], lab.host(ANSIBLE_HOST),
+                      tenants_files[ANSIBLE_HOST], example_deploys["env"])
+    problems = second.failures(PYINFRA_HOST, ANSIBLE_HOST)
+    assert not problems, "second runs (drift repair):\n" + "\n".join(problems)
+    return {"first": example_deploys["runs"], "second": second}
+
+
+@pytest.fixture(scope="module")
+def process_args(deployed) -> dict[str, set[str]]:
+    """Every distinct `ps -eo args` line seen on each parity host while the four runs ran."""
+    first, second = deployed["first"].process_args, deployed["second"].process_args
+    return {name: first.get(name, set()) | second.get(name, set()) for name in (PYINFRA_HOST, ANSIBLE_HOST)}
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +125,13 @@ def host_vars(lab, tenants_files, deployed):
     return {host: render.host_vars(load_plan(path, site=lab_site(lab)), host) for host, path in tenants_files.items()}
 
 
+def ansible_changed(output: str) -> int:
+    """The `changed=N` of the PLAY RECAP line(s) of an ansible-playbook run, summed over hosts."""
+    counts = re.findall(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)", output, flags=re.MULTILINE)
+    assert counts, f"no PLAY RECAP in the Ansible output:\n{output[-2000:]}"
+    return sum(int(n) for n in counts)
+
+
 def set_diff(name: str, left: set[str], right: set[str]) -> str:
     only_left, only_right = sorted(left - right), sorted(right - left)
     if not only_left and not only_right:
@@ -155,6 +140,14 @@ def set_diff(name: str, left: set[str], right: set[str]) -> str:
     lines += [f"  only with pyinfra ({PYINFRA_HOST}): {item}" for item in only_left]
     lines += [f"  only with Ansible ({ANSIBLE_HOST}): {item}" for item in only_right]
     return "\n".join(lines)
+
+
+def test_both_engines_changed_the_hosts_on_their_first_run(deployed):
+    """Each session's example has fresh secrets, so a first run that reports no change means the change parsers
+    (or the runs) are broken, and every "changes nothing" claim elsewhere would be worthless."""
+    first = deployed["first"]
+    assert first.pyinfra.changes > 0, f"pyinfra reported no change:\n{first.pyinfra.output[-3000:]}"
+    assert ansible_changed(first.ansible_output) > 0, f"Ansible reported no change:\n{first.ansible_output[-3000:]}"
 
 
 def test_packages(hosts):
@@ -213,9 +206,9 @@ def test_managed_directories_owner_mode(hosts, host_vars):
 
 
 def test_no_secret_in_either_engines_output(deployed, secret_patterns):
-    pyinfra, ansible = deployed
-    problems = {engine: leaks.found_in(text, secret_patterns)
-                for engine, text in (("pyinfra", pyinfra.output), ("ansible", ansible.stdout + ansible.stderr))}
+    problems = {f"{engine} ({run})": leaks.found_in(text, secret_patterns)
+                for run, runs in deployed.items()
+                for engine, text in (("pyinfra", runs.pyinfra.output), ("ansible", runs.ansible_output))}
     assert not any(problems.values()), f"secrets in the deploy output: {problems}"
 
 

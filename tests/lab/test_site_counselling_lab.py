@@ -11,6 +11,8 @@ which the Synapse module serves: without it they fail, on purpose, with the API'
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import secrets as random_source
 import shlex
@@ -68,6 +70,7 @@ class Deployed:
         ca_file = workdir / "ca.pem"
         ca_file.write_bytes(ca)
         self.site = Site({t.domain: self.plan.host(t.host).address for t in self.plan.tenants()}, ca_file)
+        self.made: dict[str, list[str]] = {}  # counsellors made by add_counsellor, deactivated after the module
 
     def domain(self, slug: str) -> str:
         return self.plan.tenant(slug).domain
@@ -75,14 +78,41 @@ class Deployed:
     def homeserver(self, slug: str) -> str:
         return f"https://{self.domain(slug)}"
 
-    def add_counsellor(self, slug: str, prefix: str = "lab.c") -> tuple[str, str]:
-        """`counselkit counsellor add` as an operator runs it; (localpart, password)."""
+    def try_add_counsellor(self, slug: str, prefix: str = "lab.c",
+                           email: str | None = None) -> tuple[str, str, subprocess.CompletedProcess[str]]:
+        """`counselkit counsellor add` as an operator runs it; (localpart, password, the finished command)."""
         username, password = f"{prefix}-{random_source.token_hex(4)}", random_source.token_urlsafe(18)
         options = [f"--ssh-option={o}" for o in ssh.ssh_options(self.host)]
+        options += ["--email", email] if email else []
         result = subprocess.run([sys.executable, "-m", "counselkit.cli", "counsellor", "add", "--tenants",
                                  str(self.tenants), *options, slug, username], input=password + "\n", cwd=REPO,
                                 env={**os.environ, **self.env}, capture_output=True, text=True, timeout=300)
+        return username, password, result
+
+    def deactivate(self, slug: str, localparts: list[str]) -> None:
+        """Offboard counsellor accounts for good (Synapse deactivation: they no longer take a seat), through a
+        temporary admin over SSH as `counselkit access` does it."""
+        from counselkit.access import revoke
+        from counselkit.access.commands import _synapse_target
+        from counselkit.secrets import SecretStore
+
+        if not localparts:
+            return
+        with environment_kept(*self.env):
+            os.environ.update(self.env)
+            store = SecretStore.open(self.tenants)
+        tenant, target = _synapse_target(self.plan, slug, tuple(ssh.ssh_options(self.host)))
+        transport = revoke.ssh_curl_transport(revoke.target_ssh_argv(target))
+        base = f"http://{layout.SYNAPSE_BIND_HOST}:{tenant.synapse_port}"
+        with revoke.temporary_admin(base, store.get(tenant.secrets["registration_shared_secret"]), transport) as admin:
+            for localpart in localparts:
+                admin.call(revoke.deactivate_request(f"@{localpart}:{tenant.domain}"))
+
+    def add_counsellor(self, slug: str, prefix: str = "lab.c", email: str | None = None) -> tuple[str, str]:
+        """`counselkit counsellor add` as an operator runs it; (localpart, password)."""
+        username, password, result = self.try_add_counsellor(slug, prefix, email)
         assert result.returncode == 0, result.stderr
+        self.made.setdefault(slug, []).append(username)
         assert f"@{username}:{self.domain(slug)} registered (counsellor" in result.stdout
         assert password not in result.stdout + result.stderr
         return username, password
@@ -108,8 +138,12 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def deployed(example_site: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Deployed:
-    return Deployed(example_site, tmp_path_factory.mktemp("counselling"))
+def deployed(example_site: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """The site; afterwards the counsellors made here are deactivated, so they take no seat on a reused lab."""
+    site = Deployed(example_site, tmp_path_factory.mktemp("counselling"))
+    yield site
+    for slug, localparts in site.made.items():
+        site.deactivate(slug, localparts)
 
 
 # --- end-to-end encryption on the deployed Synapse (no counselling module needed) ----------------------------------
@@ -323,3 +357,78 @@ def test_help_seeker_cannot_create_rooms_or_invite(deployed: Deployed, counsello
         assert status == 403, answer
         status, answer = deployed.call(TENANT, "POST", f"{API}/enquiries/{enquiry['room_id']}/accept", {}, token)
         assert status == 403, answer  # a help-seeker is no counsellor
+
+
+# --- content-free e-mail notices through the platform's relay (the lab's SMTP sink) --------------------------------
+
+
+def sink_messages_to(address: str, needle: str = "", timeout: float = 90) -> list[email.message.Message]:
+    """The messages the lab's SMTP sink received for `address` (its envelope) whose plain text holds `needle`,
+    waiting until there is one."""
+    from counselkit.lab import settings
+    from counselkit.lab.smtp_sink import read_messages
+
+    deadline = time.monotonic() + timeout
+    while True:
+        mails = [email.message_from_bytes(raw, policy=email.policy.default)
+                 for raw in read_messages(settings.SMTP_SINK_DIR)
+                 if f"X-Counselkit-Sink-Rcpt-To: {address}".encode() in raw]
+        found = [m for m in mails if needle in m.get_body(("plain",)).get_content()]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(2)
+
+
+def test_new_enquiry_notice_reaches_counsellors_without_content(deployed: Deployed) -> None:
+    """A counsellor with an e-mail address gets one notice per new enquiry through platform.smtp (the lab's SMTP
+    sink): the centre's name, a link to the centre, and nothing of the help-seeker (name, e-mail, postcode) or of
+    what they wrote."""
+    address = f"notice-{random_source.token_hex(4)}@awo-kiel.example"
+    deployed.add_counsellor(TENANT, prefix="lab.n", email=address)
+    name, postcode, seeker_mail = f"hs{random_source.token_hex(5)}", "24103", f"hs-{random_source.token_hex(4)}@x.example"
+    status, answer = register(deployed, TENANT, username=name, postcode=postcode, email=seeker_mail)
+    assert status == 201, answer
+    status, enquiry = deployed.call(TENANT, "POST", f"{API}/enquiries", {"topic": None}, answer["access_token"])
+    assert status == 201, enquiry
+    messages = sink_messages_to(address)
+    assert len(messages) == 1, f"{len(messages)} notices for {address} in the lab's SMTP sink"
+    notice = messages[0]
+    centre = deployed.plan.tenant(TENANT).tenant.name
+    assert notice["Subject"] == f"Neue Anfrage bei {centre}", notice["Subject"]
+    text = notice.as_string()
+    leaked = [value for value in (name, postcode, seeker_mail, enquiry["room_id"], answer["user_id"]) if value in text]
+    assert not leaked, f"the notice names the help-seeker or the room: {leaked}"
+    sender = deployed.plan.platform.smtp
+    assert sender is not None and sender.from_address in notice["From"], notice["From"]
+
+
+SEATS_TENANT = "skf-husum"  # the example's smallest licence; no other suite makes counsellors there
+
+
+def test_counsellors_beyond_the_licensed_seats_are_refused_and_the_admins_told(deployed: Deployed) -> None:
+    """tenants.yaml seats: the counselling module refuses the account beyond them (an SSO login's first one, or
+    `counselkit counsellor add`: exit 2 with the reason) and tells the centre's admins by e-mail; deactivating an
+    account frees its seat. The accounts made here are deactivated again at the end."""
+    tenant = deployed.plan.tenant(SEATS_TENANT).tenant
+    added: list[str] = []
+    try:
+        for _ in range(tenant.seats + 1):  # accounts of earlier runs on a reused lab were deactivated: all free
+            username, _, result = deployed.try_add_counsellor(SEATS_TENANT, prefix="lab.s")
+            if result.returncode != 0:
+                break
+            added.append(username)
+        assert len(added) == tenant.seats, f"{len(added)} accounts made before a refusal, seats: {tenant.seats}"
+        assert result.returncode == 2, result.stderr
+        assert f"all {tenant.seats} licensed counsellor seats of {SEATS_TENANT} are taken" in result.stderr
+        refused = username
+        admin = tenant.admins[0].email
+        told = sink_messages_to(admin, needle=f"„{refused}“")
+        assert len(told) == 1, f"no seats notice about {refused} to {admin}"
+        assert told[0]["Subject"] == f"Kein freier Beratungsplatz bei {tenant.name}"
+        deployed.deactivate(SEATS_TENANT, added[:1])  # a seat is free again
+        added = added[1:]
+        username, _, result = deployed.try_add_counsellor(SEATS_TENANT, prefix="lab.s")
+        assert result.returncode == 0, result.stderr
+        added.append(username)
+    finally:
+        deployed.deactivate(SEATS_TENANT, added)

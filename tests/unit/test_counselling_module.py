@@ -170,6 +170,28 @@ def test_module_config_as_the_template_writes_it() -> None:
     assert config.topics == ctx["tenants"][0]["counselling"]["topics"]
     with pytest.raises(ValueError, match="retention_days"):
         logic.parse_config({**entry["config"], "retention_days": "30"})
+    tenant = plan.tenant(slug).tenant
+    assert config.seats == tenant.seats
+    assert config.admin_emails == tuple(a.email for a in tenant.admins)
+    assert config.operator_prefixes == (layout.OPERATOR_ACCOUNT_PREFIX,)
+    for bad in ({"seats": 0}, {"seats": True}, {"admin_emails": "a@b.example"}, {"operator_prefixes": [""]},
+                {"admin_emails": ["a@b.example\nBcc: x@evil.example"]}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            logic.parse_config({**entry["config"], **bad})
+
+
+def test_who_takes_a_seat() -> None:
+    config = logic.Config(centre_name="C", topics=[], opening_hours="x", absence_message=None, retention_days=30,
+                          notify_counsellors=False, service_localpart="counselkit", register_per_minute=1.0,
+                          register_burst=1, openapi_path=None, seats=2, operator_prefixes=("counselkit-ops-",))
+    assert logic.takes_a_seat("b.jensen", config, is_help_seeker=False)
+    assert logic.takes_a_seat(None, config, is_help_seeker=False)  # a generated localpart is somebody, too
+    assert not logic.takes_a_seat("hs12345", config, is_help_seeker=True)
+    assert not logic.takes_a_seat("counselkit", config, is_help_seeker=False)
+    assert not logic.takes_a_seat("counselkit-ops-0a1b2c", config, is_help_seeker=False)
+    assert [logic.seat_free(config, n) for n in (0, 1, 2, 3)] == [True, True, False, False]
+    unlimited = logic.Config(**{**config.__dict__, "seats": None})
+    assert logic.seat_free(unlimited, 10_000)
 
 
 class Txn:
@@ -217,6 +239,9 @@ def test_a_help_seeker_is_recorded_before_the_account_and_never_counts_as_counse
     for name in ("@hs:s", "@c1:s", "@c2:s", SERVICE, "@gone:s", "@remote:other"):
         db.conn.execute("INSERT INTO users (name, deactivated) VALUES (?, ?)", (name, int(name == "@gone:s")))
     assert db(store.counsellors, "s", SERVICE) == ["@c1:s", "@c2:s"]
+    db.conn.execute("INSERT INTO users (name) VALUES ('@counselkit-ops-0a1b:s')")  # the operator's, for a minute
+    assert db(store.counsellors, "s", SERVICE, ("counselkit-ops-",)) == ["@c1:s", "@c2:s"]
+    assert "@counselkit-ops-0a1b:s" in db(store.counsellors, "s", SERVICE)
     assert db(store.is_help_seeker, "@hs:s") and not db(store.is_help_seeker, "@c1:s")
     db(store.remove_help_seeker, "@hs:s", 3)
     assert db(store.is_help_seeker, "@hs:s")  # erased data, but still never a counsellor

@@ -79,3 +79,24 @@ def test_notice_for_a_hostile_centre_carries_only_the_centre(secret):
     assert secret in notice.subject  # the centre name is there ...
     plain = notices.new_enquiry_notice("AWO Kiel")
     assert secret not in plain.subject + plain.text + plain.html  # ... and nothing else is
+
+
+def test_seats_taken_notice_names_centre_seats_and_the_staff_account_only():
+    notice = notices.seats_taken_notice(HOSTILE_CENTRE, 4, "b.jensen\r\nBcc: evil@x.example")
+    assert notice.subject.startswith("Kein freier Beratungsplatz bei Beratung")
+    assert "\r" not in notice.subject and "\n" not in notice.subject
+    assert "alle 4 lizenzierten Beratungsplätze belegt" in notice.text and "b.jensen Bcc" in notice.text
+    assert "<script>" not in notice.html and 'lang="de"' in notice.html
+
+
+def test_seats_taken_notice_goes_to_each_admin_and_survives_a_failing_relay():
+    sent: list[str] = []
+
+    async def send_mail(recipient, subject, html, text):
+        if recipient == "down@awo.example":
+            raise OSError("relay down")
+        sent.append(recipient)
+
+    count = asyncio.run(notices.notify_admins_seats_taken(["a@awo.example", "down@awo.example", "b@awo.example"],
+                                                          "AWO Kiel", 4, "b.jensen", send_mail))
+    assert (count, sent) == (2, ["a@awo.example", "b@awo.example"])

@@ -82,6 +82,12 @@ class FakeSynapse(http.server.BaseHTTPRequestHandler):
         FakeSynapse.seen.append({"method": "POST", "path": self.path, "body": body})
         self._answer(*FakeSynapse.register_answer)
 
+    def do_PUT(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeSynapse.seen.append({"method": "PUT", "path": self.path, "body": body,
+                                 "token": self.headers.get("Authorization")})
+        self._answer(200, {})
+
     def log_message(self, *args: Any) -> None:
         pass
 
@@ -113,15 +119,51 @@ def test_registers_a_non_admin_with_the_shared_secret_mac(synapse: str) -> None:
 
 
 def test_an_existing_account_is_a_clear_refusal(synapse: str) -> None:
+    saved = FakeSynapse.register_answer
     FakeSynapse.register_answer = (400, {"errcode": "M_USER_IN_USE", "error": "User ID already taken."})
     try:
         with pytest.raises(CounsellorError, match="exists already"):
             add_counsellor(load_plan(EXAMPLE), Store(), TENANT, "b.jensen", PASSWORD, synapse_url=synapse)
     finally:
-        FakeSynapse.register_answer = (200, {"user_id": "@b.jensen:awo-kiel.beratung.example.org"})
+        FakeSynapse.register_answer = saved
 
 
 def test_unreachable_synapse_is_an_error_without_the_password() -> None:
     with pytest.raises(CounsellorError) as refused:
         add_counsellor(load_plan(EXAMPLE), Store(), TENANT, "b.jensen", PASSWORD, synapse_url="http://127.0.0.1:9")
     assert "not reachable" in str(refused.value) and PASSWORD not in str(refused.value)
+
+
+@pytest.mark.parametrize("email", ["not-an-address", "a@b\nBcc: x@evil.example", "<b@awo.example>", ""])
+def test_bad_email_is_refused_before_anything_is_read(email: str) -> None:
+    result = invoke(TENANT, "b.jensen", "--email", email)
+    assert result.exit_code == 2 and "error: --email" in result.output, result.output
+
+
+def test_email_becomes_the_accounts_only_threepid_through_a_temporary_admin(synapse: str) -> None:
+    user_id = add_counsellor(load_plan(EXAMPLE), Store(), TENANT, "b.jensen", PASSWORD, synapse_url=synapse,
+                             email="b.jensen@awo-kiel.example")
+    puts = [r for r in FakeSynapse.seen if r["method"] == "PUT"]
+    assert len(puts) == 1, FakeSynapse.seen
+    assert puts[0]["path"] == "/_synapse/admin/v2/users/%40b.jensen%3Aawo-kiel.beratung.example.org"
+    assert puts[0]["body"] == {"threepids": [{"medium": "email", "address": "b.jensen@awo-kiel.example"}]}
+    assert puts[0]["token"] == "Bearer tok"  # the temporary admin's token, not the counsellor's password
+    temporary = [r for r in FakeSynapse.seen if r["method"] == "POST" and r["path"] == "/_synapse/admin/v1/register"][1]
+    assert temporary["body"]["admin"] is True and temporary["body"]["username"].startswith("counselkit-ops-")
+    assert FakeSynapse.seen[-1]["path"].startswith("/_synapse/admin/v1/deactivate/"), FakeSynapse.seen[-1]
+    assert user_id == "@b.jensen:awo-kiel.beratung.example.org"
+
+
+def test_without_email_no_admin_is_made(synapse: str) -> None:
+    add_counsellor(load_plan(EXAMPLE), Store(), TENANT, "b.jensen", PASSWORD, synapse_url=synapse)
+    assert [r["method"] for r in FakeSynapse.seen] == ["GET", "POST"]
+
+
+def test_a_refusal_for_lack_of_seats_says_so(synapse: str) -> None:
+    saved = FakeSynapse.register_answer
+    FakeSynapse.register_answer = (429, {"errcode": "M_LIMIT_EXCEEDED", "error": "Rate limited"})
+    try:
+        with pytest.raises(CounsellorError, match="all 12 licensed counsellor seats of awo-kiel are taken"):
+            add_counsellor(load_plan(EXAMPLE), Store(), TENANT, "b.jensen", PASSWORD, synapse_url=synapse)
+    finally:
+        FakeSynapse.register_answer = saved

@@ -423,7 +423,9 @@ def test_homeserver_loads_the_counselling_module_with_the_tenants_settings(tmp_p
         "absence_message": "%s {%", "retention_days": 30, "notify_counsellors": False,
         "service_localpart": layout.COUNSELLING_SERVICE_LOCALPART,
         "register_per_minute": layout.COUNSELLING_REGISTER_PER_MINUTE,
-        "register_burst": layout.COUNSELLING_REGISTER_BURST, "openapi_path": layout.COUNSELLING_OPENAPI_HOST}
+        "register_burst": layout.COUNSELLING_REGISTER_BURST, "openapi_path": layout.COUNSELLING_OPENAPI_HOST,
+        "seats": data["tenants"][0]["seats"], "admin_emails": [a["email"] for a in data["tenants"][0]["admins"]],
+        "operator_prefixes": [layout.OPERATOR_ACCOUNT_PREFIX]}
     # a tenant without a counselling block gets the defaults of layout.py
     example = homeserver(ctx, data["tenants"][1]["slug"])["modules"][0]["config"]
     assert {k: example[k] for k in layout.COUNSELLING_DEFAULTS} == data["tenants"][1]["counselling"]
