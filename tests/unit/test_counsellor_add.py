@@ -8,6 +8,7 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -102,6 +103,17 @@ def synapse() -> Iterator[str]:
     httpd.server_close()
 
 
+@contextmanager
+def registration_answers(status: int, payload: dict[str, Any]) -> Iterator[None]:
+    """The fake Synapse answers registrations so inside the block; its usual answer comes back afterwards."""
+    saved = FakeSynapse.register_answer
+    FakeSynapse.register_answer = (status, payload)
+    try:
+        yield
+    finally:
+        FakeSynapse.register_answer = saved
+
+
 class Store:
     def get(self, ref: str) -> str:
         assert ref.endswith("registration_shared_secret"), ref
@@ -119,13 +131,9 @@ def test_registers_a_non_admin_with_the_shared_secret_mac(synapse: str) -> None:
 
 
 def test_an_existing_account_is_a_clear_refusal(synapse: str) -> None:
-    saved = FakeSynapse.register_answer
-    FakeSynapse.register_answer = (400, {"errcode": "M_USER_IN_USE", "error": "User ID already taken."})
-    try:
+    with registration_answers(400, {"errcode": "M_USER_IN_USE", "error": "User ID already taken."}):
         with pytest.raises(CounsellorError, match="exists already"):
             add_counsellor(load_plan(EXAMPLE), Store(), TENANT, "b.jensen", PASSWORD, synapse_url=synapse)
-    finally:
-        FakeSynapse.register_answer = saved
 
 
 def test_unreachable_synapse_is_an_error_without_the_password() -> None:
@@ -160,10 +168,6 @@ def test_without_email_no_admin_is_made(synapse: str) -> None:
 
 
 def test_a_refusal_for_lack_of_seats_says_so(synapse: str) -> None:
-    saved = FakeSynapse.register_answer
-    FakeSynapse.register_answer = (429, {"errcode": "M_LIMIT_EXCEEDED", "error": "Rate limited"})
-    try:
+    with registration_answers(429, {"errcode": "M_LIMIT_EXCEEDED", "error": "Rate limited"}):
         with pytest.raises(CounsellorError, match="all 12 licensed counsellor seats of awo-kiel are taken"):
             add_counsellor(load_plan(EXAMPLE), Store(), TENANT, "b.jensen", PASSWORD, synapse_url=synapse)
-    finally:
-        FakeSynapse.register_answer = saved
