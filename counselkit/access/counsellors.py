@@ -81,13 +81,6 @@ def check_email(email: str) -> str:
         raise CounsellorError(f"--email {email[:80]!r}: {reason}") from None
 
 
-def email_request(user_id: str, email: str) -> revoke.Request:
-    """Synapse admin API: the account's third-party ids become exactly this address (no confirmation mail: the
-    operator vouches for it, as Keycloak does for SSO accounts)."""
-    return revoke.Request("PUT", revoke._synapse_user_path(user_id),
-                          {"threepids": [{"medium": "email", "address": email}]})
-
-
 def add_counsellor(plan: Plan, store: object, tenant_slug: str, username: str, password: str,
                    ssh_options: tuple[str, ...] = (), synapse_url: str | None = None,
                    email: str | None = None) -> str:
@@ -122,7 +115,7 @@ def add_counsellor(plan: Plan, store: object, tenant_slug: str, username: str, p
     if email:
         try:
             with revoke.temporary_admin(base, shared_secret, transport) as admin:
-                admin.call(email_request(user_id, email))
+                admin.call(revoke.synapse_email_request(user_id, email))
         except revoke.RevokeError as exc:
             raise CounsellorError(f"Matrix: {user_id} registered, but its e-mail address was not set: {exc}; set it "
                                   "with the Synapse admin API or offboard and add it again") from None

@@ -96,6 +96,12 @@ def synapse_user_request(user_id: str) -> Request:
     return Request("GET", _synapse_user_path(user_id), expect=(200, 404))
 
 
+def synapse_email_request(user_id: str, email: str) -> Request:
+    """The account's third-party ids become exactly this e-mail address (no confirmation mail: the operator vouches
+    for it, as Keycloak does for SSO accounts)."""
+    return Request("PUT", _synapse_user_path(user_id), {"threepids": [{"medium": "email", "address": email}]})
+
+
 def synapse_devices_request(user_id: str) -> Request:
     return Request("GET", f"{_synapse_user_path(user_id)}/devices")
 

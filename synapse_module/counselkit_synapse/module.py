@@ -158,10 +158,10 @@ class CounsellingModule:
         answers the refused request with 429; the login page says "Rate limited" (docs/counselling.md#seats)."""
         from synapse.spam_checker_api import RegistrationBehaviour
 
+        # The service is decided before any database read: ensure_ready registers it, and would wait on itself.
         if not logic.takes_a_seat(username, self.config, is_help_seeker=False):
-            return RegistrationBehaviour.ALLOW  # the service (registered by ensure_ready itself) or the operator's
-        help_seeker = bool(username) and await self.is_help_seeker(f"@{username}:{self.server_name}")
-        if not logic.takes_a_seat(username, self.config, help_seeker):
+            return RegistrationBehaviour.ALLOW
+        if username and await self.is_help_seeker(f"@{username}:{self.server_name}"):
             return RegistrationBehaviour.ALLOW
         taken = len(await self.counsellor_ids())
         if logic.seat_free(self.config, taken):

@@ -84,7 +84,7 @@ def example_deploys(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> 
     (node3), Ansible onto its Ansible host (node8), at the same time (tests/lab/engines.py run_both). Both tenants
     files sit in one directory, so they share one secrets vault (same passwords and certificates), and each names
     its host's real address, so SSH from the control side reaches it; their mail relay (platform.smtp) is the lab's
-SMTP sink.
+    SMTP sink.
 
     The parity suite compares the two hosts and runs both engines a second time (drift repair); the suites that need
     a deployed site and change nothing the others check (privacy, session revocation, the counselling suites) use

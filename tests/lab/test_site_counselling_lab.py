@@ -381,8 +381,8 @@ def sink_messages_to(address: str, needle: str = "", timeout: float = 90) -> lis
 
 def test_new_enquiry_notice_reaches_counsellors_without_content(deployed: Deployed) -> None:
     """A counsellor with an e-mail address gets one notice per new enquiry through platform.smtp (the lab's SMTP
-    sink): the centre's name, a link to the centre, and nothing of the help-seeker (name, e-mail, postcode) or of
-    what they wrote."""
+    sink): the centre's name, and nothing of the help-seeker (name, e-mail, postcode), the room or what they
+    wrote."""
     address = f"notice-{random_source.token_hex(4)}@awo-kiel.example"
     deployed.add_counsellor(TENANT, prefix="lab.n", email=address)
     name, postcode, seeker_mail = f"hs{random_source.token_hex(5)}", "24103", f"hs-{random_source.token_hex(4)}@x.example"
