@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..layout import ROOT_USER
+from .contrast import contrast_warnings
 from .logo import logo_problem
 from .platform import Platform
 from .tenant import Tenant
@@ -35,8 +36,11 @@ def cross_checks(platform: Platform | None, tenants: dict[int, Tenant], base_dir
 WIDE_NETWORK_PREFIX = {4: 16, 6: 32}
 
 
-def warnings(platform: Platform) -> Iterator[Finding]:
+def warnings(platform: Platform, tenants: dict[int, Tenant] | None = None) -> Iterator[Finding]:
     """Allowed but risky settings; `validate` prints them and still succeeds."""
+    for index, tenant in (tenants or {}).items():
+        for field, message in contrast_warnings(tenant.branding):
+            yield ("tenants", index, "branding", field), message
     for index, value in enumerate(platform.admin_networks):
         network = ipaddress.ip_network(value)
         if network.prefixlen < WIDE_NETWORK_PREFIX[network.version]:
