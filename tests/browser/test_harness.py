@@ -31,6 +31,14 @@ def test_known_violations_are_reported(browser_context: Any, static_site: str) -
     assert everything == {"heading-order": "moderate"}  # the filter hides lower impacts; the run found them
 
 
+def test_axe_runs_under_a_csp_that_blocks_inline_script(browser_context: Any, static_site: str) -> None:
+    page = browser_context.new_page()
+    page.goto(f"{static_site}/inline.html")
+    assert page.title() == "unverändert"  # the test server's CSP is in force: inline script did not run
+    assert axe_violations(page) == []  # and axe still ran (a clean page: nothing serious)
+    assert page.evaluate("typeof axe.run") == "function"
+
+
 def test_a_clean_page_has_no_serious_violation(browser_context: Any, static_site: str) -> None:
     page = browser_context.new_page()
     page.goto(f"{static_site}/a11y-good.html")
