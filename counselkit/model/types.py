@@ -335,7 +335,8 @@ Country = Annotated[str, AfterValidator(_country)]
 Money = Annotated[LaxDecimal, AfterValidator(_money)]
 Email = Annotated[str, Field(json_schema_extra={"format": "email"}), AfterValidator(_text), AfterValidator(_email)]
 Url = Annotated[HttpUrl, BeforeValidator(_text_input)]
-HttpsUrl = Annotated[HttpUrl, BeforeValidator(_text_input), AfterValidator(_https)]
+HttpsUrl = Annotated[HttpUrl, Field(json_schema_extra={"pattern": "^https://"}), BeforeValidator(_text_input),
+                     AfterValidator(_https)]
 RelativeFile = Annotated[str, Field(max_length=200), AfterValidator(_relative_file)]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_text)]
 
