@@ -4,15 +4,17 @@ Used by tests/browser (the harness's own tests against a local static page) and 
 Import the fixtures into a conftest.py to use them there (pytest finds fixtures by the conftest's names):
 
     from tests.browser.harness import browser, browser_context  # noqa: F401  (fixtures)
-    from tests.browser.harness import new_context, origin_storage, axe_violations, screenshot
+    from tests.browser.harness import new_context, origin_storage, axe_violations, screenshot, beside_browser
 
-- `browser` (session fixture): one Chromium for the whole test session (starting it takes seconds here).
+- `browser` (module fixture): one Chromium per test module (starting it takes seconds here).
 - `browser_context` (fixture): a fresh, isolated context (own cookies, storage, service workers), closed after.
 - `new_context(browser)`: another isolated context inside a test, e.g. the counsellor next to the help-seeker.
 - `origin_storage(page, origin)`: everything the browser keeps for an origin (IndexedDB database names,
   localStorage, sessionStorage, Cache Storage, service workers, cookies), to prove that logout leaves nothing.
 - `axe_violations(page)`: axe-core's serious and critical violations of the page as it is now.
 - `screenshot(page, path)`: a full-page PNG at `path` (for docs/).
+- `beside_browser(function, *args)`: asyncio code (E2EEClient) while the browser is open, in a worker thread.
+- `chromium()`: the browser as a context manager, outside fixtures.
 - `serve_directory(directory)`: a static server on 127.0.0.1 (context manager, yields the base URL) sending a
   strict CSP, for tests without the lab (the harness's own; the built bundle with a made-up config.json).
 
@@ -25,16 +27,18 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
 
+T = TypeVar("T")
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package `chromium` (scripts/counselkit apt_packages)
 HERE = Path(__file__).resolve().parent
 AXE_SCRIPT = HERE / "node_modules" / "axe-core" / "axe.min.js"
@@ -63,9 +67,9 @@ def launch_browser(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=chromium_args())
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the session; each test takes its own context (see `browser_context`)."""
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium, closed (and Playwright's event loop released) on leaving the block."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -74,6 +78,27 @@ def browser() -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module; each test takes its own context (see `browser_context`).
+
+    Module, not session scope: while Playwright's sync API is open, its event loop counts as running in this
+    thread, so asyncio.run() and loop.run_until_complete() fail here (tests/matrix_client.py's E2EEClient too).
+    Closing the browser after its module keeps asyncio working for every other module; inside a browser module,
+    call asyncio code through `beside_browser`."""
+    with chromium() as instance:
+        yield instance
+
+
+def beside_browser(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`function(*args, **kwargs)` run in a worker thread, waited for: asyncio code next to an open browser.
+
+    An event loop is bound to no thread while it is not running, so one E2EEClient may be driven through
+    several such calls."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
 
 
 def new_context(browser: Any, **options: Any) -> Any:

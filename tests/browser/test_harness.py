@@ -3,12 +3,15 @@ behind, and its accessibility check reports a known violation (and nothing on a 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.harness import CHROMIUM, OriginStorage, axe_violations, new_context, origin_storage, screenshot
+from tests.browser.harness import (
+    CHROMIUM, OriginStorage, axe_violations, beside_browser, chromium, new_context, origin_storage, screenshot,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -80,3 +83,29 @@ def test_screenshot_is_a_png(browser_context: Any, static_site: str, tmp_path: P
     page.goto(f"{static_site}/a11y-good.html")
     shot = screenshot(page, tmp_path / "views" / "good.png")
     assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and shot.stat().st_size > 1000
+
+
+async def _answer() -> int:
+    await asyncio.sleep(0)
+    return 42
+
+
+def _open_close_then_asyncio() -> tuple[str, int]:
+    with chromium() as other:
+        version = other.version
+    return version, asyncio.run(_answer())  # closing a browser releases the loop
+
+
+def test_asyncio_beside_an_open_browser_and_after_it(browser: Any) -> None:
+    loop = asyncio.new_event_loop()  # like tests/matrix_client.E2EEClient: one loop, driven call by call
+    coroutine = _answer()
+    try:
+        with pytest.raises(RuntimeError):  # what beside_browser is for: the sync API's loop counts as running
+            asyncio.run(coroutine)
+        assert beside_browser(loop.run_until_complete, _answer()) == 42
+        assert beside_browser(loop.run_until_complete, _answer()) == 42  # the same loop from another thread
+    finally:
+        coroutine.close()
+        loop.close()
+    # After its browser is closed a thread has asyncio back: why `browser` is module-scoped, not session-scoped.
+    assert beside_browser(_open_close_then_asyncio) == (browser.version, 42)
