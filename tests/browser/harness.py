@@ -14,7 +14,8 @@ Import the fixtures into a conftest.py to use them there (pytest finds fixtures 
 - `axe_violations(page)`: axe-core's serious and critical violations of the page as it is now.
 - `screenshot(page, path)`: a full-page PNG at `path` (for docs/).
 - `beside_browser(function, *args)`: asyncio code (E2EEClient) while the browser is open, in a worker thread.
-- `chromium()`: the browser as a context manager, outside fixtures.
+- `chromium(extra_args)`: the browser as a context manager, outside fixtures; for the lab with
+  `lab_chromium_args(names, ca_file)`: tenant names mapped to lab addresses, their CA-verified certificates trusted.
 - `serve_directory(directory)`: a static server on 127.0.0.1 (context manager, yields the base URL) sending a
   strict CSP, for tests without the lab (the harness's own; the built bundle with a made-up config.json).
 
@@ -24,8 +25,12 @@ tests/browser/package-lock.json; scripts/counselkit test installs it with `npm c
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -54,26 +59,69 @@ class HarnessError(RuntimeError):
     """The harness cannot run: something the install path should have put in place is missing."""
 
 
-def chromium_args() -> list[str]:
+# Names the browser may reach: none by default but 127.0.0.1 (the local test servers; the rules cover IP literals
+# too), so a test never reaches outside the machine and the lab, not even through a quick-exit link to a real site.
+NO_OTHER_NAMES = "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+
+
+def chromium_args(extra: list[str] | None = None) -> list[str]:
     # Chromium refuses to start as root with its sandbox (CI and the lab's control machine run as root); the pages
     # are our own test pages and the lab's, not the internet. /dev/shm in containers is small: use /tmp instead.
-    args = ["--disable-dev-shm-usage"]
+    args = ["--disable-dev-shm-usage", *(extra or [])]
+    if not any(arg.startswith("--host-resolver-rules=") for arg in args):
+        args.append(f"--host-resolver-rules={NO_OTHER_NAMES}")
     return [*args, "--no-sandbox"] if os.geteuid() == 0 else args
 
 
-def launch_browser(playwright: Any) -> Any:
+def launch_browser(playwright: Any, extra_args: list[str] | None = None) -> Any:
     if not CHROMIUM.is_file():
         raise HarnessError(f"{CHROMIUM} is missing: install Debian's chromium (scripts/counselkit test does)")
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=chromium_args())
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=chromium_args(extra_args))
+
+
+def _spki_sha256(der: bytes) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key = x509.load_der_x509_certificate(der).public_key()
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def verified_spki(name: str, address: str, ca_file: Path, port: int = 443) -> str:
+    """The SPKI hash of the certificate `address` serves for `name`, once Python has verified it against `ca_file`.
+
+    Raises ssl.SSLError (or OSError) when it does not verify: the browser then never sees that site."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    with socket.create_connection((address, port), timeout=15) as raw, \
+            context.wrap_socket(raw, server_hostname=name) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None  # a verified handshake always has the peer's certificate
+    return _spki_sha256(der)
+
+
+def lab_chromium_args(names: dict[str, str], ca_file: Path, port: int = 443) -> list[str]:
+    """Chromium arguments to reach the lab's tenants by name, trusting exactly their verified certificates.
+
+    `names` maps each tenant domain to its lab host's address (tests/lab: {t.domain: plan.host(t.host).address});
+    every other name stays unresolvable. Chromium on Linux has no flag to trust a CA file, and its SPKI allow-list
+    matches only certificates the server sends (the lab's CA is not sent): so each tenant's certificate is verified
+    here against the lab's CA, and Chromium accepts exactly those keys. The pages stay secure contexts, so
+    service workers and Cache Storage behave as in production."""
+    rules = [f"MAP {name} {address}" for name, address in sorted(names.items())] + [NO_OTHER_NAMES]
+    pins = sorted({verified_spki(name, address, ca_file, port) for name, address in names.items()})
+    return [f"--host-resolver-rules={', '.join(rules)}", f"--ignore-certificate-errors-spki-list={','.join(pins)}"]
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
-    """A headless Chromium, closed (and Playwright's event loop released) on leaving the block."""
+def chromium(extra_args: list[str] | None = None) -> Iterator[Any]:
+    """A headless Chromium, closed (and Playwright's event loop released) on leaving the block.
+
+    `extra_args`: e.g. lab_chromium_args(...) for the lab's tenants."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = launch_browser(playwright)
+        instance = launch_browser(playwright, extra_args)
         try:
             yield instance
         finally:
@@ -213,10 +261,12 @@ TEST_PAGE_CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-
 
 
 @contextmanager
-def serve_directory(directory: Path, headers: dict[str, str] | None = None) -> Iterator[str]:
+def serve_directory(directory: Path, headers: dict[str, str] | None = None,
+                    tls: tuple[Path, Path] | None = None) -> Iterator[str]:
     """Serve `directory` on 127.0.0.1 (a free port) with `headers` on every answer; yields the base URL.
 
-    http://127.0.0.1 is a secure context for the browser, so Cache Storage and service workers work there."""
+    http://127.0.0.1 is a secure context for the browser, so Cache Storage and service workers work there.
+    `tls` (certificate file, key file): HTTPS instead, as the lab's nginx serves it (the URL then says https)."""
     extra = {"Content-Security-Policy": TEST_PAGE_CSP, "Cache-Control": "no-store", **(headers or {})}
 
     class Handler(SimpleHTTPRequestHandler):
@@ -232,10 +282,14 @@ def serve_directory(directory: Path, headers: dict[str, str] | None = None) -> I
             pass  # quiet test output; failures show in the assertions
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
