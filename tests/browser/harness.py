@@ -106,8 +106,8 @@ def lab_chromium_args(names: dict[str, str], ca_file: Path, port: int = 443) -> 
     `names` maps each tenant domain to its lab host's address (tests/lab: {t.domain: plan.host(t.host).address});
     every other name stays unresolvable. Chromium on Linux has no flag to trust a CA file, and its SPKI allow-list
     matches only certificates the server sends (the lab's CA is not sent): so each tenant's certificate is verified
-    here against the lab's CA, and Chromium accepts exactly those keys. The pages stay secure contexts, so
-    service workers and Cache Storage behave as in production."""
+    here against the lab's CA, and Chromium accepts exactly those keys. Service workers then register as in
+    production (with ignore_https_errors they do not: no worker script is fetched over a certificate error)."""
     rules = [f"MAP {name} {address}" for name, address in sorted(names.items())] + [NO_OTHER_NAMES]
     pins = sorted({verified_spki(name, address, ca_file, port) for name, address in names.items()})
     return [f"--host-resolver-rules={', '.join(rules)}", f"--ignore-certificate-errors-spki-list={','.join(pins)}"]
