@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from .. import layout
-from .types import _relative_file
+from .types import check_relative_file
 
 LOGO_MAX_BYTES = 256 * 1024  # a logo is a few KiB; this leaves room for a detailed SVG
 LOGO_MAX_PIXELS = 4096  # per side of a PNG: more is a decompression bomb, not a logo
@@ -31,7 +31,7 @@ _EXTERNAL_REFERENCE = re.compile(r"url\(\s*['\"]?\s*(?!#)|@import|javascript:|ex
 
 
 def _logo_name(value: str) -> str:
-    _relative_file(value)
+    check_relative_file(value)
     suffix = value[value.rfind("."):].lower() if "." in value else ""
     if not _NAME.fullmatch(value) or suffix not in layout.LOGO_TYPES:
         raise ValueError(f"'{value}' is not an accepted logo file name: letters, digits, '.', '_', '-' and '/', "

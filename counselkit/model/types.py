@@ -210,7 +210,7 @@ def _https(value: HttpUrl) -> HttpUrl:
     return value
 
 
-def _relative_file(value: str) -> str:
+def check_relative_file(value: str) -> str:
     """A file name below the directory of tenants.yaml: no absolute path, no '..', no hidden or empty parts."""
     parts = value.split("/")
     if value.startswith("/") or any(part in ("", ".", "..") or part.startswith(".") for part in parts):
@@ -337,7 +337,6 @@ Email = Annotated[str, Field(json_schema_extra={"format": "email"}), AfterValida
 Url = Annotated[HttpUrl, BeforeValidator(_text_input)]
 HttpsUrl = Annotated[HttpUrl, Field(json_schema_extra={"pattern": "^https://"}), BeforeValidator(_text_input),
                      AfterValidator(_https)]
-RelativeFile = Annotated[str, Field(max_length=200), AfterValidator(_relative_file)]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_text)]
 
 
