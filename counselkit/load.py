@@ -45,7 +45,7 @@ def validate_document(doc: YamlDocument) -> tuple[Inventory | None, list[Problem
         return None, problems
     inventory = Inventory.model_construct(platform=platform, tenants=[tenants[i] for i in sorted(tenants)])
     inventory._source = doc.path.resolve()
-    inventory._warnings = [doc.problem(loc, f"warning: {message}") for loc, message in warnings(platform)]
+    inventory._warnings = [doc.problem(loc, f"warning: {message}") for loc, message in warnings(platform, tenants)]
     return inventory, []
 
 

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..layout import ROOT_USER
+from .contrast import contrast_warnings
+from .logo import logo_problem
 from .platform import Platform
 from .tenant import Tenant
 from .types import address_key
@@ -34,8 +36,11 @@ def cross_checks(platform: Platform | None, tenants: dict[int, Tenant], base_dir
 WIDE_NETWORK_PREFIX = {4: 16, 6: 32}
 
 
-def warnings(platform: Platform) -> Iterator[Finding]:
+def warnings(platform: Platform, tenants: dict[int, Tenant] | None = None) -> Iterator[Finding]:
     """Allowed but risky settings; `validate` prints them and still succeeds."""
+    for index, tenant in (tenants or {}).items():
+        for field, message in contrast_warnings(tenant.branding):
+            yield ("tenants", index, "branding", field), message
     for index, value in enumerate(platform.admin_networks):
         network = ipaddress.ip_network(value)
         if network.prefixlen < WIDE_NETWORK_PREFIX[network.version]:
@@ -69,8 +74,9 @@ def _duplicate_admin_emails(tenants: dict[int, Tenant]) -> Iterator[Finding]:
 def _logos_exist(tenants: dict[int, Tenant], base_dir: Path) -> Iterator[Finding]:
     for index, tenant in tenants.items():
         logo = tenant.branding.logo
-        if logo and not (base_dir / logo).is_file():
-            yield ("tenants", index, "branding", "logo"), f"file '{logo}' not found next to tenants.yaml"
+        problem = logo_problem(base_dir, logo) if logo else None
+        if problem:
+            yield ("tenants", index, "branding", "logo"), problem
 
 
 def _duplicate_hosts(platform: Platform) -> Iterator[Finding]:
