@@ -352,3 +352,316 @@ def test_postgres_least_privilege_and_hashes(plan):
 def test_table_host_refuses_what_it_was_not_given():
     host = TableHost({"true": ""})
     assert host.run("true").rc == 0 and host.run("rm -rf /").rc == 127
+
+
+# --- SSH algorithms, root login off ---------------------------------------------------------------------------
+
+SSHD_ALGOS = ("kexalgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256\n"
+              "ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com\n"
+              "macs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com\n"
+              "hostkeyalgorithms ssh-ed25519,rsa-sha2-512\n")
+
+
+@pytest.mark.parametrize("line, problem", [
+    (None, None),
+    ("kexalgorithms curve25519-sha256,diffie-hellman-group14-sha256", "kexalgorithms: not allowed diffie-hellman-group14-sha256"),
+    ("ciphers aes128-cbc", "ciphers: not allowed aes128-cbc"),
+    ("macs hmac-sha1", "macs: not allowed hmac-sha1"),
+    ("hostkeyalgorithms ssh-rsa", "hostkeyalgorithms: not allowed ssh-rsa"),
+    ("macs ", "macs: nothing reported"),
+])
+def test_ssh_modern_algorithms(plan, line, problem):
+    finding = checks.ssh_modern_algorithms(context(plan, {"sshd -T": (line + "\n" if line else "") + SSHD_ALGOS}))
+    if problem is None:
+        assert finding.status == "pass", finding
+    else:
+        assert finding.status == "fail" and problem in finding.found, finding
+    assert checks.ssh_modern_algorithms(context(plan, {})).status == "fail"
+
+
+def test_ssh_root_login_off_branches(plan):
+    root_plan = plan.hosts[0]
+    assert not root_plan.sudo  # the example deploys as root (its first run)
+    assert checks.ssh_root_login_off(context(plan, {"sshd -T": "permitrootlogin no\n"})).status == "pass"
+    flagged = checks.ssh_root_login_off(context(plan, {"sshd -T": "permitrootlogin prohibit-password\n"}))
+    assert flagged.status == "na" and "ssh_user" in flagged.reason
+    assert checks.ssh_root_login_off(context(plan, {})).status == "fail"
+
+
+# --- admins, sudo group, sudoers --------------------------------------------------------------------------------
+
+def admin_table(plan, keys: dict[str, str] | None = None, groups: dict[str, str] | None = None,
+                missing: str | None = None) -> dict[str, Answer | str]:
+    table: dict[str, Answer | str] = {"sshd -T": "authorizedkeysfile .ssh/authorized_keys\n"}
+    for admin in plan.platform.admins:
+        if admin.name == missing:
+            table[f"getent passwd {admin.name}"] = Answer(2, "")
+            continue
+        table[f"getent passwd {admin.name}"] = f"{admin.name}:x:1001:1001::/home/{admin.name}:/bin/bash\n"
+        table[f"cat /home/{admin.name}/.ssh/authorized_keys"] = (keys or {}).get(admin.name, admin.ssh_key + "\n")
+        table[f"id -nG {admin.name}"] = (groups or {}).get(admin.name, f"{admin.name} {layout.ADMIN_GROUP}\n")
+    return table
+
+
+def test_admins_with_their_keys_only(plan):
+    anna, jonas = plan.platform.admins[0], plan.platform.admins[1]
+    assert checks.accounts_admins_with_keys(context(plan, admin_table(plan))).status == "pass"
+    cases = [
+        (admin_table(plan, missing=anna.name), f"{anna.name}: no such account"),
+        (admin_table(plan, keys={anna.name: jonas.ssh_key + "\n"}), f"{anna.name}: planned key not in"),
+        (admin_table(plan, keys={anna.name: anna.ssh_key + "\n" + jonas.ssh_key + "\n"}), "1 unplanned key(s)"),
+        (admin_table(plan, groups={anna.name: "anna users\n"}), f"not in group {layout.ADMIN_GROUP}"),
+    ]
+    for table, problem in cases:
+        finding = checks.accounts_admins_with_keys(context(plan, table))
+        assert finding.status == "fail" and problem in finding.found, (problem, finding)
+    no_file = {k: v for k, v in admin_table(plan).items() if not k.startswith(f"cat /home/{anna.name}/")}
+    assert "missing" in checks.accounts_admins_with_keys(context(plan, no_file)).found
+
+
+def test_sudo_group_matches_plan(plan):
+    planned = ",".join(a.name for a in plan.platform.admins)
+    ok = {f"getent group {layout.ADMIN_GROUP}": f"{layout.ADMIN_GROUP}:x:900:{planned}\n", "getent group sudo": "sudo:x:27:\n"}
+    assert checks.sudo_group_matches_plan(context(plan, ok)).status == "pass"
+    extra = {**ok, "getent group sudo": "sudo:x:27:mallory\n"}
+    assert "unplanned members of sudo: mallory" in checks.sudo_group_matches_plan(context(plan, extra)).found
+    short = {**ok, f"getent group {layout.ADMIN_GROUP}": f"{layout.ADMIN_GROUP}:x:900:{plan.platform.admins[0].name}\n"}
+    assert f"lacks {plan.platform.admins[1].name}" in checks.sudo_group_matches_plan(context(plan, short)).found
+    none = {"getent group sudo": "sudo:x:27:\n"}
+    assert "does not exist" in checks.sudo_group_matches_plan(context(plan, none)).found
+
+
+SUDOERS_FIND = "find /etc/sudoers /etc/sudoers.d -maxdepth 1 -type f -printf '%p %u %g %m\\n'"
+
+
+@pytest.mark.parametrize("row, status", [
+    ("/etc/sudoers.d/counselkit root root 440", "pass"),
+    ("/etc/sudoers.d/counselkit root root 444", "fail"),   # readable by others
+    ("/etc/sudoers.d/counselkit root root 460", "fail"),   # group-writable
+    ("/etc/sudoers.d/counselkit anna root 440", "fail"),   # not root's
+])
+def test_sudoers_permissions(plan, row, status):
+    table = {SUDOERS_FIND: f"/etc/sudoers root root 440\n{row}\n"}
+    assert checks.sudoers_permissions(context(plan, table)).status == status
+    assert checks.sudoers_permissions(context(plan, {})).status == "fail"  # sudo not installed
+
+
+# --- network sysctls, patching, journal, secrets at rest ---------------------------------------------------------
+
+def test_sysctl_network(plan):
+    good = {f"sysctl -n {k}": sorted(v)[0] for k, v in checks.NETWORK_SYSCTLS.items()}
+    assert checks.sysctl_network(context(plan, good)).status == "pass"
+    bad = {**good, "sysctl -n net.ipv4.conf.all.accept_redirects": "1"}
+    finding = checks.sysctl_network(context(plan, bad))
+    assert finding.status == "fail" and "net.ipv4.conf.all.accept_redirects = 1" in finding.found
+    absent = {k: v for k, v in good.items() if "tcp_syncookies" not in k}
+    assert "net.ipv4.tcp_syncookies = (absent)" in checks.sysctl_network(context(plan, absent)).found
+
+
+def test_configured_sysctls_etc_overrides_the_same_file_in_usr_lib(plan):
+    """systemd-sysctl: a file in /etc replaces the file of the same name in /usr/lib; later names win."""
+    table = sysctl_table(False, {})
+    grep = next(k for k in table if k.startswith("grep "))
+    table[grep] = ("/etc/sysctl.d/61-counselkit-kernel.conf:kernel.kptr_restrict = 2\n"
+                   "/usr/lib/sysctl.d/61-counselkit-kernel.conf:kernel.kptr_restrict = 0\n"
+                   "/usr/lib/sysctl.d/10-a.conf:kernel.sysrq = 1\n/etc/sysctl.d/90-z.conf:kernel.sysrq = 0\n")
+    configured = checks.kernel._configured_sysctls(context(plan, table))
+    assert configured == {"kernel.kptr_restrict": "2", "kernel.sysrq": "0"}
+
+
+UU_DUMP = ('APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n'
+           'Unattended-Upgrade::Origins-Pattern:: "origin=Debian,codename=bookworm,label=Debian-Security";\n')
+
+
+def patching_table(**override: Answer | str) -> dict[str, Answer | str]:
+    table: dict[str, Answer | str] = {"dpkg-query -W -f '${Status}' unattended-upgrades": "install ok installed",
+                                      "apt-config dump": UU_DUMP, "systemctl is-active apt-daily-upgrade.timer": "active\n"}
+    return {**table, **override}
+
+
+@pytest.mark.parametrize("override, problem", [
+    ({}, None),
+    ({"dpkg-query -W -f '${Status}' unattended-upgrades": Answer(1, "")}, "unattended-upgrades is not installed"),
+    ({"apt-config dump": UU_DUMP.replace('Unattended-Upgrade "1"', 'Unattended-Upgrade "0"')},
+     'APT::Periodic::Unattended-Upgrade not "1"'),
+    ({"apt-config dump": UU_DUMP.replace("label=Debian-Security", "label=Debian")}, "no security origin"),
+    ({"systemctl is-active apt-daily-upgrade.timer": Answer(3, "inactive\n")}, "apt-daily-upgrade.timer not active"),
+])
+def test_unattended_upgrades(plan, override, problem):
+    finding = checks.unattended_upgrades_enabled(context(plan, patching_table(**override)))
+    if problem is None:
+        assert finding.status == "pass", finding
+    else:
+        assert finding.status == "fail" and problem in finding.found, finding
+
+
+def test_security_repository(plan):
+    policy = " 500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages\n"
+    assert checks.security_repository_configured(context(plan, {"apt-cache policy": policy})).status == "pass"
+    assert checks.security_repository_configured(context(plan, {"apt-cache policy": policy.replace("-security", "")})).status == "fail"
+
+
+JOURNAL_FIND = "find /var/log/journal -maxdepth 2 -name 'system*.journal'"
+
+
+@pytest.mark.parametrize("storage, files, status", [
+    ("", "/var/log/journal/ab/system.journal\n", "pass"),               # Debian: auto, directory present
+    ("Storage=persistent\n", "/var/log/journal/ab/system.journal\n", "pass"),
+    ("Storage=volatile\n", "/var/log/journal/ab/system.journal\n", "fail"),
+    ("Storage=persistent\n", "", "fail"),                              # configured, but nothing written there
+])
+def test_journald_persistent(plan, storage, files, status):
+    table = {"systemd-analyze cat-config systemd/journald.conf": "[Journal]\n" + storage, JOURNAL_FIND: files}
+    assert checks.journald_persistent(context(plan, table)).status == status
+
+
+def secrets_table(plan, exposed: str = "", mode: str = "700") -> dict[str, Answer | str]:
+    table: dict[str, Answer | str] = {
+        f"test -d {layout.COUNSELKIT_ETC}": "", f"test -d {layout.KEYCLOAK_HOME}": Answer(1, ""),
+        f"find {layout.COUNSELKIT_ETC} -type f -perm /o+rw -printf '%p %u:%g %m\\n'": exposed}
+    for tenant in plan.hosts[0].tenants:
+        table[f"stat -c '%U %a' {tenant.backup_config_dir}"] = f"root {mode}\n"
+    return table
+
+
+def test_secret_files_protected(plan):
+    ok = checks.secret_files_protected(context(plan, secrets_table(plan, "/etc/counselkit/tls/a.crt root:root 644\n")))
+    assert ok.status == "pass", ok  # a certificate may be world-readable
+    leak = checks.secret_files_protected(context(plan, secrets_table(plan, "/etc/counselkit/synapse/a/signing.key root:root 644\n")))
+    assert leak.status == "fail" and "signing.key" in leak.found
+    open_dir = checks.secret_files_protected(context(plan, secrets_table(plan, mode="755")))
+    assert open_dir.status == "fail" and plan.hosts[0].tenants[0].backup_config_dir in open_dir.found
+    assert "nothing was deployed" in checks.secret_files_protected(context(plan, {})).found
+
+
+# --- backups ----------------------------------------------------------------------------------------------------
+
+def timers_table(plan, **service: str) -> dict[str, Answer | str]:
+    table: dict[str, Answer | str] = {}
+    for tenant in plan.hosts[0].tenants:
+        names = layout.backup_job_names(tenant.slug)
+        table[f"systemctl is-active {names['timer']}"] = "active\n"
+        table[f"systemctl show {names['service']} --property=Result --property=ExecMainExitTimestamp "
+              f"--property=ExecMainStatus"] = ("Result=success\nExecMainExitTimestamp=Wed 2026-12-02 03:00:00 UTC\n"
+                                              "ExecMainStatus=0\n")
+    first = layout.backup_job_names(plan.hosts[0].tenants[0].slug)
+    if "timer" in service:
+        table[f"systemctl is-active {first['timer']}"] = Answer(3, service["timer"])
+    if "show" in service:
+        key = next(k for k in table if k.startswith(f"systemctl show {first['service']}"))
+        table[key] = service["show"]
+    return table
+
+
+@pytest.mark.parametrize("service, problem", [
+    ({}, None),
+    ({"timer": "inactive\n"}, "timer inactive"),
+    ({"show": "Result=success\nExecMainExitTimestamp=\nExecMainStatus=0\n"}, "never ran"),
+    ({"show": "Result=exit-code\nExecMainExitTimestamp=Wed 2026-12-02 03:00:00 UTC\nExecMainStatus=3\n"}, "Result=exit-code status 3"),
+])
+def test_backup_timers_active(plan, service, problem):
+    finding = checks.backup_timers_active(context(plan, timers_table(plan, **service)))
+    if problem is None:
+        assert finding.status == "pass", finding
+    else:
+        assert finding.status == "fail" and problem in finding.found, finding
+
+
+class Secrets:
+    def get(self, ref: str) -> str:
+        return f"value-of-{ref}"
+
+
+SNAPSHOT = "4f1d2a7be0c94c1e8a5b6d3f2e1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a"
+
+
+def host_backup_table(plan, repository: str | None = None, status: Answer | str | None = None) -> dict[str, Answer | str]:
+    table: dict[str, Answer | str] = {}
+    for tenant in plan.hosts[0].tenants:
+        names = layout.backup_job_names(tenant.slug)
+        table[f"grep -h -E '^RESTIC_REPOSITORY=' {names['env_file']}"] = \
+            f"RESTIC_REPOSITORY={shlex.quote(repository or tenant.backup_repository)}\n"
+        table[f"cat {names['status_file']}"] = status if status is not None else json.dumps(
+            {"job": tenant.slug, "exit_code": 0, "ok": True, "snapshot_id": SNAPSHOT, "finished": "2026-12-02T03:00:01Z"})
+    return table
+
+
+class FakeRestic:
+    """The repositories as restic would answer from the auditing machine: snapshot SNAPSHOT made by `hostname`."""
+
+    def __init__(self, hostname: str, wrong_password_opens: bool = False):
+        self.hostname, self.wrong_password_opens, self.calls = hostname, wrong_password_opens, []
+
+    def __call__(self, env, *args):
+        import subprocess
+
+        self.calls.append((env.get("RESTIC_REPOSITORY"), env.get("RESTIC_PASSWORD"), args))
+        ok = env.get("RESTIC_PASSWORD", "").startswith("value-of-")
+        if args[:2] == ("cat", "config"):
+            return subprocess.CompletedProcess(args, 0 if ok or self.wrong_password_opens else 1, b"{}", b"wrong password")
+        if args[:2] == ("snapshots", "--json"):
+            listed = [{"id": SNAPSHOT, "hostname": self.hostname}] if args[2] == SNAPSHOT else []
+            return subprocess.CompletedProcess(args, 0 if listed else 1, json.dumps(listed).encode(),
+                                               b"" if listed else b"no matching ID found")
+        if args[0] == "dump":
+            return subprocess.CompletedProcess(args, 0, b"ed25519 a_key secret", b"")
+        raise AssertionError(args)
+
+
+def backup_context(plan, monkeypatch, table, restic: FakeRestic) -> CheckContext:
+    from counselkit.audit.checks import backups
+
+    monkeypatch.setattr(backups, "_restic", restic)
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
+    ctx = context(plan, table)
+    ctx.secrets = Secrets()
+    return ctx
+
+
+def test_backup_restorable_from_the_hosts_own_last_snapshot(plan, monkeypatch):
+    restic = FakeRestic(plan.hosts[0].name)
+    finding = checks.backup_repository_restorable(backup_context(plan, monkeypatch, host_backup_table(plan), restic))
+    assert finding.status == "pass", finding
+    tenant = plan.hosts[0].tenants[0]
+    assert (tenant.backup_repository, f"value-of-{tenant.secrets['restic_password']}",
+            ("dump", SNAPSHOT, tenant.signing_key_path)) in restic.calls
+    assert "signing key read back" in finding.found and "ed25519" not in finding.found  # the key is never shown
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("bare host", "no backup job configured on this host"),
+    ("never ran", "the job never recorded a run on this host"),
+    ("failed run", "the host's last run made no snapshot"),
+    ("other repository", "the host's job writes to s3:http://elsewhere/bucket/x"),
+    ("another host's snapshot", "was made by ['node9']"),
+    ("snapshot not in the repository", "not in the repository"),
+    ("wrong password opens", "repository opens with a wrong password"),
+])
+def test_backup_restorable_fails_without_this_hosts_evidence(plan, monkeypatch, case, problem):
+    table, restic = host_backup_table(plan), FakeRestic(plan.hosts[0].name)
+    if case == "bare host":
+        table = {k: Answer(2, "", "No such file or directory") for k in table}
+    elif case == "never ran":
+        table = {k: (Answer(1, "", "No such file") if k.startswith("cat ") else v) for k, v in table.items()}
+    elif case == "failed run":
+        table = host_backup_table(plan, status=json.dumps({"exit_code": 3, "ok": False, "snapshot_id": None}))
+    elif case == "other repository":
+        table = host_backup_table(plan, repository="s3:http://elsewhere/bucket/x")
+    elif case == "another host's snapshot":
+        restic = FakeRestic("node9")  # the repository holds the tenant's backups, made by another host
+    elif case == "snapshot not in the repository":
+        other = json.dumps({"ok": True, "snapshot_id": "0" * 64})
+        table = {k: (other if k.startswith("cat ") else v) for k, v in table.items()}
+    elif case == "wrong password opens":
+        restic = FakeRestic(plan.hosts[0].name, wrong_password_opens=True)
+    finding = checks.backup_repository_restorable(backup_context(plan, monkeypatch, table, restic))
+    assert finding.status == "fail" and problem in finding.found, finding
+    if case == "bare host":
+        assert restic.calls == []  # no host evidence: the repository is not even asked
+
+
+def test_backup_restorable_needs_secrets_and_restic(plan, monkeypatch):
+    assert checks.backup_repository_restorable(context(plan, host_backup_table(plan))).status == "error"
+    ctx = backup_context(plan, monkeypatch, host_backup_table(plan), FakeRestic("x"))
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert checks.backup_repository_restorable(ctx).status == "error"
