@@ -665,3 +665,174 @@ def test_backup_restorable_needs_secrets_and_restic(plan, monkeypatch):
     ctx = backup_context(plan, monkeypatch, host_backup_table(plan), FakeRestic("x"))
     monkeypatch.setattr("shutil.which", lambda name: None)
     assert checks.backup_repository_restorable(ctx).status == "error"
+
+
+# --- PostgreSQL: listeners and authentication ---------------------------------------------------------------------
+
+class SqlHost(TableHost):
+    """Answers read-only psql calls by a marker in their SQL, everything else from the table."""
+
+    def __init__(self, table: dict[str, Answer | str], sql: dict[str, Answer | str]):
+        super().__init__(table)
+        self.sql = {k: (v if isinstance(v, Answer) else Answer(0, v)) for k, v in sql.items()}
+
+    def run(self, command: str) -> Answer:
+        if command.startswith("runuser -u postgres -- psql"):
+            self.ran.append(command)
+            return next((answer for marker, answer in self.sql.items() if marker in command),
+                        Answer(2, "", "psql: unexpected query"))
+        return super().run(command)
+
+
+def sql_context(plan, table: dict[str, Answer | str], sql: dict[str, Answer | str]) -> CheckContext:
+    host_plan = plan.hosts[0]
+    host = SqlHost({"systemd-detect-virt --container": Answer(1, "none"), **table}, sql)
+    return CheckContext(host, Target(host_plan.name, "table://", "127.0.0.1", host_plan), plan, Transcript())
+
+
+PG_SS = f"LISTEN 0 244 127.0.0.1:{layout.POSTGRES_PORT} 0.0.0.0:*\nLISTEN 0 244 [::1]:{layout.POSTGRES_PORT} [::]:*\n"
+
+
+@pytest.mark.parametrize("sockets, listen, problem", [
+    (PG_SS, "localhost", None),
+    (PG_SS + f"LISTEN 0 244 0.0.0.0:{layout.POSTGRES_PORT} 0.0.0.0:*\n", "localhost", f"listening on 0.0.0.0:{layout.POSTGRES_PORT}"),
+    (PG_SS, "*", "listen_addresses = *"),
+])
+def test_postgres_local_only(plan, sockets, listen, problem):
+    ctx = sql_context(plan, {"ss -tlnpH": sockets, "ss -ulnpH": ""}, {"SHOW listen_addresses": listen + "\n"})
+    finding = checks.postgres_local_only(ctx)
+    if problem is None:
+        assert finding.status == "pass", finding
+    else:
+        assert finding.status == "fail" and problem in finding.found, finding
+    down = sql_context(plan, {"ss -tlnpH": "", "ss -ulnpH": ""}, {"SHOW listen_addresses": Answer(2, "", "no server")})
+    assert "not reachable" in checks.postgres_local_only(down).found
+
+
+HBA_OK = "1|local|all|postgres|||peer\n2|local|all|all|||peer\n3|host|all|all|127.0.0.1|255.255.255.255|scram-sha-256\n" \
+         "4|host|all|all|::1|ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff|scram-sha-256\n5|host|all|all|0.0.0.0|0.0.0.0|reject\n"
+
+
+@pytest.mark.parametrize("encryption, extra, problem", [
+    ("scram-sha-256", "", None),
+    ("md5", "", "password_encryption = md5"),
+    ("scram-sha-256", "6|local|all|all|||trust\n", "pg_hba line 6: local all all  trust"),
+    ("scram-sha-256", "6|host|all|all|10.0.0.0|255.0.0.0|scram-sha-256\n", "pg_hba line 6: host from 10.0.0.0/255.0.0.0"),
+    ("scram-sha-256", "6|host|all|all|127.0.0.1|255.255.255.255|md5\n", "pg_hba line 6: host all all 127.0.0.1 md5"),
+])
+def test_postgres_scram_only(plan, encryption, extra, problem):
+    ctx = sql_context(plan, {}, {"SHOW password_encryption": encryption + "\n", "pg_hba_file_rules": HBA_OK + extra})
+    finding = checks.postgres_scram_only(ctx)
+    if problem is None:
+        assert finding.status == "pass", finding
+    else:
+        assert finding.status == "fail" and problem in finding.found, finding
+    unreadable = sql_context(plan, {}, {"SHOW password_encryption": "scram-sha-256\n",
+                                        "pg_hba_file_rules": Answer(1, "", "permission denied")})
+    assert checks.postgres_scram_only(unreadable).status == "error"
+
+
+# --- Synapse: units, exposure, listeners, registration, federation ------------------------------------------------
+
+def synapse_table(plan, owner: str | None = None, **override: str) -> dict[str, Answer | str]:
+    """`systemctl show` of every tenant's unit (each its own MainPID and owner); `override` and `owner` change the
+    first tenant's."""
+    props = ["ActiveState", "User", "MainPID", *checks.SANDBOX]
+    table: dict[str, Answer | str] = {}
+    for i, tenant in enumerate(plan.hosts[0].tenants):
+        values = {"ActiveState": "active", "User": tenant.unix_user, "MainPID": str(4242 + i), "NoNewPrivileges": "yes",
+                  "ProtectSystem": "strict", "PrivateTmp": "yes", **(override if i == 0 else {})}
+        table[shlex.join(["systemctl", "show", tenant.unit, *(f"--property={p}" for p in props)])] = \
+            "".join(f"{k}={v}\n" for k, v in values.items())
+        table[f"ps -o user:64= -p {4242 + i}"] = ((owner if i == 0 and owner else tenant.unix_user) + "\n")
+    return table
+
+
+def test_synapse_units_sandboxed(plan):
+    first = plan.hosts[0].tenants[0]
+    finding = checks.synapse_units_sandboxed(context(plan, synapse_table(plan)))
+    assert finding.status == "pass", finding
+    for override, problem in [({"ActiveState": "failed"}, f"{first.unit} failed"),
+                              ({"User": ""}, f"User=(root) (expected {first.unix_user})"),
+                              ({"ProtectSystem": "no"}, "ProtectSystem=no"),
+                              ({"NoNewPrivileges": "no"}, "NoNewPrivileges=no"),
+                              ({"PrivateTmp": "no"}, "PrivateTmp=no")]:
+        bad = checks.synapse_units_sandboxed(context(plan, synapse_table(plan, **override)))
+        assert bad.status == "fail" and f"{first.domain}: {problem}" in bad.found, (override, bad.found)
+    other = checks.synapse_units_sandboxed(context(plan, synapse_table(plan, owner="root")))
+    assert other.status == "fail" and f"{first.domain}: process 4242 runs as root" in other.found
+
+
+def exposure_table(plan, scores: dict[str, float], loaded: set[str] | None = None) -> dict[str, Answer | str]:
+    ctx = context(plan, {})
+    units = checks.counselkit_units(ctx)
+    loaded = set(units) if loaded is None else loaded
+    show = "\n\n".join(f"Id={u}\nLoadState={'loaded' if u in loaded else 'not-found'}" for u in units)
+    analysed = [u for u in units if u in loaded]
+    text = "".join(f"→ Overall exposure level for {u}: {scores.get(u, 1.2):.1f} OK 🙂\n" for u in analysed)
+    return {shlex.join(["systemctl", "show", "--property=Id", "--property=LoadState", *units]): show,
+            shlex.join(["systemd-analyze", "security", "--no-pager", *analysed]): text}
+
+
+def test_units_exposure(plan):
+    units = checks.counselkit_units(context(plan, {}))
+    first = plan.hosts[0].tenants[0]
+    assert first.unit in units and layout.AIDE_INIT_UNIT in units
+    assert checks.units_exposure_ok(context(plan, exposure_table(plan, {}))).status == "pass"
+    weak = checks.units_exposure_ok(context(plan, exposure_table(plan, {first.unit: 6.2})))
+    assert weak.status == "fail" and f"{first.unit}: exposure 6.2 (> 2.0)" in weak.found
+    partly = checks.units_exposure_ok(context(plan, exposure_table(plan, {}, loaded=set(units) - {layout.AIDE_INIT_UNIT})))
+    assert partly.status == "pass" and f"{layout.AIDE_INIT_UNIT}: not installed" in partly.found
+    none = checks.units_exposure_ok(context(plan, exposure_table(plan, {}, loaded=set())))
+    assert none.status == "fail" and "none of the planned units is installed" in none.found
+    assert checks.exposure_problems({}, [first.unit]) == [f"{first.unit}: no score in the output of systemd-analyze security"]
+
+
+def test_synapse_loopback_only(plan):
+    tenants = plan.hosts[0].tenants
+    ss = "".join(f"LISTEN 0 5 127.0.0.1:{t.synapse_port} 0.0.0.0:*\n" for t in tenants)
+    assert checks.synapse_loopback_only(context(plan, {"ss -tlnpH": ss, "ss -ulnpH": ""})).status == "pass"
+    public = ss + f"LISTEN 0 5 0.0.0.0:{tenants[0].synapse_port} 0.0.0.0:*\n"
+    assert f"listens on 0.0.0.0:{tenants[0].synapse_port}" in \
+        checks.synapse_loopback_only(context(plan, {"ss -tlnpH": public, "ss -ulnpH": ""})).found
+    missing = "".join(line + "\n" for line in ss.splitlines()[1:])
+    assert f"nothing listens on port {tenants[0].synapse_port}" in \
+        checks.synapse_loopback_only(context(plan, {"ss -tlnpH": missing, "ss -ulnpH": ""})).found
+
+
+def answers(monkeypatch, by_path: dict[str, Any]) -> None:
+    from counselkit.audit import netprobe
+
+    def get(address, port, host_header, path="/", **_):
+        for prefix, answer in by_path.items():
+            if path.startswith(prefix):
+                return answer
+        return netprobe.HttpAnswer(False, error="ConnectionRefusedError")
+
+    monkeypatch.setattr(netprobe, "get", get)
+
+
+def test_synapse_registration_closed(plan, monkeypatch):
+    from counselkit.audit.netprobe import HttpAnswer
+
+    path = "/_matrix/client/v3/register/available"
+    answers(monkeypatch, {path: HttpAnswer(True, 403, body=b'{"errcode":"M_FORBIDDEN"}')})
+    assert checks.synapse_registration_closed(context(plan, {})).status == "pass"
+    answers(monkeypatch, {path: HttpAnswer(True, 200, body=b'{"available":true}')})
+    assert "HTTP 200" in checks.synapse_registration_closed(context(plan, {})).found
+    answers(monkeypatch, {})
+    assert "no answer" in checks.synapse_registration_closed(context(plan, {})).found
+
+
+def test_synapse_federation_off(plan, monkeypatch):
+    from counselkit.audit.netprobe import HttpAnswer
+
+    closed = {"/_matrix/federation": HttpAnswer(True, 404), "/_matrix/key": HttpAnswer(True, 404)}
+    quiet = {"ss -tlnpH": SS_TCP, "ss -ulnpH": ""}
+    answers(monkeypatch, closed)
+    assert checks.synapse_federation_off(context(plan, quiet)).status == "pass"
+    answers(monkeypatch, {**closed, "/_matrix/key": HttpAnswer(True, 200)})
+    assert "/_matrix/key/v2/server answers 200" in checks.synapse_federation_off(context(plan, quiet)).found
+    answers(monkeypatch, closed)
+    port = {**quiet, "ss -tlnpH": SS_TCP + "LISTEN 0 5 0.0.0.0:8448 0.0.0.0:*\n"}
+    assert "listening on 0.0.0.0:8448" in checks.synapse_federation_off(context(plan, port)).found
