@@ -836,3 +836,251 @@ def test_synapse_federation_off(plan, monkeypatch):
     answers(monkeypatch, closed)
     port = {**quiet, "ss -tlnpH": SS_TCP + "LISTEN 0 5 0.0.0.0:8448 0.0.0.0:*\n"}
     assert "listening on 0.0.0.0:8448" in checks.synapse_federation_off(context(plan, port)).found
+
+
+# --- tenant isolation ---------------------------------------------------------------------------------------------
+
+def users_table(plan, **entries: str) -> dict[str, Answer | str]:
+    table: dict[str, Answer | str] = {}
+    for i, tenant in enumerate(plan.hosts[0].tenants):
+        entry = entries.get(tenant.unix_user, f"{tenant.unix_user}:x:{990 - i}:{990 - i}::/nonexistent:/usr/sbin/nologin")
+        table[f"getent passwd {tenant.unix_user}"] = Answer(2, "") if entry == "missing" else entry + "\n"
+    return table
+
+
+def test_tenant_users_distinct(plan):
+    first, second = plan.hosts[0].tenants[0], plan.hosts[0].tenants[1]
+    assert checks.tenant_users_distinct(context(plan, users_table(plan))).status == "pass"
+    shell = users_table(plan, **{first.unix_user: f"{first.unix_user}:x:990:990::/home/x:/bin/bash"})
+    assert f"{first.unix_user}: login shell /bin/bash" in checks.tenant_users_distinct(context(plan, shell)).found
+    shared = users_table(plan, **{second.unix_user: f"{second.unix_user}:x:990:990::/nonexistent:/usr/sbin/nologin"})
+    assert f"UID 990 shared by {first.unix_user}, {second.unix_user}" in checks.tenant_users_distinct(context(plan, shared)).found
+    missing = users_table(plan, **{first.unix_user: "missing"})
+    assert f"{first.unix_user}: no such user" in checks.tenant_users_distinct(context(plan, missing)).found
+
+
+def files_table(plan, change: dict[str, str] | None = None) -> dict[str, Answer | str]:
+    table: dict[str, Answer | str] = {}
+    for tenant in plan.hosts[0].tenants:
+        rows = {tenant.config_dir: f"root {tenant.unix_user} 750", tenant.data_dir: f"{tenant.unix_user} {tenant.unix_user} 700",
+                tenant.media_dir: f"{tenant.unix_user} {tenant.unix_user} 700",
+                tenant.signing_key_path: f"{tenant.unix_user} {tenant.unix_user} 600"}
+        rows.update({k: v for k, v in (change or {}).items() if k in rows})
+        paths = [tenant.config_dir, tenant.data_dir, tenant.media_dir, tenant.signing_key_path]
+        table[shlex.join(["stat", "-c", "%n %U %G %a", *paths])] = "".join(f"{p} {rows[p]}\n" for p in paths if rows[p])
+    return table
+
+
+def test_tenant_files_private(plan):
+    tenant, other = plan.hosts[0].tenants[0], plan.hosts[0].tenants[1]
+    assert checks.tenant_files_private(context(plan, files_table(plan))).status == "pass"
+    for change in ({tenant.data_dir: f"{tenant.unix_user} {tenant.unix_user} 705"},            # others may read
+                   {tenant.media_dir: f"{other.unix_user} {other.unix_user} 700"},            # another tenant's
+                   {tenant.signing_key_path: f"{tenant.unix_user} {tenant.unix_user} 640"},   # key readable by group
+                   {tenant.signing_key_path: f"root root 600"},                               # key not the tenant's
+                   {tenant.config_dir: ""}):                                                   # missing
+        finding = checks.tenant_files_private(context(plan, files_table(plan, change)))
+        path = next(iter(change))
+        assert finding.status == "fail" and f"{tenant.domain}: {path}" in finding.found, (change, finding.found)
+
+
+def test_tenant_db_isolated(plan):
+    tenants = plan.hosts[0].tenants
+
+    def rows(extra: tuple[str, str, str] | None = None, drop_own: bool = False) -> str:
+        out = []
+        for t in tenants:
+            for d in tenants:
+                allowed = "t" if t is d and not (drop_own and t is tenants[0]) else "f"
+                out.append(f"{t.db_user}|{d.db_name}|{allowed}")
+        if extra:
+            out.append("|".join(extra))
+        return "\n".join(out) + "\n"
+
+    def ctx(text: str | Answer) -> CheckContext:
+        return sql_context(plan, {}, {"has_database_privilege": text})
+
+    assert checks.tenant_db_isolated(ctx(rows())).status == "pass"
+    other = checks.tenant_db_isolated(ctx(rows((tenants[0].db_user, "postgres", "t"))))
+    assert other.status == "fail" and f"{tenants[0].db_user} may connect to postgres" in other.found
+    own = checks.tenant_db_isolated(ctx(rows(drop_own=True)))
+    assert f"{tenants[0].db_user} may not connect to its own {tenants[0].db_name}" in own.found
+    assert "no tenant roles found" in checks.tenant_db_isolated(ctx("")).found
+    assert "not reachable" in checks.tenant_db_isolated(ctx(Answer(2, "", "no server"))).found
+
+
+def test_tenant_vhost_routing(plan, monkeypatch):
+    from counselkit.audit.netprobe import HttpAnswer
+
+    tenant = plan.hosts[0].tenants[0]
+
+    def well_known(domain: str) -> HttpAnswer:
+        return HttpAnswer(True, 200, body=json.dumps({"m.homeserver": {"base_url": f"https://{domain}"}}).encode())
+
+    from counselkit.audit import netprobe
+
+    def routed(base_for, versions_status=200):
+        def get(address, port, host_header, path="/", **_):
+            if path == "/.well-known/matrix/client":
+                return well_known(base_for(host_header))
+            return HttpAnswer(True, versions_status)
+        monkeypatch.setattr(netprobe, "get", get)
+
+    routed(lambda domain: domain)
+    assert checks.tenant_vhost_routing(context(plan, {})).status == "pass"
+    routed(lambda domain: plan.hosts[0].tenants[1].domain)  # every name served the second tenant's homeserver
+    crossed = checks.tenant_vhost_routing(context(plan, {}))
+    assert crossed.status == "fail" and f"{tenant.domain}: well-known base_url https://{plan.hosts[0].tenants[1].domain}" in crossed.found
+    routed(lambda domain: domain, versions_status=502)
+    assert f"{tenant.domain}: /_matrix/client/versions → 502" in checks.tenant_vhost_routing(context(plan, {})).found
+
+
+# --- TLS and HTTP of the tenant vhosts ------------------------------------------------------------------------------
+
+def certificate(domain: str, days: tuple[int, int] = (-1, 90), key_kind: str = "ec256") -> bytes:
+    """A DER certificate for `domain` (self-signed: the chain is netprobe's business, the check reads the leaf)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1()) if key_kind == "ec256" else rsa.generate_private_key(65537, 1024)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now + datetime.timedelta(days=days[0]))
+            .not_valid_after(now + datetime.timedelta(days=days[1]))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def handshakes(monkeypatch, accept: dict[str | None, str], weak_ok: bool = False, cert=None) -> None:
+    """TLS versions the server accepts (version -> cipher); the certificate it presents per SNI name."""
+    from counselkit.audit import netprobe
+
+    def handshake(address, port, server_name, version=None, ciphers=None, ca_file=None):
+        if ciphers == netprobe.WEAK_TLS12_CIPHERS and not weak_ok:
+            return netprobe.Handshake(False, error="no shared cipher")
+        if version in accept:
+            der = cert(server_name) if cert else certificate(server_name)
+            return netprobe.Handshake(True, version or "TLSv1.3", accept[version], certificate=der)
+        return netprobe.Handshake(False, error="protocol version")
+
+    monkeypatch.setattr(netprobe, "handshake", handshake)
+
+
+MODERN = {"TLSv1.2": "ECDHE-ECDSA-AES256-GCM-SHA384", None: "TLS_AES_256_GCM_SHA384"}
+
+
+@pytest.mark.parametrize("accept, weak_ok, problem", [
+    (MODERN, False, None),
+    ({**MODERN, "TLSv1": "ECDHE-RSA-AES128-SHA"}, False, "accepts TLSv1 "),
+    ({**MODERN, "TLSv1.1": "ECDHE-RSA-AES128-SHA"}, False, "accepts TLSv1.1"),
+    ({**MODERN, "TLSv1.2": "ECDHE-RSA-AES128-SHA256"}, False, "TLS 1.2 negotiates non-AEAD"),
+    (MODERN, True, "accepts weak TLS 1.2 suite"),
+    ({None: "TLS_AES_256_GCM_SHA384"}, False, "TLS 1.2 handshake failed"),
+])
+def test_tls_protocols(plan, monkeypatch, accept, weak_ok, problem):
+    handshakes(monkeypatch, accept, weak_ok)
+    finding = checks.tls_protocols(context(plan, {}))
+    if problem is None:
+        assert finding.status == "pass", finding
+    else:
+        assert finding.status == "fail" and problem in finding.found, finding
+
+
+@pytest.mark.parametrize("cert, problem", [
+    (lambda name: certificate(name), None),
+    (lambda name: certificate(name, days=(-100, -1)), "not valid now"),
+    (lambda name: certificate(name, days=(1, 90)), "not valid now"),
+    (lambda name: certificate("other.example"), "lacks"),
+    (lambda name: certificate(name, key_kind="rsa1024"), "RSAPublicKey 1024 bit"),
+])
+def test_tls_certificate(plan, monkeypatch, cert, problem):
+    handshakes(monkeypatch, MODERN, cert=cert)
+    finding = checks.tls_certificate(context(plan, {}))
+    if problem is None:
+        assert finding.status == "pass", finding
+        assert "trust chain not verified (no CA file given)" in finding.found  # said, not hidden
+    else:
+        assert finding.status == "fail" and problem in finding.found, finding
+    handshakes(monkeypatch, {})
+    assert "no certificate" in checks.tls_certificate(context(plan, {})).found
+
+
+GOOD_HEADERS = {"strict-transport-security": "max-age=31536000; includeSubDomains", "x-content-type-options": "nosniff",
+                "x-frame-options": "DENY", "referrer-policy": "no-referrer", "server": "nginx"}
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({}, None),
+    ({"strict-transport-security": "max-age=3600"}, "HSTS max-age=3600"),
+    ({"strict-transport-security": None}, "HSTS missing"),
+    ({"x-content-type-options": None}, "X-Content-Type-Options missing"),
+    ({"x-frame-options": None}, "no X-Frame-Options / frame-ancestors"),
+    ({"x-frame-options": None, "content-security-policy": "frame-ancestors 'none'"}, None),
+    ({"referrer-policy": None}, "Referrer-Policy missing"),
+])
+def test_http_security_headers(plan, monkeypatch, change, problem):
+    from counselkit.audit.netprobe import HttpAnswer
+
+    headers = {k: v for k, v in {**GOOD_HEADERS, **change}.items() if v is not None}
+    answers(monkeypatch, {"/": HttpAnswer(True, 200, headers=headers)})
+    finding = checks.http_security_headers(context(plan, {}))
+    if problem is None:
+        assert finding.status == "pass", finding
+    else:
+        assert finding.status == "fail" and problem in finding.found, finding
+
+
+def test_server_version_hidden(plan, monkeypatch):
+    from counselkit.audit.netprobe import HttpAnswer
+
+    answers(monkeypatch, {"/": HttpAnswer(True, 404, headers={"server": "nginx"}, body=b"<h1>404</h1>")})
+    assert checks.server_version_hidden(context(plan, {})).status == "pass"
+    answers(monkeypatch, {"/": HttpAnswer(True, 404, headers={"server": "nginx/1.22.1"}, body=b"")})
+    assert "Server header nginx/1.22.1" in checks.server_version_hidden(context(plan, {})).found
+    answers(monkeypatch, {"/": HttpAnswer(True, 404, headers={"server": "nginx"}, body=b"<hr><center>nginx/1.22.1</center>")})
+    assert "error page shows the nginx version" in checks.server_version_hidden(context(plan, {})).found
+
+
+def test_http_redirects_to_https(plan, monkeypatch):
+    from counselkit.audit import netprobe
+
+    def redirect(status, location_for):
+        def get(address, port, host_header, path="/", tls=True, **_):
+            assert port == netprobe.HTTP_PORT and not tls
+            return netprobe.HttpAnswer(True, status, headers={"location": location_for(host_header)})
+        monkeypatch.setattr(netprobe, "get", get)
+
+    redirect(301, lambda domain: f"https://{domain}/")
+    assert checks.http_redirects_to_https(context(plan, {})).status == "pass"
+    redirect(302, lambda domain: f"https://{domain}/")
+    assert "HTTP 302" in checks.http_redirects_to_https(context(plan, {})).found
+    redirect(301, lambda domain: "https://elsewhere.example/")
+    assert "Location https://elsewhere.example/" in checks.http_redirects_to_https(context(plan, {})).found
+
+
+def test_default_vhost_catch_all(plan, monkeypatch):
+    from counselkit.audit import netprobe
+
+    def serve(https, http):
+        def get(address, port, host_header, path="/", tls=True, **_):
+            assert host_header == checks.UNKNOWN_NAME
+            return https if tls else http
+        monkeypatch.setattr(netprobe, "get", get)
+
+    closed = netprobe.HttpAnswer(False, error="SSLError: unrecognized name")
+    serve(closed, netprobe.HttpAnswer(False, error="RemoteDisconnected"))
+    assert checks.default_vhost_catch_all(context(plan, {})).status == "pass"
+    serve(netprobe.HttpAnswer(True, 200), netprobe.HttpAnswer(False, error="RemoteDisconnected"))
+    assert "https for an unknown name answers 200" in checks.default_vhost_catch_all(context(plan, {})).found
+    tenant = plan.hosts[0].tenants[0]
+    serve(closed, netprobe.HttpAnswer(True, 301, headers={"location": f"https://{tenant.domain}/"}))
+    assert "http for an unknown name answers 301" in checks.default_vhost_catch_all(context(plan, {})).found
+    refused = netprobe.HttpAnswer(False, error="ConnectionRefusedError: [Errno 111] Connection refused")
+    serve(refused, refused)
+    assert "nothing listens on 80/443" in checks.default_vhost_catch_all(context(plan, {})).found
