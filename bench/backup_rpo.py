@@ -3,8 +3,10 @@
     .venv/bin/python bench/backup_rpo.py            # local: restic + PostgreSQL + moto on this machine (root)
     .venv/bin/python bench/backup_rpo.py --lab      # the lab: a deployed tenant's real Synapse (see docs/backup.md)
 
-RPO (worst case) = the schedule's interval + the backup's duration: data written just after a run starts is
-only in the next run's snapshot. Restore time = `counselkit-backup restore` for the tenant (staging, database,
+RPO (worst case) = the schedule's interval + the timer's RandomizedDelaySec (each run may start that much later
+than its calendar time, so two runs can be interval + delay apart) + the wait for the host's other jobs (they
+run one after another under the host lock; estimated as their number times this job's measured duration) + the
+backup's duration: data written just after a run starts is only in the next run's snapshot. Restore time = `counselkit-backup restore` for the tenant (staging, database,
 media, signing key, Synapse restart) — in the lab measured until the Matrix API serves the messages again.
 """
 
@@ -38,13 +40,30 @@ def interval_hours(schedule: str) -> float:
     return 24.0
 
 
-def report(where: str, schedule: str, backup_s: float, restore_s: float, extra: str) -> None:
+def timespan_seconds(span: str) -> float:
+    """A systemd time span (e.g. RandomizedDelaySec=15min) in seconds, as systemd-analyze reads it."""
+    out = subprocess.run(["systemd-analyze", "timespan", span], capture_output=True, text=True, timeout=10).stdout
+    for line in out.splitlines():
+        if line.strip().startswith("μs:"):
+            return int(line.split(":", 1)[1]) / 1e6
+    raise SystemExit(f"systemd-analyze could not read the time span {span!r}")
+
+
+def report(where: str, schedule: str, backup_s: float, restore_s: float, other_jobs: int, extra: str) -> None:
+    from counselkit.backup.render import RANDOMIZED_DELAY
+
     hours = interval_hours(schedule)
+    delay_s = timespan_seconds(RANDOMIZED_DELAY)
+    queue_s = other_jobs * backup_s  # estimate: the other jobs of the host, each as long as this one
+    worst_s = hours * 3600 + delay_s + queue_s + backup_s
     print(f"backup RPO benchmark ({where}), tenant with {MESSAGES} messages")
     print(f"  schedule               {schedule} (every {hours:g} h)")
+    print(f"  timer random delay     up to {delay_s:.0f} s (RandomizedDelaySec={RANDOMIZED_DELAY})")
     print(f"  backup duration        {backup_s:.1f} s (dump + restic backup + forget --prune)")
-    print(f"  RPO worst case         {hours:g} h + {backup_s:.0f} s = {hours + backup_s / 3600:.2f} h")
-    print(f"  restore time (RTO)     {restore_s:.1f} s")
+    print(f"  host queue             up to {queue_s:.0f} s ({other_jobs} other job(s) on the host run first under the host "
+          "lock; estimated at this job's duration each)")
+    print(f"  RPO worst case         {hours:g} h + {delay_s:.0f} s + {queue_s:.0f} s + {backup_s:.0f} s = {worst_s / 3600:.2f} h")
+    print(f"  restore time (RTO)     {restore_s:.1f} s (from a destroyed database, checked gone before the restore)")
     print(f"  {extra}")
 
 
@@ -87,14 +106,21 @@ def local() -> None:
         if result.returncode:
             raise SystemExit(result.stderr)
         pg.psql(f"DROP DATABASE {db}")
+        if pg.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{db}'") != "0":
+            raise SystemExit(f"destroy step failed: database {db} still exists, the restore would prove nothing")
         t0 = time.monotonic()
         result = job.run("restore", slug, "latest")
         restore_s = time.monotonic() - t0
         if result.returncode:
             raise SystemExit(result.stderr)
         count = pg.psql("SELECT count(*) FROM event_json", db)
+        from counselkit.backup.jobs import host_jobs
+
         report("local: restic 0.14 + PostgreSQL 15 + moto on loopback, synthetic Synapse-like table + 1 MB media",
-               plan.platform.backup.schedule, backup_s, restore_s, f"restored rows: {count}")
+               plan.platform.backup.schedule, backup_s, restore_s, len(host_jobs(plan, plan.tenant(slug).host)) - 1,
+               f"restored rows: {count} of {MESSAGES}")
+        if count != str(MESSAGES):
+            raise SystemExit(f"restore incomplete: {count} of {MESSAGES} rows")
 
 
 def lab() -> None:
@@ -124,15 +150,23 @@ def lab() -> None:
     backup_s = time.monotonic() - t0
     if ran.exit_code:
         raise SystemExit(ran.output)
-    ssh.run(state.host(tenant.host), f"systemctl stop {tenant.unit} && cd / && runuser -u postgres -- dropdb {tenant.db_name}")
+    host = state.host(tenant.host)
+    destroyed = ssh.run(host, f"systemctl stop {tenant.unit} && cd / && runuser -u postgres -- dropdb {tenant.db_name}")
+    gone = ssh.run(host, "cd / && runuser -u postgres -- psql -XAtc \"SELECT count(*) FROM pg_database WHERE datname = "
+                         f"'{tenant.db_name}'\"")
+    if destroyed.returncode != 0 or gone.stdout.strip() != "0":
+        raise SystemExit(f"destroy step failed (rc {destroyed.returncode}, database still there: {gone.stdout.strip()}): "
+                         f"{destroyed.stderr[-500:]} — the restore would prove nothing")
     t0 = time.monotonic()
     restored = runner.invoke(backup, ["restore", tenant.slug, "--file", str(tenants), "--lab"])
     if restored.exit_code:
         raise SystemExit(restored.output)
     after = matrix(argv, {"base": base, "action": "read", "token": seeded["token"], "room": seeded["room"], "wait": 300})
     restore_s = time.monotonic() - t0
+    from counselkit.backup.jobs import host_jobs
+
     report(f"lab: real Synapse on {tenant.host}", plan.platform.backup.schedule, backup_s, restore_s,
-           f"messages readable after restore: {len(after.get('texts') or [])} of {MESSAGES} (seeding took {seeded['send_seconds']:.0f} s)")
+           len(host_jobs(plan, tenant.host)) - 1, f"messages readable after restore: {len(after.get('texts') or [])} of {MESSAGES} (seeding took {seeded['send_seconds']:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Time `billing run` for many tenants: python bench/billing_run.py [N] (default 200)."""
+"""Time `billing run` for many tenants: python bench/billing_run.py [N] (default 200).
+
+Always against the official rules (XSD, EN 16931 and XRechnung Schematron, found as counselkit.billing.validate
+finds them: ../shared/einvoice beside the checkout): an XSD-only run would time a fraction of the work. Without
+the rules the bench stops and says where it looked."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ sys.path.insert(0, str(REPO))
 
 from counselkit.billing.period import Period  # noqa: E402
 from counselkit.billing.run import run_period  # noqa: E402
-from counselkit.billing.validate import Validator  # noqa: E402
+from counselkit.billing.validate import RULES_MISSING, Validator, rules_available, rules_candidates  # noqa: E402
 
 
 def inventory(n: int) -> str:
@@ -40,8 +44,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tenants.yaml"
         path.write_text(inventory(n), encoding="utf-8")
+        if not rules_available():
+            sys.exit(f"{RULES_MISSING}: looked in {', '.join(map(str, rules_candidates()))}")
         t0 = time.perf_counter()
-        validator = Validator()
+        validator = Validator(official=True)
         t1 = time.perf_counter()
         first = run_period(path, Period.parse("2026-11"), issue_date=date(2026, 12, 1), validator=validator)
         t2 = time.perf_counter()

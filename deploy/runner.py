@@ -30,10 +30,17 @@ def _strip(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
+class ResultsTableMissing(ValueError):
+    """pyinfra's output has no complete results table: nothing can be said about what changed."""
+
+
 def parse_changes(output: str) -> list[tuple[str, int]]:
-    """Rows of pyinfra's results table ("Operation  Hosts  Success  Error  No Change") whose Success is not '-'."""
+    """Rows of pyinfra's results table ("Operation  Hosts  Success  Error  No Change") whose Success is not '-'.
+
+    Raises ResultsTableMissing when the table or its "Grand total" row is not there: an empty list must mean "no
+    change", never "could not read the output" (a second-run test would otherwise pass on a broken parser)."""
     changed = []
-    in_table = False
+    in_table = complete = False
     for line in _strip(output).splitlines():
         words = line.split()
         if "Operation" in words and "Success" in words and "Change" in words:
@@ -42,10 +49,14 @@ def parse_changes(output: str) -> list[tuple[str, int]]:
         if not in_table or len(words) < 5:
             continue
         if words[0] == "Grand" and words[1] == "total":
+            complete = True
             break
         success = words[-3]
         if success != "-" and success.isdigit():
             changed.append((" ".join(words[:-4]), int(success)))
+    if not complete:
+        raise ResultsTableMissing("pyinfra's results table " + ("has no 'Grand total' row" if in_table else "was not found")
+                                  + f" in its output (last lines: {_strip(output)[-300:]!r})")
     return changed
 
 

@@ -30,13 +30,35 @@ XRECHNUNG_CII_SCH = "xrechnung/schematron/cii/XRechnung-CII-validation.sch"
 RULES_MISSING = "official e-invoice rules not found (set COUNSELKIT_EINVOICE_RULES or provide ../shared/einvoice)"
 
 
-def rules_dir() -> Path:
+def rules_candidates(repo: Path | None = None) -> list[Path]:
+    """Where the official rules may be, in order: COUNSELKIT_EINVOICE_RULES, else ../shared/einvoice beside the
+    checkout (CI's layout: the clone with shared/ next to it), and for a git worktree the same beside its main
+    checkout (a worktree's own parent has no shared/)."""
     configured = os.environ.get(ENV_VAR)
-    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "einvoice"
+    if configured:
+        return [Path(configured)]
+    repo = repo or REPO_ROOT
+    candidates = [repo.parent / "shared" / "einvoice"]
+    git = repo / ".git"
+    if git.is_file():  # "gitdir: <main>/.git/worktrees/<name>"
+        text = git.read_text(encoding="utf-8", errors="replace").strip()
+        if text.startswith("gitdir:"):
+            gitdir = Path(text.split(":", 1)[1].strip())
+            if not gitdir.is_absolute():
+                gitdir = (repo / gitdir).resolve()
+            if gitdir.parent.name == "worktrees" and gitdir.parent.parent.name == ".git":
+                candidates.append(gitdir.parent.parent.parent.parent / "shared" / "einvoice")
+    return candidates
+
+
+def rules_dir(repo: Path | None = None) -> Path:
+    """The first candidate that holds the rules; the first candidate when none does (named in the error)."""
+    candidates = rules_candidates(repo)
+    return next((c for c in candidates if rules_available(c)), candidates[0])
 
 
 def rules_available(base: Path | None = None) -> bool:
-    base = base or rules_dir()
+    base = base if base is not None else rules_dir()
     return all((base / p).is_file() for p in (EN16931_CII_XSLT, CII_XSD, XRECHNUNG_CII_SCH))
 
 

@@ -159,6 +159,42 @@ def assert_postgres_local_scram(host: Any, host_vars: dict[str, Any]) -> None:
     assert public.split() == [], f"PUBLIC may connect to: {public.split()}"
 
 
+# GET <path> from the host itself, with python3 (on every host the engines manage; curl need not be): to `address`
+# over TLS with the SNI and Host name given and the chain verified against `cafile` (empty: the system's trust
+# store), or plain HTTP. Prints the status line's code, then the body.
+_HTTP_GET = """
+import http.client, socket, ssl, sys
+address, port, name, path, tls, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5] == "tls", sys.argv[6]
+try:
+    if tls:
+        context = ssl.create_default_context(cafile=cafile or None)
+        connection = http.client.HTTPSConnection(name, port, context=context, timeout=20)
+        connection.sock = context.wrap_socket(socket.create_connection((address, port), 20), server_hostname=name)
+    else:
+        connection = http.client.HTTPConnection(address, port, timeout=20)
+    connection.request("GET", path, headers={"Host": name})
+    answer = connection.getresponse()
+    print(answer.status)
+    sys.stdout.write(answer.read().decode("utf-8", "replace"))
+except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+    print(f"error {type(exc).__name__}: {exc}")
+"""
+
+
+def _client_versions(host: Any, port: int, name: str = "127.0.0.1", tls: bool = False, cafile: str = "",
+                     address: str = "127.0.0.1") -> tuple[str, Any]:
+    """(HTTP status or error, parsed JSON body or None) of GET /_matrix/client/versions, asked on the host."""
+    import json
+
+    result = host.run(shlex.join(["python3", "-c", _HTTP_GET, address, str(port), name, "/_matrix/client/versions",
+                                  "tls" if tls else "plain", cafile]))
+    code, _, body = result.stdout.partition("\n")
+    try:
+        return code.strip(), json.loads(body)
+    except ValueError:
+        return code.strip() or result.stderr.strip(), None
+
+
 def assert_synapse_tenants(host: Any, host_vars: dict[str, Any]) -> None:
     for tenant in host_vars["tenants"]:
         assert host.service(tenant["unit"]).is_enabled, tenant["unit"]
@@ -166,13 +202,62 @@ def assert_synapse_tenants(host: Any, host_vars: dict[str, Any]) -> None:
         key = host.file(tenant["signing_key_path"])
         assert key.exists and key.mode == 0o600 and key.user == tenant["unix_user"]
         assert host.file(tenant["homeserver_yaml"]).mode == 0o640
+        # Behaviour: the tenant's Synapse answers the client API on its own loopback listener (retried while it
+        # starts up), and only there.
+        for _ in range(30):
+            code, body = _client_versions(host, tenant["synapse_port"])
+            if code == "200":
+                break
+            host.run("sleep 2")
+        assert code == "200" and isinstance(body, dict) and body.get("versions"), (tenant["slug"], code, body)
+        listening = host.socket(f"tcp://127.0.0.1:{tenant['synapse_port']}")
+        assert listening.is_listening and not host.socket(f"tcp://0.0.0.0:{tenant['synapse_port']}").is_listening
+
+
+# A stand-in for a tenant's Synapse when the nginx scenario runs without one: answers every GET with a JSON body
+# naming a token, so the answer through nginx can only have come from this listener.
+_UPSTREAM_STUB = """
+import http.server, json, sys
+port, token = int(sys.argv[1]), sys.argv[2]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"versions": ["stub"], "token": token, "path": self.path}).encode()
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
 
 
 def assert_nginx_tenants(host: Any, host_vars: dict[str, Any]) -> None:
+    import secrets
+
     assert host.service("nginx").is_running and host.service("nginx").is_enabled
     assert host.run("nginx -t -q").rc == 0
+    internal = host_vars["platform"]["tls"] == "internal"
     for tenant in host_vars["tenants"]:
-        assert host.file(tenant["site"]).contains(f"server_name {tenant['domain']};")
-        result = host.run(f"curl -sk --resolve {tenant['domain']}:443:127.0.0.1 -o /dev/null -w '%{{http_code}}' "
-                          f"https://{tenant['domain']}/.well-known/matrix/client")
-        assert result.stdout.strip() == "200", (tenant["domain"], result.stdout, result.stderr)
+        domain, port = tenant["domain"], tenant["synapse_port"]
+        assert host.file(tenant["site"]).contains(f"server_name {domain};")
+        # TLS: the chain must verify against the internal CA (or the system's trust store for ACME) and name the
+        # tenant's domain; a self-signed or wrong-name certificate fails the request below.
+        cafile = layout.INTERNAL_CA_CERT if internal else ""
+        wrong = _client_versions(host, 443, f"not-{domain}", tls=True, cafile=cafile)
+        assert wrong[0].startswith("error"), f"a certificate for not-{domain} was accepted: {wrong}"
+        # Proxying: the client API through nginx gives exactly what the tenant's listener gives. Without a Synapse
+        # there (this role alone), a stand-in listens on the tenant's port and its token must come back.
+        token = None
+        if not host.socket(f"tcp://127.0.0.1:{port}").is_listening:
+            token = secrets.token_hex(8)
+            unit = f"ck-verify-upstream-{tenant['slug']}"
+            started = host.run(shlex.join(["systemd-run", "-q", "-p", "CollectMode=inactive-or-failed", "--unit", unit,
+                                           "python3", "-c", _UPSTREAM_STUB, str(port), token]))
+            assert started.rc == 0, started.stderr
+            host.run(f"for i in $(seq 50); do ss -tlnH | grep -q '127.0.0.1:{port} ' && break; sleep 0.2; done")
+        try:
+            direct = _client_versions(host, port)
+            via = _client_versions(host, 443, domain, tls=True, cafile=cafile)
+        finally:
+            if token:
+                host.run(shlex.join(["systemctl", "stop", f"ck-verify-upstream-{tenant['slug']}"]))
+        assert via[0] == "200" and via == direct, (domain, "through nginx", via, "directly", direct)
+        if token:
+            assert via[1].get("token") == token and via[1].get("path") == "/_matrix/client/versions", via

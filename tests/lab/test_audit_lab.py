@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,11 @@ DEFAULT_DEPLOY = f"{REPO}/.venv/bin/pyinfra -y --limit node1 {LAB_INVENTORY} {DE
 LYNIS_TARGET = 85
 # Controls that a bare Debian image cannot meet: the audit must report each of them as failed on node2.
 # CK-LOG-01 (persistent journal) is not among them: Debian 12 keeps the journal on disk out of the box.
-MUST_FAIL_BARE = {"CK-SSH-02", "CK-ACC-01", "CK-KRN-01", "CK-NET-01", "CK-PAT-01", "CK-WEB-01",
-                  "CK-WEB-02", "CK-WEB-03", "CK-DB-01", "CK-SYN-01", "CK-SYN-02", "CK-TEN-01", "CK-SEC-01", "CK-BAK-01",
+# CK-ACC-02 and CK-NET-02 are met by the bare image (no account without password, no listener beyond sshd): they
+# are shown failing on node1 with the violation injected (test_injected_violations_fail_their_controls).
+MUST_FAIL_BARE = {"CK-SSH-01", "CK-SSH-02", "CK-ACC-01", "CK-KRN-01", "CK-KRN-02", "CK-NET-01", "CK-PAT-01",
+                  "CK-LOG-02", "CK-LOG-03", "CK-WEB-01", "CK-WEB-02", "CK-WEB-03", "CK-DB-01", "CK-DB-02", "CK-SYN-01",
+                  "CK-SYN-02", "CK-TEN-01", "CK-SEC-01", "CK-BAK-01",
                   "CK-BAK-02", "CK-SYS-01"}  # CK-BAK-02: node1's snapshots of the same tenants are not node2's
 
 # What must not change on a host while it is audited: configuration, packages, unit states.
@@ -158,28 +162,94 @@ def test_tenant_limits_and_egress_in_force(deployed_node1: LabHost, lab: LabStat
 
 
 # Controls a bare image happens to meet (or that only a deployed host can violate): each is shown to fail on the
-# deployed node1 with its violation injected, then passes again once it is reverted. (control, inject, revert)
+# deployed node1 with its violation injected. Every injection is undone exactly: files are kept aside with
+# `cp -a` (content, mode, owner, times) and copied back, the other changes live in /run or PostgreSQL and are
+# reverted there. (control, inject, revert)
+SAVED = "/root/ck-violation"  # outside every fingerprinted tree
+
+
 def _injections(db_user: str) -> list[tuple[str, str, str]]:
     from counselkit import layout
 
     def psql(statement: str) -> str:
         return f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -c {shlex.quote(statement)}"
 
+    def save(path: str, name: str) -> str:
+        return f"cp -a {shlex.quote(path)} {SAVED}/{name}"
+
+    def put_back(path: str, name: str) -> str:
+        return f"cp -a {SAVED}/{name} {shlex.quote(path)}"
+
     role = '"' + db_user.replace('"', '""') + '"'
     return [
-        # sshd takes the first value it reads: the violation goes on top of the deployed file (kept aside as it was).
-        ("CK-SSH-01", "cp -p /etc/ssh/sshd_config /root/ck-violation-sshd && "
-                      "{ echo 'PasswordAuthentication yes'; cat /root/ck-violation-sshd; } > /etc/ssh/sshd_config",
-         "cp -p /root/ck-violation-sshd /etc/ssh/sshd_config && rm /root/ck-violation-sshd"),
-        ("CK-ACC-02", "useradd -M -s /usr/sbin/nologin ck-violation && passwd -q -d ck-violation", "userdel ck-violation"),
-        ("CK-KRN-02", f"mv {layout.SYSCTL_KERNEL_FILE} /root/ck-violation-sysctl", f"mv /root/ck-violation-sysctl {layout.SYSCTL_KERNEL_FILE}"),
-        ("CK-NET-02", "systemd-run -q --unit ck-violation-listener python3 -m http.server --bind 0.0.0.0 8099 && "
+        # sshd takes the first value it reads: the violation goes on top of the deployed file.
+        ("CK-SSH-01", save("/etc/ssh/sshd_config", "sshd_config") + " && { echo 'PasswordAuthentication yes'; "
+                      f"cat {SAVED}/sshd_config; }} > /etc/ssh/sshd_config", put_back("/etc/ssh/sshd_config", "sshd_config")),
+        # An account with an empty password field, written directly (useradd/userdel would rotate passwd- and group).
+        ("CK-ACC-02", save("/etc/passwd", "passwd") + " && " + save("/etc/shadow", "shadow") + " && "
+                      "echo 'ck-violation:x:64999:65534::/nonexistent:/usr/sbin/nologin' >> /etc/passwd && "
+                      "echo 'ck-violation::20000:0:99999:7:::' >> /etc/shadow",
+         put_back("/etc/passwd", "passwd") + "; " + put_back("/etc/shadow", "shadow")),
+        ("CK-KRN-02", save(layout.SYSCTL_KERNEL_FILE, "sysctl") + f" && rm {layout.SYSCTL_KERNEL_FILE}",
+         put_back(layout.SYSCTL_KERNEL_FILE, "sysctl")),
+        # A transient unit (in /run), collected once stopped.
+        ("CK-NET-02", "systemd-run -q -p CollectMode=inactive-or-failed --unit ck-violation-listener "
+                      "python3 -m http.server --bind 0.0.0.0 8099 && "
                       "for i in $(seq 50); do ss -tlnH | grep -q ':8099 ' && break; sleep 0.2; done",
-         "systemctl stop ck-violation-listener"),
-        ("CK-LOG-02", f"mv {layout.AUDIT_RULES} /root/ck-violation-audit.rules", f"mv /root/ck-violation-audit.rules {layout.AUDIT_RULES}"),
-        ("CK-LOG-03", "systemctl -q disable systemd-timesyncd.service", "systemctl -q enable systemd-timesyncd.service"),
+         # Stopped, its port closed, and the transient unit collected (it is listed among the unit files until then).
+         "systemctl stop ck-violation-listener; for i in $(seq 100); do ss -tlnH | grep -q ':8099 ' || "
+         "systemctl list-unit-files --no-legend ck-violation-listener.service | grep -q . || break; sleep 0.2; done"),
+        ("CK-LOG-02", save(layout.AUDIT_RULES, "audit.rules") + f" && rm {layout.AUDIT_RULES}",
+         put_back(layout.AUDIT_RULES, "audit.rules")),
+        # Masked in /run only: /etc (the enablement links) stays as the deploy made it.
+        ("CK-LOG-03", "systemctl -q mask --runtime systemd-timesyncd.service",
+         "systemctl -q unmask --runtime systemd-timesyncd.service"),
         ("CK-DB-02", psql(f"ALTER ROLE {role} CREATEDB"), psql(f"ALTER ROLE {role} NOCREATEDB")),
     ]
+
+
+# The state the injections touch, by content (not times: a file copied back is the file, and /etc's directories
+# change their times when a file is removed and put back): every file and link under /etc with mode, owner and
+# hash, the unit states and enablement, the listeners, and the PostgreSQL roles' attributes.
+_RESTORE_PARTS = {
+    "etc-tree": "cd /etc && find . -xdev \\( -type f -o -type l \\) -printf '%p %m %U %G %l\\n' | sort",
+    "etc-content": "cd /etc && find . -xdev -type f -print0 | sort -z | xargs -0 sha256sum",
+    # Login sessions (the test's own SSH connections) are transient unit files of their own: left out.
+    "unit-files": "systemctl list-unit-files --no-legend --no-pager | grep -vE '^session-[0-9]+\\.scope ' | sort",
+    "units": "systemctl list-units --all --no-legend --plain --no-pager | awk '{print $1, $3, $4}' "
+             "| grep -vE '^(session-[0-9]+\\.scope|user@[0-9]+\\.service|user-runtime-dir@[0-9]+\\.service|user-[0-9]+\\.slice"
+             "|run-user-[0-9]+\\.mount|systemd-(timedated|hostnamed|localed)\\.service) ' | sort",
+    "listeners": "ss -tlnH | awk '{print $4}' | sort",
+    "postgres-roles": "cd / && runuser -u postgres -- psql -XAtq -c 'SELECT rolname, rolsuper, rolinherit, rolcreaterole, "
+                      "rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolconnlimit FROM pg_roles ORDER BY 1'",
+}
+RESTORE_FINGERPRINT = " && ".join(f"printf '%s ' {name} && {{ {command}; }} | sha256sum"
+                                  for name, command in _RESTORE_PARTS.items())
+
+
+def _restore_state(host: LabHost) -> dict[str, str]:
+    return dict(line.split(" ", 1) for line in _sh(host, RESTORE_FINGERPRINT).splitlines())
+
+
+@pytest.fixture
+def violated_node1(deployed_node1: LabHost, lab: LabState) -> Iterator[set[str]]:
+    """node1 with every violation of `_injections` in force; yields their controls. Afterwards node1 is exactly as
+    the deploy left it (the restore is asserted), because the suites after this one use it."""
+    db_user = _example_plan(lab).host("node1").tenants[0].db_user
+    injections = _injections(db_user)
+    before = _restore_state(deployed_node1)
+    try:
+        _sh(deployed_node1, f"rm -rf {SAVED} && mkdir -m 0700 {SAVED}")
+        for _, inject, _ in injections:
+            _sh(deployed_node1, inject)
+        yield {control for control, _, _ in injections}
+    finally:
+        failed = [revert for _, _, revert in injections if ssh.run(deployed_node1, revert, timeout=120).returncode != 0]
+        ssh.run(deployed_node1, f"rm -rf {SAVED}", timeout=60)
+    after = _restore_state(deployed_node1)
+    assert not failed, f"reverts failed: {failed}"
+    changed = [part for part in _RESTORE_PARTS if after.get(part) != before.get(part)]
+    assert len(before) == len(_RESTORE_PARTS) and not changed, f"node1 differs after the revert in: {changed}"
 
 
 def _controls_status(tmp_path: Path, controls: set[str]) -> dict[str, str]:
@@ -192,22 +262,11 @@ def _controls_status(tmp_path: Path, controls: set[str]) -> dict[str, str]:
     return {c.control.id: c.status for c in run.hosts[0].controls}
 
 
-def test_injected_violations_fail_their_controls(deployed_node1: LabHost, lab: LabState, tmp_path: Path) -> None:
-    """Every control the bare host does not show failing fails on the deployed host once its violation is injected
-    (one audit with all of them), and passes again after the revert (the host is left as the deploy made it)."""
-    db_user = _example_plan(lab).host("node1").tenants[0].db_user
-    injections = _injections(db_user)
-    controls = {control for control, _, _ in injections}
-    try:
-        for _, inject, _ in injections:
-            _sh(deployed_node1, inject)
-        injected = _controls_status(tmp_path / "injected", controls)
-    finally:
-        for _, _, revert in injections:
-            ssh.run(deployed_node1, revert, timeout=120)
-    assert {c: injected.get(c) for c in controls if injected.get(c) != "fail"} == {}, injected
-    reverted = _controls_status(tmp_path / "reverted", controls)
-    assert {c: s for c, s in reverted.items() if s not in {"pass", "na"}} == {}, reverted
+def test_injected_violations_fail_their_controls(violated_node1: set[str], tmp_path: Path) -> None:
+    """Every control the bare host meets fails on the deployed host once its violation is injected (one audit with
+    all of them); the fixture proves the host is exactly as before afterwards."""
+    status = _controls_status(tmp_path, violated_node1)
+    assert {c: status.get(c) for c in violated_node1 if status.get(c) != "fail"} == {}, status
 
 
 def test_bare_host_fails_the_same_controls(lab: LabState, example_secrets, tmp_path: Path) -> None:

@@ -35,3 +35,18 @@ def test_colour_codes_and_rows_outside_the_table_are_ignored():
     coloured = "\x1b[32m" + text.replace(" 1       1 ", " 1       \x1b[1m1\x1b[0m ", 1)
     before = "    Some log line   1   1   -   -\n"  # looks like a row, but comes before the table header
     assert parse_changes(before + coloured) == parse_changes(text)
+
+
+def test_output_without_a_results_table_is_an_error_not_no_change():
+    """The parser's failure mode: output it cannot read raises, so "second run changes nothing" cannot pass on it."""
+    import pytest
+
+    from deploy.runner import ResultsTableMissing
+
+    text = (DATA / "first_run_results.txt").read_text()
+    header = next(line for line in text.splitlines() if "Operation" in line and "Success" in line)
+    cut = text[:text.index("Grand total")]
+    for broken in ("", "--> Connecting to hosts...\n    [node1] Connected\n", cut,
+                   text.replace(header, header.replace("Success", "Changed"))):
+        with pytest.raises(ResultsTableMissing):
+            parse_changes(broken)

@@ -47,15 +47,26 @@ def _effective_sysctls(ctx: CheckContext, wanted: dict[str, set[str]]) -> dict[s
 def _configured_sysctls(ctx: CheckContext) -> dict[str, str]:
     """Values the sysctl.d files set (later files win, as systemd-sysctl applies them)."""
     result = ctx.run("grep", "-rsHE", "^[[:space:]]*-?[a-z0-9_.]+[[:space:]]*=", *SYSCTL_DIRS)
-    entries: list[tuple[str, str, str]] = []
+    entries: list[tuple[str, str, str, str]] = []
     for line in result.stdout.splitlines():
         path, _, setting = line.partition(":")
         key, _, value = setting.partition("=")
-        entries.append((path.rsplit("/", 1)[-1], key.strip().lstrip("-"), value.strip()))
+        entries.append((path.rsplit("/", 1)[-1], path, key.strip().lstrip("-"), value.strip()))
+    # systemd-sysctl: of files with the same name only the one in the first directory counts (/etc replaces
+    # /usr/lib), and the files are applied in lexical order of their names (later ones win).
+    chosen: dict[str, str] = {}
+    for name, path, _, _ in entries:
+        if name not in chosen or _dir_rank(path) < _dir_rank(chosen[name]):
+            chosen[name] = path
     configured: dict[str, str] = {}
-    for _, key, value in sorted(entries, key=lambda e: e[0]):  # systemd-sysctl: lexical order of file names
-        configured[key] = value
+    for name, path, key, value in sorted(entries, key=lambda e: e[0]):
+        if chosen[name] == path:
+            configured[key] = value
     return configured
+
+
+def _dir_rank(path: str) -> int:
+    return next((i for i, d in enumerate(SYSCTL_DIRS) if path == d or path.startswith(d + "/")), len(SYSCTL_DIRS))
 
 
 @check("sysctl_network", "network stack: no redirects or source routing, reverse-path filter, SYN cookies, martians logged")
