@@ -44,7 +44,8 @@ def test_role_package_lists_match_the_pyinfra_deploy():
     assert defaults("backup")["backup_packages"] == backup.PACKAGES
 
 
-SPEC_ROLES = {"hardening": ("hardening", "apt"), "postgresql": ("postgresql",), "nginx": ("nginx",)}
+SPEC_ROLES = {"hardening": ("hardening", "apt"), "postgresql": ("postgresql",), "synapse": ("synapse",),
+              "nginx": ("nginx",)}
 
 
 @pytest.mark.parametrize("role", sorted(SPEC_ROLES))

@@ -170,6 +170,7 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
         "counselkit_host": host_plan.name,
         # where the roles find the shared templates and the encrypted secrets file
         "counselkit_templates": str(render.TEMPLATES_DIR),
+        "counselkit_repository": str(REPO),  # where a component's copies (Copy.source) are read
         "counselkit_secrets_file": str(secrets_file),
         "counselkit_host_templates": dict(render.HOST_TEMPLATES),
         "counselkit_tenant_templates": dict(render.TENANT_TEMPLATES),
@@ -179,21 +180,12 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "POSTGRES_UNIT": layout.POSTGRES_UNIT, "POSTGRES_HBA": layout.POSTGRES_HBA,
             "POSTGRES_CONF_DROPIN": layout.POSTGRES_CONF_DROPIN, "POSTGRES_VERSION": layout.POSTGRES_VERSION,
             "POSTGRES_MAINTENANCE_DBS": list(layout.POSTGRES_MAINTENANCE_DBS),
-            "SYNAPSE_REQUIREMENTS_HOST": layout.SYNAPSE_REQUIREMENTS_HOST,
-            "SYNAPSE_REQUIREMENTS_STAMP": layout.SYNAPSE_REQUIREMENTS_STAMP,
             "NGINX_DEFAULT_SITE": layout.NGINX_DEFAULT_SITE, "INTERNAL_CA_CERT": layout.INTERNAL_CA_CERT,
             "SYNAPSE_CONFIG_ROOT": layout.SYNAPSE_CONFIG_ROOT,
             "AIDE_DB": layout.AIDE_DB, "AIDE_INIT_UNIT": layout.AIDE_INIT_UNIT,
             "PENDING_SECURITY_UPDATES": layout.PENDING_SECURITY_UPDATES,
             "NFTABLES_EGRESS_DIR": layout.NFTABLES_EGRESS_DIR, "NFTABLES_EGRESS_MODE": layout.NFTABLES_EGRESS_MODE,
             "NFTABLES_RELOAD": layout.NFTABLES_RELOAD,
-        },
-        # the hashed requirements of the pinned Synapse release (the file deploy/synapse.py installs)
-        "counselkit_synapse_requirements": str(REPO / layout.synapse_requirements_file(plan.platform.artifacts.synapse.version)),
-        # the counselling module's files (deploy/synapse.py install_module): repository source -> host path
-        "counselkit_synapse_module": {
-            "dirs": [layout.SYNAPSE_MODULE_ROOT, layout.SYNAPSE_MODULE_DIR],
-            "files": [{"src": str(REPO / source), "dest": dest} for source, dest in layout.synapse_module_files().items()],
         },
         "counselkit_backup": backup_data(plan, host_plan.name),
         "counselkit_keycloak": keycloak_data(plan, host_plan),
