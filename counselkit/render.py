@@ -209,7 +209,15 @@ def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
         "removed": [r.model_dump(mode="json") for r in host.removed],
         # Templated unit: the same names as tenant_names(), with systemd's instance specifier for the slug.
         "synapse_unit": {**layout.tenant_names("%i"), **layout.tenant_synapse_files("%i")},
+        # The backup jobs and the contexts of templates/backup/ without secrets (counselkit.components.backup)
+        "backup": _backup(plan, host.name),
     }
+
+
+def _backup(plan: Plan, host: str) -> dict[str, Any]:
+    from .backup.render import plain_data  # counselkit.backup renders through this module
+
+    return plain_data(plan, host)
 
 
 def host_context(vars: dict[str, Any], secret: Callable[[str], str] | None) -> dict[str, Any]:

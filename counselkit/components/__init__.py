@@ -55,6 +55,10 @@ class File:
     # A sensitive file may name a handler: no_log hides a loop item's output, but its registered result keeps
     # ``item`` and ``changed`` (what the roles' changed-handler lists read).
     tenant: str | None = None
+    # None: rendered with the shared host context (counselkit.render.host_context). Else the name of a context the
+    # component's engine code builds from plain data of the host vars (backup: "common" or a job's name), because
+    # the template belongs to a tool with its own context (templates/backup/).
+    context: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from ruamel.yaml import YAML
 
 from counselkit import render
 from counselkit.plan import load_plan
+from deploy import backup as deploy_backup
 from deploy import base as deploy_base
 from deploy import components as deploy_components
 from deploy import nginx as deploy_nginx
@@ -34,7 +35,7 @@ from tests.support import REPO, example_data, write_yaml
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
        "NO_COLOR": "1", "COUNSELKIT_VAULT_PASSWORD": "decrypts-nothing"}
-ROLES = ("hardening", "postgresql", "synapse", "nginx")
+ROLES = ("hardening", "postgresql", "synapse", "nginx", "backup")
 ROLE_INPUTS = ("hardening_apt_files", "hardening_apt_absent", "hardening_packages", "hardening_directories",
                "hardening_files", "hardening_absent", "hardening_handlers", "hardening_services",
                "hardening_unwanted_services",
@@ -43,6 +44,8 @@ ROLE_INPUTS = ("hardening_apt_files", "hardening_apt_absent", "hardening_package
                "synapse_groups", "synapse_users", "synapse_directories", "synapse_copies", "synapse_files",
                "synapse_handlers", "synapse_services", "synapse_release", "synapse_signing_keys",
                "synapse_restart_handlers",
+               "backup_packages", "backup_groups", "backup_directories", "backup_files", "backup_handlers",
+               "backup_services", "backup_passwords", "backup_s3_refs",
                "nginx_packages", "nginx_directories", "nginx_files", "nginx_handlers", "nginx_services",
                "nginx_stock_site", "nginx_ca_certificate", "nginx_certificates", "nginx_acme")
 
@@ -417,6 +420,51 @@ def test_both_engines_receive_the_same_synapse(tmp_path: Path, monkeypatch: pyte
         assert named | {release["handler"]} <= names
 
 
+class Secrets:
+    """Stands in for the secrets file: every value names its reference."""
+
+    @staticmethod
+    def get(ref: str) -> str:
+        return f"<{ref}>"
+
+
+@pytest.mark.parametrize("every_condition", [False, True], ids=["example", "proxy-two-hosts"])
+def test_both_engines_receive_the_same_backup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              every_condition: bool) -> None:
+    import shlex
+
+    from counselkit import layout
+    from counselkit.backup.render import host_files, host_secrets
+
+    plan, role = plan_and_role_inputs(tmp_path, every_condition)
+    for host_plan in plan.hosts:
+        inputs = role[host_plan.name]
+        recorder = Recorder()
+        written: dict[str, tuple[str, str, str, str]] = {}
+        with monkeypatch.context() as patch:
+            recorder.install(patch)
+            patch.setattr(deploy_backup, "in_container", lambda: False)
+            patch.setattr(deploy_backup, "put", lambda name, dest, content, user="root", group="root", mode="644":
+                          written.setdefault(dest, (content, user, group, mode.lstrip("0"))))
+            deploy_backup.install.__wrapped__(plan=plan, secrets=Secrets(), host_name=host_plan.name)
+        assert recorder.packages == set(inputs["backup_packages"]) == {"restic", "python3", "util-linux"}
+        assert recorder.groups == inputs["backup_groups"]
+        assert recorder.directories == {(d["path"], d["owner"], d["group"], d["mode"].lstrip("0"))
+                                        for d in inputs["backup_directories"]}
+        files = {f["dest"]: (f["owner"], f["group"], f["mode"].lstrip("0")) for f in inputs["backup_files"]}
+        passwords = {p["dest"]: ("root", "root", p["mode"].lstrip("0")) for p in inputs["backup_passwords"]}
+        assert {dest: w[1:] for dest, w in written.items()} == files | passwords
+        # and what pyinfra writes is, byte for byte, what counselkit.backup.render gives for the host
+        wanted = host_files(plan, host_plan.name, *host_secrets(plan, host_plan.name, Secrets()))
+        assert {f.path: (f.content, f.mode.lstrip("0")) for f in wanted} == {d: (w[0], w[3]) for d, w in written.items()}
+        assert [f["dest"] for f in inputs["backup_files"] if f["sensitive"]] == [
+            f.path for f in wanted if f.secret and f.path not in passwords]
+        assert recorder.units == {s["unit"] for s in inputs["backup_services"]}
+        assert recorder.daemon_reloads == 1 and recorder.checks == [shlex.join(["sh", "-c", layout.NFTABLES_RELOAD])]
+        assert inputs["backup_s3_refs"] == [plan.platform_secrets["backup_s3_access_key"],
+                                            plan.platform_secrets["backup_s3_secret_key"]]
+
+
 def test_a_handler_runs_for_the_topics_it_listens_to(monkeypatch: pytest.MonkeyPatch) -> None:
     """deploy/components.py run_handlers: a handler runs when an operation named it or a topic it listens to
     (Synapse: a changed module restarts every instance), and only then."""
@@ -487,3 +535,50 @@ def test_the_synapse_role_runs_the_handlers_of_what_changed(tmp_path: Path) -> N
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for case, (_, wanted) in cases.items():
         assert json.loads((tmp_path / f"{case}.json").read_text()) == wanted, case
+
+
+def test_the_backup_role_renders_what_pyinfra_writes(tmp_path: Path) -> None:
+    """roles/backup's two template tasks (run by ansible-playbook on localhost with the plugin's hostvars, only
+    their destination and owner bent into a temporary directory) write the bytes deploy/backup.py writes."""
+    from counselkit.backup.render import host_files, host_secrets
+
+    sys.path.insert(0, str(REPO / "inventories/ansible/plugins/inventory"))
+    from counselkit_plan import host_data
+
+    tenants_file = tenants(tmp_path, every_condition=True)  # with a proxy: restic.env names it
+    plan = load_plan(tenants_file)
+    host_plan = plan.hosts[0]
+    hostvars = host_data(plan, host_plan, tenants_file)
+    refs = hostvars["counselkit_components"]["backup"]["layout"]["s3_refs"]
+    secrets: dict[str, Any] = {}
+    for ref in refs:  # counselkit_secret reads the vault's nested dicts
+        node = secrets
+        *parents, leaf = ref.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = Secrets.get(ref)
+    hostvars["counselkit_secrets"] = secrets
+    (tmp_path / "hostvars.json").write_text(json.dumps(hostvars))
+    out = tmp_path / "out"
+    tasks = [t for t in YAML(typ="safe").load((REPO / "roles/backup/tasks/main.yml").read_text())
+             if "ansible.builtin.template" in t]
+    assert len(tasks) == 2
+    for task in tasks:  # only where it writes and as whom change: the template, its variables are the role's
+        task["ansible.builtin.template"].update(dest=f"{out}{{{{ item.dest }}}}", owner=str(os.getuid()),
+                                               group=str(os.getgid()))
+    mkdirs = {"ansible.builtin.file": {"path": f"{out}{{{{ item.dest | dirname }}}}", "state": "directory",
+                                       "mode": "0700"}, "loop": "{{ backup_files }}"}
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars_files": [str(tmp_path / "hostvars.json"), str(REPO / "roles/backup/defaults/main.yml"),
+                            str(REPO / "roles/backup/vars/main.yml")],
+             "tasks": [mkdirs, *tasks]}]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(tmp_path / "play.yml")], cwd=REPO,
+                            env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    wanted = host_files(plan, host_plan.name, *host_secrets(plan, host_plan.name, Secrets()))
+    templated = {f["dest"] for f in hostvars["counselkit_components"]["backup"]["files"]}
+    assert templated and templated <= {f.path for f in wanted}
+    for f in wanted:
+        if f.path in templated:
+            assert (out / f.path.lstrip("/")).read_text() == f.content, f.path

@@ -287,10 +287,10 @@ def test_exposure_scores_reads_every_overall_line() -> None:
 
 def test_both_engines_give_restic_the_same_no_proxy(tmp_path: Path) -> None:
     # The backup's address allow-list assumes restic reaches no_proxy hosts directly: Ansible's restic.env must say so too.
-    from inventories.ansible.plugins.inventory.counselkit_plan import backup_data
+    from counselkit.render import host_vars  # both engines' host data (the Ansible role reads counselkit.backup)
 
     plan = plan_of(tmp_path, s3_endpoint=LAB_S3, proxy=LAB_PROXY, no_proxy=["10.248.0.1"])
-    assert backup_data(plan, plan.hosts[0].name)["job_extra"]["no_proxy"] == backup_render.no_proxy(plan)
+    assert host_vars(plan, plan.hosts[0].name)["backup"]["job_extra"]["no_proxy"] == backup_render.no_proxy(plan)
     assert backup_render.no_proxy(plan).split(",") == ["localhost", "127.0.0.1", "::1", "10.248.0.1"]
 
 
