@@ -24,17 +24,9 @@ SYNAPSE_VENV = "/opt/counselkit/synapse"
 SYNAPSE_CONFIG_ROOT = f"{COUNSELKIT_ETC}/synapse"
 SYNAPSE_DATA_ROOT = f"{COUNSELKIT_LIB}/synapse"
 SYNAPSE_UNIT_TEMPLATE = "matrix-synapse@.service"
-# Resource limits of one tenant's Synapse (systemd resource control in the tenant's unit drop-in): the defaults of
-# a tenant's `limits:` in tenants.yaml. MemoryHigh throttles and reclaims, MemoryMax is the hard ceiling.
-SYNAPSE_LIMITS = {"memory_high_mb": 1024, "memory_max_mb": 1536, "cpu_weight": 100, "tasks_max": 256,
-                  "open_files": 8192}
 # Egress rules of service accounts (nftables, by socket owner): one file per tenant, included by nftables.conf.
 NFTABLES_EGRESS_DIR = "/etc/counselkit/nftables.d"
 NFTABLES_EGRESS_MODE = "0600"  # root reads them; below COUNSELKIT_ETC nothing is for others (CK-SEC-01)
-# Destinations a federating Synapse may not reach (internal and special-purpose networks); DNS stays open.
-INTERNAL_NETWORKS_V4 = ("10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16",
-                        "224.0.0.0/4")
-INTERNAL_NETWORKS_V6 = ("fc00::/7", "fe80::/10", "ff00::/8")
 KEYCLOAK_HOME = "/opt/keycloak"
 KEYCLOAK_USER = "keycloak"
 KEYCLOAK_DB = "keycloak"
@@ -151,7 +143,6 @@ KEYCLOAK_HTTP_HOST = "127.0.0.1"
 KEYCLOAK_PATH = "/auth"  # http-relative-path; nginx proxies https://<slug>.<domain>/auth/ to it
 KEYCLOAK_ADMIN_USER = "counselkit-admin"  # bootstrap admin of the master realm
 KEYCLOAK_THEME_PREFIX = "counselkit-"  # login theme per tenant: counselkit-<slug>
-KEYCLOAK_MEMORY_MB = 1024  # JVM heap ceiling (-Xmx)
 # Java runtime per distribution release (Keycloak 26 supports OpenJDK 17 and 21).
 KEYCLOAK_JAVA_PACKAGES = {"debian-12": "openjdk-17-jre-headless", "ubuntu-24.04": "openjdk-21-jre-headless"}
 # Realm roles: counsellors use seats; org admins (from tenants.yaml) manage the counsellor accounts.
@@ -210,14 +201,6 @@ MODPROBE_BLACKLIST = "/etc/modprobe.d/counselkit-blacklist.conf"
 ISSUE = "/etc/issue"
 ISSUE_NET = "/etc/issue.net"
 FAIL2BAN_JAIL = "/etc/fail2ban/jail.d/counselkit.local"
-# Legal banner of /etc/issue and /etc/issue.net (one text for both; Ansible templates cannot include each other
-# outside the playbook directory).
-LEGAL_BANNER = (
-    "Authorised access only. This system is the property of its owner and is subject to monitoring: access and "
-    "actions are logged and recorded as evidence. Unauthorised access is prohibited and may lead to criminal "
-    "prosecution under applicable law (German Criminal Code, sections 202a-202c and 303b). By continuing you consent "
-    "to these terms and to the audit policy of the owner."
-)
 AIDE_DB_DIR = "/var/lib/aide"  # owned by AIDE's account; all the sandboxed baseline unit may write
 AIDE_DB = f"{AIDE_DB_DIR}/aide.db"
 # Host reports by mail (platform.smtp.reports_to): msmtp as sendmail, mail(1) for AIDE's daily check, which runs as
@@ -229,15 +212,11 @@ AIDE_DEFAULTS = "/etc/default/aide"
 AIDE_CONF = "/etc/aide/aide.conf"
 AIDE_DB_NEW = f"{AIDE_DB_DIR}/aide.db.new"  # where `aide --init` writes (Debian's aide.conf database_out)
 AIDE_USER = "_aide"  # Debian's AIDE account (aide-common); the daily check runs as it
-AIDE_CHECKSUMS = "sha512"  # one strong hash instead of Debian's all-hashes group H: same assurance, faster scans
 # Packages with an upgrade from the security archive ("Inst <pkg> [old] (new Debian-Security:12/stable-security ...").
 PENDING_SECURITY_UPDATES = ("apt-get --dry-run --show-upgraded upgrade 2>/dev/null | grep '^Inst ' | grep -- '-security' "
                             "| cut -d' ' -f2 || true")
 AIDE_INIT_UNIT = "counselkit-aide-init.service"
 AIDE_INIT_UNIT_PATH = f"/etc/systemd/system/{AIDE_INIT_UNIT}"
-# Kernel modules a hosted server never needs: removable storage and rarely used network protocols.
-DISABLED_KERNEL_MODULES = ("usb-storage", "firewire-core", "firewire-ohci", "firewire-sbp2", "dccp", "sctp", "rds",
-                           "tipc")
 POSTGRES_VERSION = 15
 POSTGRES_CONF_DIR = f"/etc/postgresql/{POSTGRES_VERSION}/main"
 POSTGRES_CONF_DROPIN = f"{POSTGRES_CONF_DIR}/conf.d/counselkit.conf"
@@ -286,17 +265,6 @@ COUNSELLING_SERVICE_LOCALPART = "counselkit"  # @counselkit:<server_name> create
 # Localpart prefix of the operator's short-lived Synapse admins (counselkit access, counsellor add --email): never
 # counsellors, never a seat (the counselling module's config.operator_prefixes).
 OPERATOR_ACCOUNT_PREFIX = "counselkit-ops-"
-# Registrations per client address (token bucket inside the module); nginx's auth zone limits the path as well.
-COUNSELLING_REGISTER_PER_MINUTE = 5
-COUNSELLING_REGISTER_BURST = 5
-# Defaults of a tenant's `counselling:` block in tenants.yaml (counselkit/model/tenant.py).
-COUNSELLING_DEFAULTS = {
-    "topics": ["Allgemeine Beratung"],
-    "opening_hours": "Mo–Fr 9–17 Uhr",
-    "absence_message": None,
-    "retention_days": 180,
-    "notify_counsellors": True,
-}
 
 
 # A centre's logo (tenants.yaml branding.logo, a file next to tenants.yaml): the types the web app shows, and
@@ -322,18 +290,8 @@ def synapse_module_files() -> dict[str, str]:
     return files
 
 
-SYNAPSE_MAX_UPLOAD = "50M"
-# Privacy figures (docs/data-protection.md). Help-seekers' data is GDPR Art. 9 data: each is kept no longer than its
-# purpose needs, and related settings share one figure so that nothing outlives what it belongs to.
-LOG_RETENTION_DAYS = 30  # IP addresses and user IDs: journal, nginx logs, Synapse's user_ips, Keycloak login events
-MESSAGE_RETENTION = "365d"  # messages (server default and room maximum) and local media not accessed for this long
-PURGE_GRACE = "7d"  # redacted events kept unredacted, forgotten rooms kept, before Synapse purges them
-SYNAPSE_SESSION_LIFETIME = "12h"  # a working day: then a new login through Keycloak (which refuses disabled users)
-SYNAPSE_ACCESS_TOKEN_LIFETIME = "5m"  # access tokens of clients that use refresh tokens
 SYNAPSE_SECRETS = ("synapse_db_password", "registration_shared_secret", "macaroon_secret_key", "form_secret")
 NGINX_LOG_FORMAT = "counselkit"  # no query string, referer or user agent: tokens and OIDC codes never reach a log
-NGINX_AUTH_RATE = "30r/m"  # per client address on login, registration, SSO and Keycloak login/token paths
-NGINX_AUTH_BURST = 20
 NGINX_LOGROTATE = "/etc/logrotate.d/nginx"  # replaces Debian's (14 days) with LOG_RETENTION_DAYS
 NGINX_CONF = "/etc/nginx/nginx.conf"  # replaced whole: Debian's sets ssl_protocols incl. TLS 1.0/1.1
 NGINX_HEADERS_SNIPPET = "/etc/nginx/snippets/counselkit-security-headers.conf"
@@ -345,8 +303,6 @@ ACME_WEBROOT = "/var/www/acme"  # certbot --webroot answers /.well-known/acme-ch
 LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
 INTERNAL_CA_CERT = "/usr/local/share/ca-certificates/counselkit-internal-ca.crt"
 TENANT_TLS_SECRET = "tls_internal"  # derived, not generated: key + certificate issued from platform.internal_ca
-TLS_CERT_DAYS = 397  # issued host certificates; re-issued when less than TLS_RENEW_DAYS remain
-TLS_RENEW_DAYS = 30
 
 
 def tenant_site(slug: str) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 
 import jinja2
 
-from . import escape, layout
+from . import escape, layout, policy
 from .model.platform import one_line
 from .plan import HostPlan, Plan, TenantPlan
 
@@ -96,16 +96,21 @@ TENANT_TEMPLATES: dict[str, str] = {
 # Paths and names the templates read through `layout` (a plain dict, so an Ansible role can be given the same).
 LAYOUT_KEYS = (
     "ADMIN_GROUP", "SSHD_HOST_KEYS", "NFTABLES_TABLE", "JOURNAL_DIR", "POSTGRES_VERSION", "POSTGRES_PORT",
-    "POSTGRES_HOST", "OPERATOR_ACCOUNT_PREFIX", "SYNAPSE_VENV", "SYNAPSE_MAX_UPLOAD", "SYNAPSE_BIND_HOST", "NGINX_SITES_DIR", "NGINX_HEADERS_SNIPPET",
-    "ACME_WEBROOT", "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER", "KEYCLOAK_PATH",
-    "KEYCLOAK_HTTP_PORT", "DISABLED_KERNEL_MODULES", "AIDE_DB", "LEGAL_BANNER", "POSTGRES_PEER_MAP",
-    "POSTGRES_PEER_USERS", "POSTGRES_SUPERUSER", "AIDE_DB_DIR", "AIDE_DB_NEW", "AIDE_USER", "AIDE_CONF",
-    "NFTABLES_EGRESS_DIR", "NFTABLES_EGRESS_MODE", "INTERNAL_NETWORKS_V4", "INTERNAL_NETWORKS_V6", "LOG_RETENTION_DAYS",
-    "MESSAGE_RETENTION", "PURGE_GRACE", "SYNAPSE_SESSION_LIFETIME", "SYNAPSE_ACCESS_TOKEN_LIFETIME", "NGINX_LOG_FORMAT",
-    "NGINX_AUTH_RATE", "NGINX_AUTH_BURST", "MAIL_ALIASES", "ISSUE_NET", "ROOT_SSH_DIR",
-    "ROOT_AUTHORIZED_KEYS", "PROXY_CONFIG_MODE", "SYNAPSE_MODULE_ROOT", "SYNAPSE_MODULE_CLASS", "COUNSELLING_PATH",
-    "COUNSELLING_SERVICE_LOCALPART", "COUNSELLING_REGISTER_PER_MINUTE", "COUNSELLING_REGISTER_BURST",
-    "COUNSELLING_OPENAPI_HOST",
+    "POSTGRES_HOST", "OPERATOR_ACCOUNT_PREFIX", "SYNAPSE_VENV", "SYNAPSE_BIND_HOST", "NGINX_SITES_DIR",
+    "NGINX_HEADERS_SNIPPET", "ACME_WEBROOT",
+    "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER", "KEYCLOAK_PATH", "KEYCLOAK_HTTP_PORT", "AIDE_DB",
+    "POSTGRES_PEER_MAP", "POSTGRES_PEER_USERS", "POSTGRES_SUPERUSER", "AIDE_DB_DIR", "AIDE_DB_NEW", "AIDE_USER",
+    "AIDE_CONF", "NFTABLES_EGRESS_DIR", "NFTABLES_EGRESS_MODE", "NGINX_LOG_FORMAT", "MAIL_ALIASES", "ISSUE_NET",
+    "ROOT_SSH_DIR", "ROOT_AUTHORIZED_KEYS", "PROXY_CONFIG_MODE", "SYNAPSE_MODULE_ROOT", "SYNAPSE_MODULE_CLASS",
+    "COUNSELLING_PATH", "COUNSELLING_SERVICE_LOCALPART", "COUNSELLING_OPENAPI_HOST",
+)
+# Policy figures (counselkit/policy.py) the templates read in the same `layout` namespace: moving a figure between
+# the two modules changes no template.
+POLICY_KEYS = (
+    "SYNAPSE_MAX_UPLOAD", "DISABLED_KERNEL_MODULES", "LEGAL_BANNER", "INTERNAL_NETWORKS_V4", "INTERNAL_NETWORKS_V6",
+    "LOG_RETENTION_DAYS", "MESSAGE_RETENTION", "PURGE_GRACE", "SYNAPSE_SESSION_LIFETIME",
+    "SYNAPSE_ACCESS_TOKEN_LIFETIME", "NGINX_AUTH_RATE", "NGINX_AUTH_BURST", "COUNSELLING_REGISTER_PER_MINUTE",
+    "COUNSELLING_REGISTER_BURST",
 )
 
 
@@ -211,7 +216,15 @@ def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
         "removed": [r.model_dump(mode="json") for r in host.removed],
         # Templated unit: the same names as tenant_names(), with systemd's instance specifier for the slug.
         "synapse_unit": {**layout.tenant_names("%i"), **layout.tenant_synapse_files("%i")},
+        # The backup jobs and the contexts of templates/backup/ without secrets (counselkit.components.backup)
+        "backup": _backup(plan, host.name),
     }
+
+
+def _backup(plan: Plan, host: str) -> dict[str, Any]:
+    from .backup.render import plain_data  # counselkit.backup renders through this module
+
+    return plain_data(plan, host)
 
 
 def host_context(vars: dict[str, Any], secret: Callable[[str], str] | None) -> dict[str, Any]:
@@ -226,7 +239,8 @@ def host_context(vars: dict[str, Any], secret: Callable[[str], str] | None) -> d
     for tenant in vars["tenants"]:
         values = {name: value(ref) for name, ref in tenant["secrets"].items() if name in layout.SYNAPSE_SECRETS}
         tenants.append({**tenant, "secret_values": values})
-    context = {**vars, "tenants": tenants, "layout": {key: getattr(layout, key) for key in LAYOUT_KEYS}}
+    context = {**vars, "tenants": tenants, "layout": {**{key: getattr(layout, key) for key in LAYOUT_KEYS},
+                                                        **{key: getattr(policy, key) for key in POLICY_KEYS}}}
     reports = vars["platform"].get("reports")
     context["reports_password"] = _one_line(value(reports["password_ref"]), reports["password_ref"]) \
         if reports and reports["password_ref"] else None

@@ -2,7 +2,7 @@
 
 Issued on the control machine, stored as tenants.<slug>.tls_internal (private key PEM + certificate PEM), so a
 re-run re-uses them and reports no change. Re-issued only when missing, for another name, from another CA, or
-within layout.TLS_RENEW_DAYS of expiry.
+within policy.TLS_RENEW_DAYS of expiry.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from . import layout
+from . import layout, policy
 from .ca import split_pem
 from .plan import Plan
 
@@ -44,7 +44,7 @@ def issue(ca_bundle: str, domain: str, now: datetime.datetime | None = None) -> 
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=layout.TLS_CERT_DAYS))
+        .not_valid_after(now + datetime.timedelta(days=policy.TLS_CERT_DAYS))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False, content_commitment=False,
@@ -71,7 +71,7 @@ def needs_issue(bundle: str | None, ca_bundle: str, domain: str, now: datetime.d
     except Exception:  # unreadable, wrong CA, no SAN: issue a fresh one
         return True
     remaining = certificate.not_valid_after_utc - now
-    return names != [domain] or remaining < datetime.timedelta(days=layout.TLS_RENEW_DAYS)
+    return names != [domain] or remaining < datetime.timedelta(days=policy.TLS_RENEW_DAYS)
 
 
 def due_certificates(store: Store, plan: Plan) -> list[str]:

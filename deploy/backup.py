@@ -5,11 +5,13 @@ Call it last from deploy/site.py, after PostgreSQL, Synapse and Keycloak:
     from deploy import backup
     backup.install(plan=plan, secrets=store)   # or put both into host.data (see _inputs)
 
-It installs restic, the job script (layout.BACKUP_SCRIPT), the systemd template units
-counselkit-backup@.service/.timer and, per job, root-only (0700 dir, 0600 files) job.conf, restic.env with the
-S3 credentials and restic.password; then enables one timer per job. Files go through deploy.managed (content
-never printed, upload to a temporary name inside the root-only directory, then renamed), so no credential
-reaches a log, a command line or a world-readable place.
+Packages, the jobs' group, directories, files (script, template units counselkit-backup@.service/.timer, egress
+rules; per job job.conf and restic.env, root-only), the daemon-reload and egress rules of what changed, and one
+timer per job come from the component spec (counselkit/components/backup.py), which roles/backup loops over too.
+Its templates are rendered with backup's own context (counselkit.backup.render); the restic passwords are written
+from the spec's ``layout``. Files go through deploy.managed (content never printed, upload to a temporary name
+inside the root-only directory, then renamed), so no credential reaches a log, a command line or a world-readable
+place.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, server, systemd
 
-from counselkit import layout
+from counselkit import render
 from counselkit.backup.jobs import host_jobs
-from counselkit.backup.render import common_files, host_secrets, job_files
+from counselkit.backup.render import common_context, host_secrets, job_context
+from counselkit.components import backup as backup_spec
 
-from .common import directory, put
+from .common import in_container, put
+from .components import install_accounts, install_directories, install_packages, install_services, run_handlers
 
-PACKAGES = ["restic", "python3", "util-linux"]  # pg_dump/pg_restore come with the PostgreSQL deploy
+PACKAGES = list(backup_spec.PACKAGES)
 
 
 def _inputs(plan: Any, secrets: Any, host_name: str | None) -> tuple[Any, Any, str]:
@@ -38,41 +41,33 @@ def _inputs(plan: Any, secrets: Any, host_name: str | None) -> tuple[Any, Any, s
     return plan, secrets, host_name
 
 
+def contexts(plan: Any, host_name: str, credentials: Any) -> dict[str, dict[str, Any]]:
+    """File.context -> template context: the host-wide one, and each job's (with the S3 credentials)."""
+    found = {backup_spec.COMMON: common_context(plan)}
+    found.update({job.name: job_context(plan, job, credentials) for job in host_jobs(plan, host_name)})
+    return found
+
+
 @deploy("counselkit backup")
 def install(plan: Any = None, secrets: Any = None, host_name: str | None = None) -> None:
     plan, secrets, host_name = _inputs(plan, secrets, host_name)
+    component = backup_spec.backup(render.host_vars(plan, host_name))
+    container = in_container()
     credentials, passwords = host_secrets(plan, host_name, secrets)
+    context = contexts(plan, host_name, credentials)
 
-    apt.packages(name="Install restic", packages=PACKAGES)
-    # The jobs' group exists before the egress rules naming it are loaded.
-    server.group(name=f"Group {layout.BACKUP_GROUP}", group=layout.BACKUP_GROUP, system=True)
-    directory(name="nftables egress rules dir", path=layout.NFTABLES_EGRESS_DIR)
-
-    for path in (layout.BACKUP_CONFIG_ROOT, layout.BACKUP_STATE_ROOT, layout.BACKUP_LOCK_DIR):
-        directory(name=f"Backup directory {path}", path=path, user="root", group="root", mode="0700")
-
-    units_changed = False
-    for f in common_files(plan):
-        op = put(f"Backup: {f.path}", f.path, f.content, mode=f.mode)
-        units_changed = units_changed or (f.path.startswith("/etc/systemd/") and op.will_change)
-        if f.path == layout.BACKUP_EGRESS_RULES:
-            server.shell(name="nftables: backup egress rules loaded", commands=[layout.NFTABLES_RELOAD],
-                         _if=op.did_change)
-
-    jobs = host_jobs(plan, host_name)
-    for job in jobs:
-        names = job.names
-        for path in (names["config_dir"], names["state_dir"]):
-            directory(name=f"Backup {job.label}: {path}", path=path, user="root", group="root", mode="0700")
-        for f in job_files(plan, job, credentials, passwords[job.password_ref]):
-            # Secret files (0600, root-only directory) are uploaded next to their destination and never printed.
-            put(f"Backup {job.label}: {f.path}" + (" (secret)" if f.secret else ""), f.path, f.content, mode=f.mode)
-
-    for index, job in enumerate(jobs):
-        systemd.service(
-            name=f"Backup timer {job.names['timer']}",
-            service=job.names["timer"],
-            running=True,
-            enabled=True,
-            daemon_reload=units_changed and index == 0,
-        )
+    install_packages(component)
+    install_accounts(component)  # the jobs' group exists before the egress rules naming it are loaded
+    install_directories(component)
+    changed: dict[str, list] = {}
+    for f in component.files:
+        # restic.env holds the S3 credentials: uploaded next to its destination, never printed
+        op = put(f"Backup: {f.dest}" + (" (secret)" if f.sensitive else ""), f.dest,
+                 render.render(f.template, context[f.context]), user=f.owner, group=f.group, mode=f.mode)
+        if f.handler:
+            changed.setdefault(f.handler, []).append(op)
+    for entry in component.layout["passwords"]:
+        put(f"Backup {entry['label']}: {entry['dest']} (secret)", entry["dest"], passwords[entry["ref"]] + "\n",
+            mode=entry["mode"])
+    run_handlers(component, changed, container)  # daemon-reload, egress rules loaded
+    install_services(component, container)  # one timer per job

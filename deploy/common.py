@@ -7,6 +7,7 @@ encrypted secrets file and only ever go into files uploaded with restrictive mod
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pyinfra import host
@@ -16,6 +17,7 @@ from counselkit import render
 
 from . import managed
 
+REPO = Path(__file__).resolve().parents[1]  # the repository: where component copies come from
 _contexts: dict[str, dict[str, Any]] = {}
 _stores: dict[str, Any] = {}
 

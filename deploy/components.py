@@ -1,9 +1,10 @@
 """pyinfra operations from a component spec (counselkit/components): what every deploy/<component>.py loops over.
 
-Order, as the Ansible roles have it: packages, directories, files (each checked by its validate command once
-written), absent files, line edits, the handlers of the files that changed (a handler's check first), services.
-A deploy that writes files the spec only names (certificates cut from secrets) passes their operations to
-``run_handlers`` with the handler they trigger.
+Order, as the Ansible roles have it: packages, groups and users, directories, copies, files (each checked by its
+validate command once written), absent files, line edits, the handlers of the files that changed (a handler's
+check first; a handler also runs for the topics it listens to), services. A deploy that writes files the spec only
+names (certificates cut from secrets) or runs code that triggers a handler (Synapse's venv) passes those
+operations to ``run_handlers`` under the handler or topic they trigger.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pyinfra.operations.util import any_changed
 from counselkit import render
 from counselkit.components import HOST_KERNEL, Component
 
-from .common import context, directory, put_template
+from .common import REPO, context, directory, put, put_template
 
 Changed = dict[str, list[Any]]  # handler name -> operations that trigger it
 
@@ -33,6 +34,26 @@ def needs_met(need: str | None, container: bool) -> bool:
 def install_packages(component: Component) -> None:
     if component.packages:
         apt.packages(name=f"{component.name}: packages", packages=list(component.packages), no_recommends=True)
+
+
+def install_accounts(component: Component) -> None:
+    """System groups, then system users (no login; the home is a spec directory, not created here)."""
+    for group in component.groups:
+        server.group(name=f"{component.name}: group {group}", group=group, system=True)
+    for user in component.users:
+        server.user(name=f"{component.name}: user {user.name}", user=user.name, group=user.group, system=True,
+                    home=user.home, shell=user.shell, create_home=False, ensure_home=False)
+
+
+def install_copies(component: Component, changed: Changed | None = None) -> Changed:
+    """Repository files copied as they are; returns (adds to) the operations that trigger each handler."""
+    changed = {} if changed is None else changed
+    for c in component.copies:
+        op = put(f"Copy {c.dest}", c.dest, (REPO / c.source).read_text(encoding="utf-8"), user=c.owner,
+                 group=c.group, mode=c.mode)
+        if c.handler:
+            changed.setdefault(c.handler, []).append(op)
+    return changed
 
 
 def install_directories(component: Component) -> None:
@@ -60,9 +81,9 @@ def put_files(component: Component, container: bool, changed: Changed | None = N
 
 
 def run_handlers(component: Component, changed: Changed, container: bool) -> None:
-    """Each handler once, in spec order, if one of its operations changed something."""
+    """Each handler once, in spec order, if one of its operations (or of a topic it listens to) changed something."""
     for handler in component.handlers:
-        ops = changed.get(handler.name)
+        ops = [op for name in (handler.name, *handler.listen) for op in changed.get(name, [])]
         if not ops or not needs_met(handler.needs, container):
             continue
         if handler.check:

@@ -6,7 +6,7 @@ The deploy (deploy/backup.py) only copies what this returns; unit tests render t
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,7 +82,7 @@ def _is_ip(host: str) -> bool:
 
 
 def common_context(plan: Plan) -> dict[str, Any]:
-    """What every backup template sees (the Ansible role gets the same as counselkit_backup.common)."""
+    """What every backup template sees (the host vars' ``backup.common``: the Ansible role gets the same)."""
     return {
         "egress": egress(plan),
         "backup_group": layout.BACKUP_GROUP,
@@ -107,38 +107,50 @@ def render(name: str, **context: Any) -> str:
     return templates.render(f"backup/{name}", context)
 
 
-def job_context(plan: Plan, job: BackupJob, credentials: Credentials) -> dict[str, Any]:
-    """The context of job.conf.j2 and restic.env.j2 for one job."""
-    return common_context(plan) | {
-        "job": job,
+def job_extra(plan: Plan) -> dict[str, Any]:
+    """What job.conf.j2 and restic.env.j2 see beyond the common context and the job (no secrets)."""
+    return {
         "keep_flags": retention_flags(plan.platform.backup.retention),
-        "db_owner": plan.tenant(job.name).db_user if job.kind == "tenant" else "",
-        "s3_access_key": credentials.access_key,
-        "s3_secret_key": credentials.secret_key,
         "region": plan.platform.backup.region,
         "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
         "no_proxy": no_proxy(plan),
     }
 
 
+def plain_data(plan: Plan, host: str) -> dict[str, Any]:
+    """The host vars' ``backup``: the template contexts of templates/backup/ without secrets, as plain data."""
+    jobs = [{**asdict(job), "databases": list(job.databases), "paths": list(job.paths), "label": job.label,
+             "db_owner": plan.tenant(job.name).db_user if job.kind == "tenant" else ""}
+            for job in host_jobs(plan, host)]
+    return {"common": common_context(plan), "job_extra": job_extra(plan), "jobs": jobs}
+
+
+def job_context(plan: Plan, job: BackupJob, credentials: Credentials) -> dict[str, Any]:
+    """The context of job.conf.j2 and restic.env.j2 for one job."""
+    return common_context(plan) | job_extra(plan) | {
+        "job": job,
+        "db_owner": plan.tenant(job.name).db_user if job.kind == "tenant" else "",
+        "s3_access_key": credentials.access_key,
+        "s3_secret_key": credentials.secret_key,
+    }
+
+
 def job_files(plan: Plan, job: BackupJob, credentials: Credentials, restic_password: str) -> list[HostFile]:
+    """One job's files, as the component spec lists them (counselkit.components.backup.JOB_FILES)."""
+    from ..components.backup import JOB_FILE_MODE, JOB_FILES
+
     context = job_context(plan, job, credentials)
-    names = job.names
-    return [
-        HostFile(names["job_file"], render("job.conf.j2", **context), "0600"),
-        HostFile(names["env_file"], render("restic.env.j2", **context), "0600", secret=True),
-        HostFile(names["password_file"], restic_password + "\n", "0600", secret=True),
-    ]
+    files = [HostFile(job.names[key], templates.render(name, context), JOB_FILE_MODE, secret=sensitive)
+             for name, (key, sensitive) in JOB_FILES.items()]
+    return files + [HostFile(job.names["password_file"], restic_password + "\n", JOB_FILE_MODE, secret=True)]
 
 
 def common_files(plan: Plan) -> list[HostFile]:
+    """The host-wide files, as the component spec lists them (counselkit.components.backup.COMMON_FILES)."""
+    from ..components.backup import COMMON_FILES
+
     context = common_context(plan)
-    return [
-        HostFile(layout.BACKUP_SCRIPT, render("counselkit-backup.sh.j2", **context), "0750"),
-        HostFile(f"/etc/systemd/system/{layout.BACKUP_SERVICE_TEMPLATE}", render("counselkit-backup@.service.j2", **context), "0644"),
-        HostFile(f"/etc/systemd/system/{layout.BACKUP_TIMER_TEMPLATE}", render("counselkit-backup@.timer.j2", **context), "0644"),
-        HostFile(layout.BACKUP_EGRESS_RULES, render("egress-backup.nft.j2", **context), layout.NFTABLES_EGRESS_MODE),
-    ]
+    return [HostFile(dest, templates.render(name, context), mode) for name, (dest, mode, _) in COMMON_FILES.items()]
 
 
 def host_files(plan: Plan, host: str, credentials: Credentials, passwords: dict[str, str]) -> list[HostFile]:

@@ -12,8 +12,8 @@ while building it, so an engine only loops over what it is given:
 What only a running host can tell (is this a container? may nft talk to the kernel?) is not decided here: an entry
 names what it ``needs`` (``HOST_KERNEL``, ``NET_ADMIN``) and each engine checks that with its own facts.
 
-Order of the lists is the order of the deploy: packages, groups, directories, files (each validated after/before
-writing), absent files, line edits, handlers of changed files, services, unwanted services.
+Order of the lists is the order of the deploy: packages, groups, users, directories, copies, files (each validated
+after/before writing), absent files, line edits, handlers of changed files, services, unwanted services.
 """
 
 from __future__ import annotations
@@ -52,12 +52,35 @@ class File:
     # Holds a secret or proxy credentials: never shown (Ansible no_log and diff: false; pyinfra never prints content).
     sensitive: bool = False
     # A per-tenant file (templates/ TENANT_TEMPLATES): rendered with ``tenant`` set to the tenant of this slug.
+    # A sensitive file may name a handler: no_log hides a loop item's output, but its registered result keeps
+    # ``item`` and ``changed`` (what the roles' changed-handler lists read).
     tenant: str | None = None
+    # None: rendered with the shared host context (counselkit.render.host_context). Else the name of a context the
+    # component's engine code builds from plain data of the host vars (backup: "common" or a job's name), because
+    # the template belongs to a tool with its own context (templates/backup/).
+    context: str | None = None
 
-    def __post_init__(self) -> None:
-        # Ansible's no_log hides which item of a loop changed, so a sensitive file cannot trigger a handler there.
-        if self.sensitive and self.handler:
-            raise ValueError(f"{self.dest}: a sensitive file cannot have a handler (no_log hides its change)")
+
+@dataclass(frozen=True)
+class Copy:
+    """A file of the repository copied as it is (no template): ``source`` relative to the repository root."""
+
+    source: str
+    dest: str
+    owner: str = "root"
+    group: str = "root"
+    mode: str = "0644"
+    handler: str | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """A system account without login; ``home`` is not created by the account (a spec directory is)."""
+
+    name: str
+    group: str
+    home: str
+    shell: str = "/usr/sbin/nologin"
 
 
 @dataclass(frozen=True)
@@ -84,6 +107,10 @@ class Handler:
     # Run first (argv); a failure stops the deploy before the action (e.g. ``nginx -t`` before a reload: the
     # configuration is checked as a whole, once all its files are written).
     check: tuple[str, ...] = ()
+    # Further names that trigger it, as Ansible's ``listen``: a file (or an engine's own operation) names one
+    # handler or topic, and every handler listening to that topic runs (Synapse: the release, the unit template or
+    # the counselling module changed -> every tenant's instance restarts).
+    listen: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,8 +128,9 @@ class Component:
     name: str
     packages: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()  # system groups
-    users: tuple[str, ...] = ()  # system users (no login)
+    users: tuple[User, ...] = ()  # system users (no login)
     directories: tuple[Directory, ...] = ()
+    copies: tuple[Copy, ...] = ()  # repository files copied as they are (before the templates)
     files: tuple[File, ...] = ()
     absent: tuple[str, ...] = ()  # files removed (e.g. a conditional file the platform does not use)
     lines: tuple[Line, ...] = ()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from counselkit import layout, render
+from counselkit import layout, policy, render
 
 from . import HOST_KERNEL, NET_ADMIN, Component, Directory, File, Handler, Line, Service
 
@@ -111,7 +111,7 @@ def hardening(vars: dict[str, Any]) -> Component:
                    *(Directory(path) for path in plain_parents),
                    Directory(posixpath.dirname(layout.JOURNALD_DROPIN)),
                    Directory(layout.JOURNAL_DIR, group="systemd-journal", mode="2755")]
-    lines = [Line(layout.AIDE_CONF, r"^Checksums\s*=.*", f"Checksums = {layout.AIDE_CHECKSUMS}")]
+    lines = [Line(layout.AIDE_CONF, r"^Checksums\s*=.*", f"Checksums = {policy.AIDE_CHECKSUMS}")]
     secrets: list[str] = []
     if reports:
         directories.append(Directory(layout.COUNSELKIT_ETC))

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import Component, base, nginx, postgres
+from . import Component, backup, base, nginx, postgres, synapse
 
 BUILDERS: tuple[Callable[[dict[str, Any]], dict[str, Component]], ...] = (
-    base.components, postgres.components, nginx.components)
+    base.components, postgres.components, synapse.components, nginx.components, backup.components)
 
 
 def host_components(vars: dict[str, Any]) -> dict[str, Component]:

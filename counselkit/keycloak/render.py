@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import layout
+from .. import layout, policy
 from .. import render as templates
 from ..plan import Plan, TenantPlan
 from . import representations as reps
@@ -59,7 +59,7 @@ def unit_context(version: str) -> dict[str, Any]:
         "home": layout.KEYCLOAK_CURRENT,
         "conf": layout.KEYCLOAK_CONF,
         "data_dir": layout.KEYCLOAK_DATA_DIR,
-        "memory_mb": layout.KEYCLOAK_MEMORY_MB,
+        "memory_mb": policy.KEYCLOAK_MEMORY_MB,
     }
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from .. import layout
+from .. import policy
 from ..billing.leitweg import LeitwegId
 
 from .logo import LogoFile
@@ -81,11 +81,11 @@ class Branding(Strict):
 
 
 def _limit_default(name: str) -> int:
-    return layout.SYNAPSE_LIMITS[name]
+    return policy.SYNAPSE_LIMITS[name]
 
 
 class Limits(Strict):
-    """Resource limits of the tenant's Synapse; the defaults live in counselkit.layout.SYNAPSE_LIMITS."""
+    """Resource limits of the tenant's Synapse; the defaults live in counselkit.policy.SYNAPSE_LIMITS."""
 
     memory_high_mb: Annotated[int, Field(strict=True, ge=128, le=262144)] = _limit_default("memory_high_mb")
     memory_max_mb: Annotated[int, Field(strict=True, ge=128, le=262144)] = _limit_default("memory_max_mb")
@@ -102,14 +102,14 @@ class Limits(Strict):
 
 
 def _counselling_default(name: str) -> object:
-    return layout.COUNSELLING_DEFAULTS[name]
+    return policy.COUNSELLING_DEFAULTS[name]
 
 
 Topic = Annotated[Text, Field(min_length=1, max_length=100)]
 
 
 class Counselling(Strict):
-    """What help-seekers see and how long their accounts last; the defaults live in layout.COUNSELLING_DEFAULTS.
+    """What help-seekers see and how long their accounts last; the defaults live in policy.COUNSELLING_DEFAULTS.
 
     The texts reach the counselling module's config (homeserver.yaml) and help-seekers' screens: single-line Text."""
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from counselkit import layout
+from counselkit import layout, policy
 from counselkit.ca import split_pem
 from counselkit.plan import load_plan
 from counselkit.site import lab_site
@@ -479,7 +479,7 @@ def test_sshd_shows_the_legal_banner(lab):
     result = subprocess.run(["ssh", "-F", "none", "-o", f"UserKnownHostsFile={h.known_hosts_path}", "-o",
                              "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no",
                              "-o", "ConnectTimeout=10", f"nobody@{h.address}", "true"], capture_output=True, text=True)
-    assert " ".join(layout.LEGAL_BANNER.split()[:3]) in result.stderr, result.stderr
+    assert " ".join(policy.LEGAL_BANNER.split()[:3]) in result.stderr, result.stderr
 
 
 def test_removing_an_admin_removes_account_key_and_sudo(lab, hosts, workdir, tenants_file, vault_env):

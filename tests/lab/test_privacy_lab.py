@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from counselkit import layout
+from counselkit import layout, policy
 from counselkit.lab import ssh
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -80,11 +80,11 @@ def test_synapse_runs_with_the_privacy_config(deployed):
     parsed = json.loads(run(deployed, f"runuser -u {names['unix_user']} -- env PYTHONPATH={layout.SYNAPSE_MODULE_ROOT} "
                                       f"{layout.SYNAPSE_VENV}/bin/python {script} {names['config_dir']}"
                             ).strip().splitlines()[-1])
-    assert parsed["session_lifetime"] == parsed["nonrefreshable"] == ms(layout.SYNAPSE_SESSION_LIFETIME)
-    assert parsed["refresh_token_lifetime"] == ms(layout.SYNAPSE_SESSION_LIFETIME)
-    assert parsed["refreshable"] == ms(layout.SYNAPSE_ACCESS_TOKEN_LIFETIME)
-    assert parsed["user_ips_max_age"] == parsed["delete_stale_devices_after"] == layout.LOG_RETENTION_DAYS * MS["d"]
-    assert parsed["local_media_lifetime"] == ms(layout.MESSAGE_RETENTION)
+    assert parsed["session_lifetime"] == parsed["nonrefreshable"] == ms(policy.SYNAPSE_SESSION_LIFETIME)
+    assert parsed["refresh_token_lifetime"] == ms(policy.SYNAPSE_SESSION_LIFETIME)
+    assert parsed["refreshable"] == ms(policy.SYNAPSE_ACCESS_TOKEN_LIFETIME)
+    assert parsed["user_ips_max_age"] == parsed["delete_stale_devices_after"] == policy.LOG_RETENTION_DAYS * MS["d"]
+    assert parsed["local_media_lifetime"] == ms(policy.MESSAGE_RETENTION)
     assert parsed["presence_enabled"] is False and parsed["user_directory"] is False
     assert parsed["push_include_content"] is False
     assert parsed["federation_domain_whitelist"] == [] and parsed["key_servers"] == []
@@ -101,9 +101,9 @@ def test_client_api_answers_through_nginx_and_the_log_keeps_no_query_string(depl
 
 
 def test_login_paths_are_rate_limited_and_other_paths_not(deployed):
-    statuses = https(deployed, "/_matrix/client/v3/login", "-X", "POST", "-d", "{}", times=layout.NGINX_AUTH_BURST + 10)
+    statuses = https(deployed, "/_matrix/client/v3/login", "-X", "POST", "-d", "{}", times=policy.NGINX_AUTH_BURST + 10)
     assert "429" in statuses and statuses[0] != "429", statuses
-    assert https(deployed, "/_matrix/client/versions", times=layout.NGINX_AUTH_BURST + 10) == ["200"] * (layout.NGINX_AUTH_BURST + 10)
+    assert https(deployed, "/_matrix/client/versions", times=policy.NGINX_AUTH_BURST + 10) == ["200"] * (policy.NGINX_AUTH_BURST + 10)
 
 
 def test_access_tokens_expire(deployed):
@@ -113,7 +113,7 @@ def test_access_tokens_expire(deployed):
     user, password = f"privacy-{random_source.token_hex(4)}", random_source.token_urlsafe(18)
     run(deployed, f"{layout.SYNAPSE_VENV}/bin/register_new_matrix_user -c {names['config_dir']}/homeserver.yaml "
                   f"-u {user} --password-file /dev/stdin --no-admin http://127.0.0.1:{port} >/dev/null", stdin=password)
-    for refresh, lifetime in ((False, layout.SYNAPSE_SESSION_LIFETIME), (True, layout.SYNAPSE_ACCESS_TOKEN_LIFETIME)):
+    for refresh, lifetime in ((False, policy.SYNAPSE_SESSION_LIFETIME), (True, policy.SYNAPSE_ACCESS_TOKEN_LIFETIME)):
         body = json.dumps({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user},
                            "password": password, "refresh_token": refresh})
         answer = json.loads(run(deployed, f"curl -sS -X POST --data-binary @- http://127.0.0.1:{port}/_matrix/client/v3/login",

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from counselkit import layout
+from counselkit import layout, policy
 from counselkit.plan import load_plan
 from tests.lab.host_probe import run, run_probe
 
@@ -56,9 +56,9 @@ def check(o: dict[str, Any]) -> None:
     assert o["not_json"][0] == 400 and o["not_json"][1]["errcode"] == "CK_NOT_JSON"
     assert o["taken"][0] == 409 and o["taken"][1]["errcode"] == "CK_USERNAME_TAKEN"
     assert o["service_name_taken"][1]["errcode"] == "CK_USERNAME_TAKEN"
-    assert o["rate_limit"][:layout.COUNSELLING_REGISTER_BURST] == ["CK_INVALID"] * layout.COUNSELLING_REGISTER_BURST
+    assert o["rate_limit"][:policy.COUNSELLING_REGISTER_BURST] == ["CK_INVALID"] * policy.COUNSELLING_REGISTER_BURST
     assert o["rate_limit"][-1] == "CK_RATE_LIMITED"
-    assert o["centre"][0] == 200 and o["centre"][1]["topics"] == layout.COUNSELLING_DEFAULTS["topics"]
+    assert o["centre"][0] == 200 and o["centre"][1]["topics"] == policy.COUNSELLING_DEFAULTS["topics"]
     assert o["openapi"][0] == 200 and o["openapi"][1].startswith("3.1") and "/register" in o["openapi"][2]
     # policy
     assert o["hs_create_room"][0] == 403

@@ -1,7 +1,7 @@
 """The Ansible synapse role writes each tenant's Synapse OIDC file exactly as deploy/keycloak.py synapse_oidc() does
 when Keycloak is configured (issue 13.10: without it password login stayed on, without OTP), and not otherwise.
 
-The role's own task (roles/synapse/tasks/tenant.yml) is run by ansible-playbook on localhost with the hostvars of
+The role's own task (roles/synapse/tasks/main.yml) is run by ansible-playbook on localhost with the hostvars of
 the counselkit_plan inventory plugin; only its destination and owner are bent to a temporary directory."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from counselkit.plan import load_plan
 from tests.support import REPO, example_data, write_yaml
 
 BIN = Path(sys.executable).parent
-TASK_NAME = "Synapse OIDC provider (Keycloak; client secret, 0600) - {{ synapse_tenant.slug }}"
+TASK_NAME = "Synapse OIDC provider per tenant (Keycloak; client secret, 0600)"
 
 
 def plan_with_keycloak(tmp_path: Path, keycloak: bool):
@@ -33,7 +33,7 @@ def plan_with_keycloak(tmp_path: Path, keycloak: bool):
 
 
 def oidc_task() -> dict:
-    tasks = YAML(typ="safe").load((REPO / "roles/synapse/tasks/tenant.yml").read_text())
+    tasks = YAML(typ="safe").load((REPO / "roles/synapse/tasks/main.yml").read_text())
     [task] = [t for t in tasks if t["name"] == TASK_NAME]
     return task
 
@@ -52,14 +52,12 @@ def run_role_task(tmp_path: Path, keycloak: bool) -> tuple[object, dict[str, str
         path.parent.mkdir(parents=True)
     task = oidc_task()
     # Only where it writes and as whom change: the template, its variables and the condition are the role's.
-    task["ansible.builtin.template"].update(dest=f"{tmp_path}/out/{{{{ synapse_tenant.slug }}}}/oidc.yaml",
+    task["ansible.builtin.template"].update(dest=f"{tmp_path}/out/{{{{ item.slug }}}}/oidc.yaml",
                                            owner=str(os.getuid()), group=str(os.getgid()))
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
              "vars_files": [str(tmp_path / "hostvars.json")],
-             "tasks": [{"name": "each tenant", "ansible.builtin.include_tasks": str(tmp_path / "task.yml"),
-                        "loop": "{{ counselkit.tenants }}", "loop_control": {"loop_var": "synapse_tenant"}}]}]
+             "tasks": [task]}]
     (tmp_path / "hostvars.json").write_text(json.dumps(hostvars))
-    (tmp_path / "task.yml").write_text(json.dumps([task]))
     (tmp_path / "play.yml").write_text(json.dumps(play))
     env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
            "COUNSELKIT_VAULT_PASSWORD": "nothing-is-decrypted-here", "ANSIBLE_LOCALHOST_WARNING": "0",
@@ -95,7 +93,7 @@ def test_role_task_writes_where_the_pyinfra_deploy_does(tmp_path: Path) -> None:
     task = oidc_task()
     assert task["ansible.builtin.template"]["dest"] == "{{ synapse_oidc.path }}"
     assert (task["ansible.builtin.template"]["owner"], task["ansible.builtin.template"]["mode"]) == \
-        ("{{ synapse_tenant.unix_user }}", "0600")
+        ("{{ item.unix_user }}", "0600")
     for tenant in plan.hosts[0].tenants:
         assert data[tenant.slug]["path"] == layout.synapse_oidc_config(tenant.slug)
         assert data[tenant.slug]["secret_ref"] == tenant.secrets["oidc_client_secret"]
@@ -103,6 +101,8 @@ def test_role_task_writes_where_the_pyinfra_deploy_does(tmp_path: Path) -> None:
 
 
 def test_a_changed_oidc_file_restarts_the_tenant() -> None:
-    tasks = YAML(typ="safe").load((REPO / "roles/synapse/tasks/tenant.yml").read_text())
-    [restart] = [t for t in tasks if str(t["name"]).startswith("Restart the unit")]
-    assert any("synapse_oidc_file is changed" in condition for condition in restart["when"])
+    """The task's results name the tenant's restart handler (test_component_parity runs that selection)."""
+    task = oidc_task()
+    changed = YAML(typ="safe").load((REPO / "roles/synapse/vars/main.yml").read_text())["synapse_changed_handlers"]
+    assert task["register"] == "synapse_oidc_results"
+    assert "synapse_oidc_results.results" in changed and "'extract', synapse_restart_handlers" in changed

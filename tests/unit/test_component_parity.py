@@ -1,5 +1,5 @@
 """Both engines receive the same components, host by host (issue 14.1: one component spec, two engines): base
-hardening, PostgreSQL and nginx.
+hardening, PostgreSQL, Synapse and nginx.
 
 pyinfra side: the operations deploy/base.py (deploy/postgres.py, deploy/nginx.py) creates from the spec for a host of the pyinfra inventory's host data
 (apt.packages, directory, put_template, files.file, systemd.service are recorded instead of run).
@@ -24,21 +24,28 @@ from ruamel.yaml import YAML
 
 from counselkit import render
 from counselkit.plan import load_plan
+from deploy import backup as deploy_backup
 from deploy import base as deploy_base
 from deploy import components as deploy_components
 from deploy import nginx as deploy_nginx
 from deploy import postgres as deploy_postgres
+from deploy import synapse as deploy_synapse
 from tests.support import REPO, example_data, write_yaml
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
        "NO_COLOR": "1", "COUNSELKIT_VAULT_PASSWORD": "decrypts-nothing"}
-ROLES = ("hardening", "postgresql", "nginx")
+ROLES = ("hardening", "postgresql", "synapse", "nginx", "backup")
 ROLE_INPUTS = ("hardening_apt_files", "hardening_apt_absent", "hardening_packages", "hardening_directories",
                "hardening_files", "hardening_absent", "hardening_handlers", "hardening_services",
                "hardening_unwanted_services",
                "postgresql_packages", "postgresql_files", "postgresql_handlers", "postgresql_services",
                "postgresql_psql", "postgresql_maintenance_dbs",
+               "synapse_groups", "synapse_users", "synapse_directories", "synapse_copies", "synapse_files",
+               "synapse_handlers", "synapse_services", "synapse_release", "synapse_signing_keys",
+               "synapse_restart_handlers",
+               "backup_packages", "backup_groups", "backup_directories", "backup_files", "backup_handlers",
+               "backup_services", "backup_passwords", "backup_s3_refs",
                "nginx_packages", "nginx_directories", "nginx_files", "nginx_handlers", "nginx_services",
                "nginx_stock_site", "nginx_ca_certificate", "nginx_certificates", "nginx_acme")
 
@@ -70,6 +77,9 @@ class Recorder:
         self.links_absent: set[str] = set()
         self.from_secrets: set[tuple[str, str]] = set()  # (destination, mode) of files cut from secrets
         self.acme: list[list[str]] = []
+        self.groups: list[str] = []
+        self.users: list[tuple[str, str, str, str]] = []  # (name, group, home, shell)
+        self.daemon_reloads = 0
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         recorder = self
@@ -108,12 +118,26 @@ class Recorder:
 
             @staticmethod
             def daemon_reload(**_: Any) -> Op:
+                recorder.daemon_reloads += 1
                 return Op()
 
         class Server:
             @staticmethod
             def shell(name: str, commands: list[str], **_: Any) -> Op:
                 recorder.checks.extend(commands)
+                return Op()
+
+            @staticmethod
+            def group(name: str, group: str, system: bool) -> Op:
+                assert system is True
+                recorder.groups.append(group)
+                return Op()
+
+            @staticmethod
+            def user(name: str, user: str, group: str, system: bool, home: str, shell: str, create_home: bool,
+                     ensure_home: bool) -> Op:
+                assert system is True and not create_home and not ensure_home
+                recorder.users.append((user, group, home, shell))
                 return Op()
 
         def directory(name: str, path: str, user: str, group: str, mode: str) -> Op:
@@ -317,39 +341,244 @@ def test_both_engines_receive_the_same_postgresql_and_nginx(tmp_path: Path, monk
             assert "update-ca-certificates" in web.checks
 
 
-def test_both_engines_ship_the_counselling_module_and_restart_synapse_on_its_change(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """deploy/synapse.py install_module() and roles/synapse put the same files (content, owner, mode) at the same
-    paths, and both restart the tenants' Synapse when one of them changed."""
+def synapse_side(monkeypatch: pytest.MonkeyPatch, host_vars: dict[str, Any]) -> tuple[Recorder, dict[str, Any]]:
+    """What deploy/synapse.py hands to pyinfra for a host: the spec's operations, plus what its code (venv,
+    signing keys) is given."""
+    recorder = Recorder()
+    ctx = render.host_context(host_vars, None)
+    code: dict[str, Any] = {"copies": {}, "venv": [], "keys": [], "key_modes": set()}
+    with monkeypatch.context() as patch:
+        recorder.install(patch)
+        patch.setattr(deploy_synapse, "host_vars", lambda: host_vars)
+        patch.setattr(deploy_synapse, "in_container", lambda: False)
+        patch.setattr(deploy_components, "context", lambda: ctx)
+
+        def copy(name: str, dest: str, content: str, user: str, group: str, mode: str) -> Any:
+            code["copies"][dest] = (content, user, group, mode.lstrip("0"))
+            return object()
+
+        patch.setattr(deploy_components, "put", copy)
+        patch.setattr(deploy_synapse, "synapse_venv", lambda name, **kw: code["venv"].append(kw) or object())
+        patch.setattr(deploy_synapse, "signing_key", lambda name, **kw: code["keys"].append(kw))
+        patch.setattr(deploy_synapse, "owner_and_mode", lambda name, path, user, group, mode:
+                      code["key_modes"].add((path, user, group, mode.lstrip("0"))))
+        patch.setattr(deploy_synapse.managed, "register", lambda path: None)
+        deploy_synapse.synapse.__wrapped__()
+    return recorder, code
+
+
+@pytest.mark.parametrize("every_condition", [False, True], ids=["example", "acme-two-hosts"])
+def test_both_engines_receive_the_same_synapse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               every_condition: bool) -> None:
     from counselkit import layout
-    from deploy import synapse as deploy_synapse
+
+    plan, role = plan_and_role_inputs(tmp_path, every_condition)
+    for host_plan in plan.hosts:
+        inputs = role[host_plan.name]
+        host_vars = render.host_vars(plan, host_plan)
+        ours, code = synapse_side(monkeypatch, host_vars)
+        tenants_here = host_vars["tenants"]
+        assert ours.groups == inputs["synapse_groups"] == [t["unix_user"] for t in tenants_here]
+        assert ours.users == [(u["name"], u["group"], u["home"], u["shell"]) for u in inputs["synapse_users"]]
+        assert ours.directories == {(d["path"], d["owner"], d["group"], d["mode"].lstrip("0"))
+                                    for d in inputs["synapse_directories"]}
+        # copies: the same repository files, content, owner and mode at the same paths
+        assert code["copies"] == {c["dest"]: ((REPO / c["source"]).read_text(encoding="utf-8"), c["owner"], c["group"],
+                                              c["mode"].lstrip("0")) for c in inputs["synapse_copies"]}
+        assert {c["dest"] for c in inputs["synapse_copies"]} == {
+            layout.SYNAPSE_REQUIREMENTS_HOST, *layout.synapse_module_files().values()}
+        assert ours.files == files_of(inputs["synapse_files"])
+        assert ours.tenant_files == {(f["template"], f["dest"], f["tenant"]) for f in inputs["synapse_files"]
+                                     if f["tenant"]}
+        # every tenant template of Synapse, for every tenant, and the template unit: the files render.py names
+        wanted = {(name, t[key]) for t in tenants_here for name, key in render.TENANT_TEMPLATES.items()
+                  if not name.startswith(("nginx/", "web/"))}
+        assert {(f[0], f[1]) for f in ours.tenant_files} == wanted
+        assert [f["dest"] for f in inputs["synapse_files"] if f["sensitive"]] == [t["homeserver_yaml"]
+                                                                                   for t in tenants_here]
+        release = inputs["synapse_release"]
+        assert code["venv"] == [{"venv": release["venv"], "requirements_path": release["requirements"],
+                                 "requirements_sha256": code["venv"][0]["requirements_sha256"],
+                                 "stamp": release["stamp"]}]
+        assert [(k["key_path"], k["user"]) for k in code["keys"]] == [(k["path"], k["owner"])
+                                                                      for k in inputs["synapse_signing_keys"]]
+        assert code["key_modes"] == {(k["path"], k["owner"], k["group"], k["mode"].lstrip("0"))
+                                     for k in inputs["synapse_signing_keys"]}
+        # handlers (the recorder reports every operation as changed): one daemon-reload, the egress rules loaded,
+        # every instance restarted; then the instances
+        assert ours.daemon_reloads == 1
+        assert [" ".join(h["argv"]) for h in inputs["synapse_handlers"] if h["argv"]] == [
+            f"sh -c {layout.NFTABLES_RELOAD}"] and ours.checks == [deploy_synapse.shlex.join(
+                ["sh", "-c", layout.NFTABLES_RELOAD])]
+        assert ours.units == {s["unit"] for s in inputs["synapse_services"]} | handled_units(inputs, "synapse") \
+            == {t["unit"] for t in tenants_here}
+        assert inputs["synapse_restart_handlers"] == {t["slug"]: f"Restart {t['unit']}" for t in tenants_here}
+        # every handler a copy, a file or the release names is a handler or a topic one listens to
+        names = {h["name"] for h in inputs["synapse_handlers"]} | {t for h in inputs["synapse_handlers"]
+                                                                    for t in h["listen"]}
+        named = {x["handler"] for x in inputs["synapse_copies"] + inputs["synapse_files"] if x["handler"]}
+        assert named | {release["handler"]} <= names
+
+
+class Secrets:
+    """Stands in for the secrets file: every value names its reference."""
+
+    @staticmethod
+    def get(ref: str) -> str:
+        return f"<{ref}>"
+
+
+@pytest.mark.parametrize("every_condition", [False, True], ids=["example", "proxy-two-hosts"])
+def test_both_engines_receive_the_same_backup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              every_condition: bool) -> None:
+    import shlex
+
+    from counselkit import layout
+    from counselkit.backup.render import host_files, host_secrets
+
+    plan, role = plan_and_role_inputs(tmp_path, every_condition)
+    for host_plan in plan.hosts:
+        inputs = role[host_plan.name]
+        recorder = Recorder()
+        written: dict[str, tuple[str, str, str, str]] = {}
+        with monkeypatch.context() as patch:
+            recorder.install(patch)
+            patch.setattr(deploy_backup, "in_container", lambda: False)
+            patch.setattr(deploy_backup, "put", lambda name, dest, content, user="root", group="root", mode="644":
+                          written.setdefault(dest, (content, user, group, mode.lstrip("0"))))
+            deploy_backup.install.__wrapped__(plan=plan, secrets=Secrets(), host_name=host_plan.name)
+        assert recorder.packages == set(inputs["backup_packages"]) == {"restic", "python3", "util-linux"}
+        assert recorder.groups == inputs["backup_groups"]
+        assert recorder.directories == {(d["path"], d["owner"], d["group"], d["mode"].lstrip("0"))
+                                        for d in inputs["backup_directories"]}
+        files = {f["dest"]: (f["owner"], f["group"], f["mode"].lstrip("0")) for f in inputs["backup_files"]}
+        passwords = {p["dest"]: ("root", "root", p["mode"].lstrip("0")) for p in inputs["backup_passwords"]}
+        assert {dest: w[1:] for dest, w in written.items()} == files | passwords
+        # and what pyinfra writes is, byte for byte, what counselkit.backup.render gives for the host
+        wanted = host_files(plan, host_plan.name, *host_secrets(plan, host_plan.name, Secrets()))
+        assert {f.path: (f.content, f.mode.lstrip("0")) for f in wanted} == {d: (w[0], w[3]) for d, w in written.items()}
+        assert [f["dest"] for f in inputs["backup_files"] if f["sensitive"]] == [
+            f.path for f in wanted if f.secret and f.path not in passwords]
+        assert recorder.units == {s["unit"] for s in inputs["backup_services"]}
+        assert recorder.daemon_reloads == 1 and recorder.checks == [shlex.join(["sh", "-c", layout.NFTABLES_RELOAD])]
+        assert inputs["backup_s3_refs"] == [plan.platform_secrets["backup_s3_access_key"],
+                                            plan.platform_secrets["backup_s3_secret_key"]]
+
+
+def test_a_handler_runs_for_the_topics_it_listens_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/components.py run_handlers: a handler runs when an operation named it or a topic it listens to
+    (Synapse: a changed module restarts every instance), and only then."""
+    from counselkit.components import Component, Handler
+
+    restarted: list[str] = []
+
+    class Systemd:
+        @staticmethod
+        def service(name: str, service: str, _if: Any, **_: Any) -> None:
+            restarted.append(service)
+
+    monkeypatch.setattr(deploy_components, "systemd", Systemd)
+    monkeypatch.setattr(deploy_components, "any_changed", lambda *ops: ops)
+    component = Component(name="x", handlers=(
+        Handler("Restart a", unit="a.service", action="restarted", listen=("all",)),
+        Handler("Restart b", unit="b.service", action="restarted", listen=("all",)),
+        Handler("Restart c", unit="c.service", action="restarted")))
+    deploy_components.run_handlers(component, {"Restart a": [object()]}, container=False)
+    assert restarted == ["a.service"]
+    restarted.clear()
+    deploy_components.run_handlers(component, {"all": [object()]}, container=False)
+    assert restarted == ["a.service", "b.service"]
+
+
+def test_the_synapse_role_runs_the_handlers_of_what_changed(tmp_path: Path) -> None:
+    """roles/synapse: the handlers chosen from the registered results (vars/main.yml synapse_changed_handlers and
+    the handler tasks' `when`) are those run_handlers picks — a module copy restarts every instance, a tenant's
+    homeserver.yaml (a no_log result) only its own, its OIDC provider its own, a new release all."""
+    tasks = YAML(typ="safe").load((REPO / "roles/synapse/tasks/main.yml").read_text())
+    handler_tasks = [t for t in tasks if "synapse_handlers" in str(t.get("loop", ""))]
+    assert len(handler_tasks) == 3 and len({t["when"] for t in handler_tasks}) == 1
+    when = handler_tasks[0]["when"]
+    changed = YAML(typ="safe").load((REPO / "roles/synapse/vars/main.yml").read_text())["synapse_changed_handlers"]
+    handlers = [{"name": "Restart a", "listen": ["all", "a drop-in"]}, {"name": "Restart b", "listen": ["all"]},
+                {"name": "Reload", "listen": ["a drop-in"]}]
+    cases = {
+        "module": ({"synapse_copy_results": {"results": [{"changed": True, "item": {"handler": "all"}}]}},
+                   ["Restart a", "Restart b"]),
+        "homeserver": ({"synapse_secret_file_results": {"results": [
+            {"changed": True, "item": {"handler": "Restart b"}, "_ansible_no_log": True},
+            {"changed": False, "item": {"handler": "Restart a"}}]}}, ["Restart b"]),
+        "drop-in": ({"synapse_file_results": {"results": [{"changed": True, "item": {"handler": "a drop-in"}}]}},
+                    ["Restart a", "Reload"]),
+        "oidc": ({"synapse_oidc_results": {"results": [{"changed": True, "item": {"slug": "a"}}]}}, ["Restart a"]),
+        "release": ({"synapse_release_install": {"changed": True}}, ["Restart a", "Restart b"]),
+        "nothing": ({"synapse_copy_results": {"results": [{"changed": False, "item": {"handler": "all"}}]}}, []),
+    }
+    plays = []
+    for case, (registered, _) in cases.items():
+        plays.append({"hosts": "localhost", "connection": "local", "gather_facts": False,
+                      # the install task always registers (skipped when the stamp matched)
+                      "vars": {"synapse_release_install": {"changed": False, "skipped": True}, **registered,
+                               "synapse_changed_handlers": changed, "synapse_handlers": handlers,
+                               "synapse_release": {"handler": "all"},
+                               "synapse_restart_handlers": {"a": "Restart a", "b": "Restart b"}},
+                      "tasks": []})
+    # `when` per item: evaluate it as the handler tasks do, one debug task per handler
+    for index, (play, case) in enumerate(zip(plays, cases)):  # set_fact outlives its play: a fact per case
+        play["tasks"] = [{"ansible.builtin.set_fact": {f"ran{index}": f"{{{{ ran{index} | default([]) + [item.name] }}}}"},
+                          "loop": "{{ synapse_handlers }}", "when": when},
+                         {"ansible.builtin.copy": {"content": f"{{{{ ran{index} | default([]) | to_json }}}}",
+                                                   "dest": str(tmp_path / f"{case}.json"), "mode": "0600"}}]
+    playbook = tmp_path / "handlers.yml"
+    playbook.write_text(json.dumps(plays))
+    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)], cwd=REPO, env=ENV,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for case, (_, wanted) in cases.items():
+        assert json.loads((tmp_path / f"{case}.json").read_text()) == wanted, case
+
+
+def test_the_backup_role_renders_what_pyinfra_writes(tmp_path: Path) -> None:
+    """roles/backup's two template tasks (run by ansible-playbook on localhost with the plugin's hostvars, only
+    their destination and owner bent into a temporary directory) write the bytes deploy/backup.py writes."""
+    from counselkit.backup.render import host_files, host_secrets
 
     sys.path.insert(0, str(REPO / "inventories/ansible/plugins/inventory"))
     from counselkit_plan import host_data
 
-    puts: dict[str, tuple[str, str, str, str]] = {}
-    dirs: set[str] = set()
-    monkeypatch.setattr(deploy_synapse, "put", lambda name, dest, content, user="root", group="root", mode="644":
-                        puts.setdefault(dest, (content, user, group, mode.lstrip("0"))))
-    monkeypatch.setattr(deploy_synapse, "directory", lambda name, path, **_: dirs.add(path))
-    operations = deploy_synapse.install_module()
-    assert len(operations) == len(puts) == len(layout.SYNAPSE_MODULE_FILES) + 1  # the code and openapi.json
-
-    tenants_file = tenants(tmp_path, every_condition=False)
-    data = host_data(load_plan(tenants_file), load_plan(tenants_file).hosts[0], tenants_file)["counselkit_synapse_module"]
-    assert set(data["dirs"]) == dirs
-    assert {f["dest"]: (Path(f["src"]).read_text(encoding="utf-8"), "root", "root", "644") for f in data["files"]} == puts
-    assert f"{layout.SYNAPSE_MODULE_DIR}/module.py" in puts and layout.COUNSELLING_OPENAPI_HOST in puts
-
-    tasks = YAML(typ="safe").load((REPO / "roles/synapse/tasks/main.yml").read_text())
-    (copy,) = [t for t in tasks if t.get("loop") == "{{ counselkit_synapse_module.files }}"]
-    assert copy["ansible.builtin.copy"] == {"src": "{{ item.src }}", "dest": "{{ item.dest }}", "owner": "root",
-                                            "group": "root", "mode": "0644"}
-    (mkdir,) = [t for t in tasks if t.get("loop") == "{{ counselkit_synapse_module.dirs }}"]
-    assert mkdir["ansible.builtin.file"]["mode"] == "0755"
-    tenant_tasks = YAML(typ="safe").load((REPO / "roles/synapse/tasks/tenant.yml").read_text())
-    (restart,) = [t for t in tenant_tasks if t.get("ansible.builtin.systemd_service", {}).get("state") == "restarted"]
-    assert any(f"{copy['register']} is changed" in condition for condition in restart["when"])
-    # pyinfra: the restart condition of every tenant includes the module's operations
-    source = (REPO / "deploy/synapse.py").read_text()
-    assert "module_files = install_module()" in source and "*module_files)" in source
+    tenants_file = tenants(tmp_path, every_condition=True)  # with a proxy: restic.env names it
+    plan = load_plan(tenants_file)
+    host_plan = plan.hosts[0]
+    hostvars = host_data(plan, host_plan, tenants_file)
+    refs = hostvars["counselkit_components"]["backup"]["layout"]["s3_refs"]
+    secrets: dict[str, Any] = {}
+    for ref in refs:  # counselkit_secret reads the vault's nested dicts
+        node = secrets
+        *parents, leaf = ref.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = Secrets.get(ref)
+    hostvars["counselkit_secrets"] = secrets
+    (tmp_path / "hostvars.json").write_text(json.dumps(hostvars))
+    out = tmp_path / "out"
+    tasks = [t for t in YAML(typ="safe").load((REPO / "roles/backup/tasks/main.yml").read_text())
+             if "ansible.builtin.template" in t]
+    assert len(tasks) == 2
+    for task in tasks:  # only where it writes and as whom change: the template, its variables are the role's
+        task["ansible.builtin.template"].update(dest=f"{out}{{{{ item.dest }}}}", owner=str(os.getuid()),
+                                               group=str(os.getgid()))
+    mkdirs = {"ansible.builtin.file": {"path": f"{out}{{{{ item.dest | dirname }}}}", "state": "directory",
+                                       "mode": "0700"}, "loop": "{{ backup_files }}"}
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars_files": [str(tmp_path / "hostvars.json"), str(REPO / "roles/backup/defaults/main.yml"),
+                            str(REPO / "roles/backup/vars/main.yml")],
+             "tasks": [mkdirs, *tasks]}]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(tmp_path / "play.yml")], cwd=REPO,
+                            env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    wanted = host_files(plan, host_plan.name, *host_secrets(plan, host_plan.name, Secrets()))
+    templated = {f["dest"] for f in hostvars["counselkit_components"]["backup"]["files"]}
+    assert templated and templated <= {f.path for f in wanted}
+    for f in wanted:
+        if f.path in templated:
+            assert (out / f.path.lstrip("/")).read_text() == f.content, f.path

@@ -117,7 +117,7 @@ def test_no_former_admins_is_a_no_op(monkeypatch):
 def test_synapse_installs_only_the_hashed_requirements(tmp_path, monkeypatch):
     monkeypatch.setattr(synapse, "host", FakeHost({"Command": "old-sha", f"{layout.SYNAPSE_VENV}/bin/python": None}))
     lines = list(synapse.synapse_venv._inner(venv=layout.SYNAPSE_VENV, requirements_path="/r r.txt",
-                                             requirements_sha256="abc"))
+                                             requirements_sha256="abc", stamp=layout.SYNAPSE_REQUIREMENTS_STAMP))
     assert shlex.split(lines[0]) == ["python3", "-m", "venv", layout.SYNAPSE_VENV]
     pip = shlex.split(lines[1])
     assert pip[0] == f"{layout.SYNAPSE_VENV}/bin/pip" and "--require-hashes" in pip and "--no-deps" in pip
@@ -127,7 +127,8 @@ def test_synapse_installs_only_the_hashed_requirements(tmp_path, monkeypatch):
 
 def test_synapse_venv_is_a_no_op_when_the_stamp_matches(monkeypatch):
     monkeypatch.setattr(synapse, "host", FakeHost({"Command": "abc\n"}))
-    assert list(synapse.synapse_venv._inner(venv="/v", requirements_path="/r", requirements_sha256="abc")) == []
+    assert list(synapse.synapse_venv._inner(venv="/v", requirements_path="/r", requirements_sha256="abc",
+                                             stamp="/v/stamp")) == []
 
 
 @pytest.mark.parametrize("user", ["mx-acme", "mx-x;touch PWNED"])

@@ -8,7 +8,7 @@ import json
 import pytest
 from cryptography import x509
 
-from counselkit import layout, render, tls
+from counselkit import layout, policy, render, tls
 from counselkit.ca import new_certificate_authority
 from counselkit.plan import load_plan
 from tests.support import example_data, tenant_entry, write_yaml
@@ -93,7 +93,7 @@ def test_reissue_for_other_name_other_ca_or_near_expiry():
     assert tls.needs_issue(None, ca, "a.example.org")
     assert tls.needs_issue(bundle, ca, "b.example.org")
     assert tls.needs_issue(bundle, new_certificate_authority(), "a.example.org")
-    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=layout.TLS_CERT_DAYS - 10)
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=policy.TLS_CERT_DAYS - 10)
     assert tls.needs_issue(bundle, ca, "a.example.org", now=later)
 
 

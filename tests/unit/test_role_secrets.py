@@ -135,10 +135,10 @@ def audited() -> list[tuple[str, dict, bool, bool]]:
 
 def test_the_audit_finds_the_known_secret_files() -> None:
     secret = {where.split(": ", 1)[1] for where, _, holds, _ in audited() if holds}
-    for expected in ("Homeserver.yaml and log config - {{ synapse_tenant.slug }}",
-                     "Synapse OIDC provider (Keycloak; client secret, 0600) - {{ synapse_tenant.slug }}",
+    for expected in ("Each tenant's homeserver.yaml",
+                     "Synapse OIDC provider per tenant (Keycloak; client secret, 0600)",
                      "Environment file (secrets, 0640)", "Database SQL (SCRAM verifier, not the password; 0600 root)",
-                     "Backup restic password - {{ backup_job.label }}", "Tenant database roles (SCRAM verifier from the control machine, drift repaired)",
+                     "Restic passwords", "Each job's restic.env (the S3 credentials)", "Tenant database roles (SCRAM verifier from the control machine, drift repaired)",
                      "Internal CA certificate (trusted on the host), tenants' certificates and keys",
                      "Hardening files with secrets (msmtprc - the relay password)"):
         assert expected in secret

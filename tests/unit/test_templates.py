@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from ruamel.yaml import YAML
 
-from counselkit import layout, render
+from counselkit import layout, policy, render
 from counselkit.plan import load_plan
 from counselkit.problems import InputError
 from tests.support import example_data, tenant_entry, write_yaml
@@ -175,12 +175,12 @@ def test_homeserver_keeps_nothing_longer_than_its_purpose(context):
     for tenant in context["tenants"]:
         config = homeserver(context, tenant["slug"])
         retention = config["retention"]
-        assert retention["default_policy"]["max_lifetime"] == layout.MESSAGE_RETENTION
-        assert retention["allowed_lifetime_max"] == layout.MESSAGE_RETENTION  # no room keeps messages longer
-        assert config["media_retention"]["local_media_lifetime"] == layout.MESSAGE_RETENTION
-        assert config["user_ips_max_age"] == f"{layout.LOG_RETENTION_DAYS}d"
-        assert config["delete_stale_devices_after"] == f"{layout.LOG_RETENTION_DAYS}d"
-        assert config["forgotten_room_retention_period"] == config["redaction_retention_period"] == layout.PURGE_GRACE
+        assert retention["default_policy"]["max_lifetime"] == policy.MESSAGE_RETENTION
+        assert retention["allowed_lifetime_max"] == policy.MESSAGE_RETENTION  # no room keeps messages longer
+        assert config["media_retention"]["local_media_lifetime"] == policy.MESSAGE_RETENTION
+        assert config["user_ips_max_age"] == f"{policy.LOG_RETENTION_DAYS}d"
+        assert config["delete_stale_devices_after"] == f"{policy.LOG_RETENTION_DAYS}d"
+        assert config["forgotten_room_retention_period"] == config["redaction_retention_period"] == policy.PURGE_GRACE
         assert config["presence"]["enabled"] is False
         assert config["user_directory"]["enabled"] is False
         assert config["push"]["include_content"] is False
@@ -190,11 +190,11 @@ def test_homeserver_keeps_nothing_longer_than_its_purpose(context):
 def test_homeserver_sessions_expire(context):
     for tenant in context["tenants"]:
         config = homeserver(context, tenant["slug"])
-        assert config["session_lifetime"] == layout.SYNAPSE_SESSION_LIFETIME
+        assert config["session_lifetime"] == policy.SYNAPSE_SESSION_LIFETIME
         # Synapse refuses to start when a token lifetime exceeds session_lifetime; none does.
-        assert config["nonrefreshable_access_token_lifetime"] == layout.SYNAPSE_SESSION_LIFETIME
-        assert config["refresh_token_lifetime"] == layout.SYNAPSE_SESSION_LIFETIME
-        assert config["refreshable_access_token_lifetime"] == layout.SYNAPSE_ACCESS_TOKEN_LIFETIME
+        assert config["nonrefreshable_access_token_lifetime"] == policy.SYNAPSE_SESSION_LIFETIME
+        assert config["refresh_token_lifetime"] == policy.SYNAPSE_SESSION_LIFETIME
+        assert config["refreshable_access_token_lifetime"] == policy.SYNAPSE_ACCESS_TOKEN_LIFETIME
 
 
 def test_synapse_logs_no_per_request_line(context):
@@ -334,15 +334,15 @@ def test_every_proxied_location_applies_the_login_rate_limit(keycloak_context):
         for location in vhost.split("location ")[1:]:
             body = location.split("}", 1)[0]
             if "proxy_pass" in body:
-                assert f"limit_req zone=counselkit_auth burst={layout.NGINX_AUTH_BURST} nodelay;" in body, location
+                assert f"limit_req zone=counselkit_auth burst={policy.NGINX_AUTH_BURST} nodelay;" in body, location
 
 
 def test_logs_kept_for_one_documented_figure(context):
     files = files_of(context)
-    assert f"MaxRetentionSec={layout.LOG_RETENTION_DAYS}day" in files[layout.JOURNALD_DROPIN].splitlines()
+    assert f"MaxRetentionSec={policy.LOG_RETENTION_DAYS}day" in files[layout.JOURNALD_DROPIN].splitlines()
     rotate = directives(files[layout.NGINX_LOGROTATE].replace("\t", ""))
-    assert rotate["rotate"] == rotate["maxage"] == str(layout.LOG_RETENTION_DAYS)
-    assert homeserver(context, "awo-kiel")["user_ips_max_age"] == f"{layout.LOG_RETENTION_DAYS}d"
+    assert rotate["rotate"] == rotate["maxage"] == str(policy.LOG_RETENTION_DAYS)
+    assert homeserver(context, "awo-kiel")["user_ips_max_age"] == f"{policy.LOG_RETENTION_DAYS}d"
 
 
 def reports_context(tmp_path, **smtp):
@@ -422,16 +422,16 @@ def test_homeserver_loads_the_counselling_module_with_the_tenants_settings(tmp_p
         "centre_name": data["tenants"][0]["name"], "topics": hostile, "opening_hours": "'Mo'\": 9",
         "absence_message": "%s {%", "retention_days": 30, "notify_counsellors": False,
         "service_localpart": layout.COUNSELLING_SERVICE_LOCALPART,
-        "register_per_minute": layout.COUNSELLING_REGISTER_PER_MINUTE,
-        "register_burst": layout.COUNSELLING_REGISTER_BURST, "openapi_path": layout.COUNSELLING_OPENAPI_HOST,
+        "register_per_minute": policy.COUNSELLING_REGISTER_PER_MINUTE,
+        "register_burst": policy.COUNSELLING_REGISTER_BURST, "openapi_path": layout.COUNSELLING_OPENAPI_HOST,
         "seats": data["tenants"][0]["seats"], "admin_emails": [a["email"] for a in data["tenants"][0]["admins"]],
         "operator_prefixes": [layout.OPERATOR_ACCOUNT_PREFIX]}
     # a tenant without a counselling block gets the defaults of layout.py
     example = homeserver(ctx, data["tenants"][1]["slug"])["modules"][0]["config"]
-    assert {k: example[k] for k in layout.COUNSELLING_DEFAULTS} == data["tenants"][1]["counselling"]
+    assert {k: example[k] for k in policy.COUNSELLING_DEFAULTS} == data["tenants"][1]["counselling"]
     assert "counselling" not in data["tenants"][2]
     defaults = homeserver(ctx, data["tenants"][2]["slug"])["modules"][0]["config"]
-    assert {k: defaults[k] for k in layout.COUNSELLING_DEFAULTS} == layout.COUNSELLING_DEFAULTS
+    assert {k: defaults[k] for k in policy.COUNSELLING_DEFAULTS} == policy.COUNSELLING_DEFAULTS
 
 
 def test_unit_puts_the_module_directory_on_the_python_path(context):

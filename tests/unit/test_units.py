@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from counselkit import layout, render
+from counselkit import layout, policy, render
 from counselkit.audit.checks import UNIT_EXPOSURE_MAX, counselkit_units, exposure_scores, units_exposure_ok
 from counselkit.backup import render as backup_render
 from counselkit.keycloak.render import unit_file as keycloak_unit
@@ -168,7 +168,7 @@ def test_aide_unit_does_not_change_what_the_scan_sees(tmp_path: Path) -> None:
 def test_tenant_dropin_has_default_limits_and_loopback_only(tmp_path: Path) -> None:
     tenant, files = tenant_files(plan_of(tmp_path), "awo-kiel")
     dropin = directives(files[tenant["unit_dropin"]])
-    limits = layout.SYNAPSE_LIMITS
+    limits = policy.SYNAPSE_LIMITS
     assert dropin["MemoryHigh"] == [f"{limits['memory_high_mb']}M"] and dropin["MemoryMax"] == [f"{limits['memory_max_mb']}M"]
     assert dropin["CPUWeight"] == [str(limits["cpu_weight"])] and dropin["TasksMax"] == [str(limits["tasks_max"])]
     assert dropin["LimitNOFILE"] == [str(limits["open_files"])]
@@ -182,11 +182,11 @@ def test_federating_tenant_gets_its_own_limits_and_the_internet_but_no_internal_
     tenant, files = tenant_files(plan_of(tmp_path), "caritas-flensburg")
     dropin = directives(files[tenant["unit_dropin"]])
     assert dropin["MemoryMax"] == ["4096M"] and dropin["MemoryHigh"] == ["3072M"] and dropin["TasksMax"] == ["512"]
-    assert dropin["CPUWeight"] == [str(layout.SYNAPSE_LIMITS["cpu_weight"])]  # not overridden: the default
+    assert dropin["CPUWeight"] == [str(policy.SYNAPSE_LIMITS["cpu_weight"])]  # not overridden: the default
     assert "IPAddressDeny" not in dropin
     rules = files[tenant["egress_rules"]]
     assert 'meta skuid "mx-caritas-flensburg" oif != "lo" meta l4proto { tcp, udp } th dport 53 accept' in rules
-    for network in (*layout.INTERNAL_NETWORKS_V4, *layout.INTERNAL_NETWORKS_V6):
+    for network in (*policy.INTERNAL_NETWORKS_V4, *policy.INTERNAL_NETWORKS_V6):
         assert network in rules
 
 
@@ -287,10 +287,10 @@ def test_exposure_scores_reads_every_overall_line() -> None:
 
 def test_both_engines_give_restic_the_same_no_proxy(tmp_path: Path) -> None:
     # The backup's address allow-list assumes restic reaches no_proxy hosts directly: Ansible's restic.env must say so too.
-    from inventories.ansible.plugins.inventory.counselkit_plan import backup_data
+    from counselkit.render import host_vars  # both engines' host data (the Ansible role reads counselkit.backup)
 
     plan = plan_of(tmp_path, s3_endpoint=LAB_S3, proxy=LAB_PROXY, no_proxy=["10.248.0.1"])
-    assert backup_data(plan, plan.hosts[0].name)["job_extra"]["no_proxy"] == backup_render.no_proxy(plan)
+    assert host_vars(plan, plan.hosts[0].name)["backup"]["job_extra"]["no_proxy"] == backup_render.no_proxy(plan)
     assert backup_render.no_proxy(plan).split(",") == ["localhost", "127.0.0.1", "::1", "10.248.0.1"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ... import layout
+from ...policy import LOG_RETENTION_DAYS
 
 
 # Realm policy: one place, documented in docs/keycloak.md.
@@ -37,7 +38,7 @@ SESSIONS = {
     "rememberMe": False,
 }
 
-EVENTS_EXPIRATION_SECONDS = layout.LOG_RETENTION_DAYS * 24 * 3600  # login events hold IP addresses (data minimisation)
+EVENTS_EXPIRATION_SECONDS = LOG_RETENTION_DAYS * 24 * 3600  # login events hold IP addresses (data minimisation)
 
 ORG_ADMIN_REQUIRED_ACTIONS = ("UPDATE_PASSWORD", "CONFIGURE_TOTP", "VERIFY_EMAIL")
 

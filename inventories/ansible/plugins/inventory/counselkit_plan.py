@@ -35,7 +35,6 @@ options:
 """
 
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -51,54 +50,10 @@ def _import_path() -> None:
         sys.path.insert(0, str(REPO))
 
 
-def backup_data(plan: Any, host_name: str) -> dict[str, Any]:
-    """Template context of templates/backup/ without secrets (counselkit.backup.render, as plain data)."""
-    from counselkit.backup import render as backup_render
-    from counselkit.backup.jobs import host_jobs, retention_flags
-
-    common = backup_render.common_context(plan)
-    jobs = []
-    for job in host_jobs(plan, host_name):
-        jobs.append({
-            **asdict(job),
-            "databases": list(job.databases),
-            "paths": list(job.paths),
-            "label": job.label,
-            "db_owner": plan.tenant(job.name).db_user if job.kind == "tenant" else "",
-        })
-    return {
-        "common": common,
-        "job_extra": {
-            "keep_flags": retention_flags(plan.platform.backup.retention),
-            "region": plan.platform.backup.region,
-            "proxy": str(plan.platform.proxy) if plan.platform.proxy else "",
-            "no_proxy": backup_render.no_proxy(plan),
-        },
-        "jobs": jobs,
-        "common_files": [
-            {"src": "counselkit-backup.sh.j2", "dest": f.path, "mode": f.mode}
-            for f in _backup_common_paths(plan)
-        ],
-        "dirs": [_layout().BACKUP_CONFIG_ROOT, _layout().BACKUP_STATE_ROOT, _layout().BACKUP_LOCK_DIR],
-        "packages": list(_backup_packages()),
-        "s3_refs": [plan.platform_secrets["backup_s3_access_key"], plan.platform_secrets["backup_s3_secret_key"]],
-    }
-
-
 def _layout() -> Any:
     from counselkit import layout
 
     return layout
-
-
-def _backup_common_paths(plan: Any) -> list[Any]:
-    from counselkit.backup import render as backup_render
-
-    return backup_render.common_files(plan)
-
-
-def _backup_packages() -> list[str]:
-    return ["restic", "python3", "util-linux"]  # = deploy/backup.py PACKAGES (checked by tests/unit/test_ansible_lint.py)
 
 
 def synapse_oidc_data(plan: Any, host_plan: Any) -> dict[str, Any]:
@@ -170,6 +125,7 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
         "counselkit_host": host_plan.name,
         # where the roles find the shared templates and the encrypted secrets file
         "counselkit_templates": str(render.TEMPLATES_DIR),
+        "counselkit_repository": str(REPO),  # where a component's copies (Copy.source) are read
         "counselkit_secrets_file": str(secrets_file),
         "counselkit_host_templates": dict(render.HOST_TEMPLATES),
         "counselkit_tenant_templates": dict(render.TENANT_TEMPLATES),
@@ -179,8 +135,6 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "POSTGRES_UNIT": layout.POSTGRES_UNIT, "POSTGRES_HBA": layout.POSTGRES_HBA,
             "POSTGRES_CONF_DROPIN": layout.POSTGRES_CONF_DROPIN, "POSTGRES_VERSION": layout.POSTGRES_VERSION,
             "POSTGRES_MAINTENANCE_DBS": list(layout.POSTGRES_MAINTENANCE_DBS),
-            "SYNAPSE_REQUIREMENTS_HOST": layout.SYNAPSE_REQUIREMENTS_HOST,
-            "SYNAPSE_REQUIREMENTS_STAMP": layout.SYNAPSE_REQUIREMENTS_STAMP,
             "NGINX_DEFAULT_SITE": layout.NGINX_DEFAULT_SITE, "INTERNAL_CA_CERT": layout.INTERNAL_CA_CERT,
             "SYNAPSE_CONFIG_ROOT": layout.SYNAPSE_CONFIG_ROOT,
             "AIDE_DB": layout.AIDE_DB, "AIDE_INIT_UNIT": layout.AIDE_INIT_UNIT,
@@ -188,14 +142,6 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "NFTABLES_EGRESS_DIR": layout.NFTABLES_EGRESS_DIR, "NFTABLES_EGRESS_MODE": layout.NFTABLES_EGRESS_MODE,
             "NFTABLES_RELOAD": layout.NFTABLES_RELOAD,
         },
-        # the hashed requirements of the pinned Synapse release (the file deploy/synapse.py installs)
-        "counselkit_synapse_requirements": str(REPO / layout.synapse_requirements_file(plan.platform.artifacts.synapse.version)),
-        # the counselling module's files (deploy/synapse.py install_module): repository source -> host path
-        "counselkit_synapse_module": {
-            "dirs": [layout.SYNAPSE_MODULE_ROOT, layout.SYNAPSE_MODULE_DIR],
-            "files": [{"src": str(REPO / source), "dest": dest} for source, dest in layout.synapse_module_files().items()],
-        },
-        "counselkit_backup": backup_data(plan, host_plan.name),
         "counselkit_keycloak": keycloak_data(plan, host_plan),
         "ansible_host": host_plan.address,
         "ansible_user": host_plan.ssh_user,

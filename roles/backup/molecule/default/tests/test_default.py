@@ -13,7 +13,7 @@ from tests.checks.target import target  # noqa: E402
 def test_backup():
     host, hostvars = target()
     host_vars = hostvars["counselkit"]
-    data = hostvars['counselkit_backup']
+    data = host_vars['backup']
     assert host.package('restic').is_installed
     for job in data['jobs']:
         for key in ('env_file', 'password_file', 'job_file'):
