@@ -71,6 +71,14 @@ def install_module() -> list[Any]:
             for source, dest in layout.synapse_module_files().items()]
 
 
+def bytecode(*changes: Any) -> None:
+    """Synapse's bytecode, compiled with the unit's interpreter flags into layout.SYNAPSE_PYCACHE (docs/memory.md),
+    whenever what it is compiled from or with changed (as roles/synapse); before the instances (re)start below."""
+    cache = directory(name="Synapse bytecode cache dir", path=layout.SYNAPSE_PYCACHE)
+    server.shell(name="Synapse bytecode (interpreter flags of the unit)",
+                 commands=[commands.argv(*layout.SYNAPSE_BYTECODE_COMPILE)], _if=any_changed(cache, *changes))
+
+
 @deploy("counselkit: Synapse")
 def synapse() -> None:
     ctx = context()
@@ -85,6 +93,7 @@ def synapse() -> None:
     module_files = install_module()
     unit = put_template("synapse/matrix-synapse@.service.j2", layout.SYNAPSE_UNIT_PATH)
     systemd.daemon_reload(name="systemd daemon-reload (unit template changed)", _if=unit.did_change)
+    bytecode(installed, unit, *module_files)
 
     # Which instances run now (before this deploy): only those may need a restart; new ones just start.
     running_before = host.get_fact(SystemdStatus, services=[t["unit"] for t in ctx["tenants"]]) or {}

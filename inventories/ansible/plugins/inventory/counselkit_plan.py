@@ -187,6 +187,7 @@ def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:
             "PENDING_SECURITY_UPDATES": layout.PENDING_SECURITY_UPDATES,
             "NFTABLES_EGRESS_DIR": layout.NFTABLES_EGRESS_DIR, "NFTABLES_EGRESS_MODE": layout.NFTABLES_EGRESS_MODE,
             "NFTABLES_RELOAD": layout.NFTABLES_RELOAD,
+            "SYNAPSE_PYCACHE": layout.SYNAPSE_PYCACHE, "SYNAPSE_BYTECODE_COMPILE": list(layout.SYNAPSE_BYTECODE_COMPILE),
         },
         # the hashed requirements of the pinned Synapse release (the file deploy/synapse.py installs)
         "counselkit_synapse_requirements": str(REPO / layout.synapse_requirements_file(plan.platform.artifacts.synapse.version)),
