@@ -3,6 +3,10 @@
     .venv/bin/python bench/tenant_memory.py                 # every lab host that carries tenants
     .venv/bin/python bench/tenant_memory.py --host node1    # one host
     .venv/bin/python bench/tenant_memory.py --json          # the raw figures as JSON (for docs/memory.md)
+    .venv/bin/python bench/tenant_memory.py --save before.json            # print, and keep the figures
+    .venv/bin/python bench/tenant_memory.py --compare before.json         # print, then before/after per tenant
+
+Every run prints one row per process (PSS and RSS) under its tenant's row.
 
 A tenant's processes (issue 15 point 1): every process in its Synapse unit's cgroup, plus the PostgreSQL backends
 connected as the tenant's database role (pg_stat_activity.usename -> pid). PSS (proportional set size, from
@@ -90,8 +94,22 @@ def postmaster():
     except (OSError, ValueError):
         return None
 
+def name(pid):
+    """The process's command name (comm), so that the per-process rows say what each process is."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
 def rollups(pids):
-    return {str(p): r for p in pids if (r := rollup(p)) is not None}
+    out = {}
+    for p in pids:
+        r = rollup(p)
+        if r is not None:
+            r["name"] = name(p)
+            out[str(p)] = r
+    return out
 
 tenants = json.loads(sys.argv[1])
 roles = pg_backends()
@@ -118,7 +136,41 @@ def measure(host_state, tenants: list[dict[str, str]]) -> dict:
 
 def total(rollups: dict[str, dict[str, int]], *keys: str) -> float:
     """Sum of fields over processes, in MiB."""
-    return sum(r.get(k, 0) for r in rollups.values() for k in keys) / KIB_PER_MIB
+    return sum(int(r.get(k, 0)) for r in rollups.values() for k in keys) / KIB_PER_MIB
+
+
+def process_rows(kind: str, rollups: dict[str, dict[str, int]]) -> list[str]:
+    """One line per process: what it is, its PSS, RSS and private memory in MiB."""
+    rows = []
+    for pid, r in sorted(rollups.items(), key=lambda item: int(item[0])):
+        one = {pid: r}
+        rows.append(f"      {kind:<9} {pid:>8} {str(r.get('name', '?')):<16} PSS {total(one, 'Pss'):>6.1f}  "
+                    f"RSS {total(one, 'Rss'):>6.1f}  private {total(one, 'Private_Clean', 'Private_Dirty'):>6.1f}")
+    return rows
+
+
+def tenant_totals(figures: dict) -> dict[str, dict[str, float]]:
+    """Per tenant: Synapse PSS and RSS, PostgreSQL backends (count, PSS, RSS) and the PSS total, in MiB."""
+    out = {}
+    for slug, t in figures["tenants"].items():
+        syn, pg = t["synapse"], t["pg"]
+        out[slug] = {"syn_pss": total(syn, "Pss"), "syn_rss": total(syn, "Rss"), "pg_n": float(len(pg)),
+                     "pg_pss": total(pg, "Pss"), "pg_rss": total(pg, "Rss"),
+                     "total": total(syn, "Pss") + total(pg, "Pss")}
+    return out
+
+
+def compare(before: dict[str, dict], after: dict[str, dict]) -> None:
+    """Before/after per tenant of every host measured in both runs (a tenant missing from one run is skipped)."""
+    print(f"before/after (MiB; budget {BUDGET_MIB} MiB PSS per idle tenant)")
+    print(f"  {'host':<6} {'tenant':<20} {'Syn PSS':>15} {'Syn RSS':>15} {'PG n':>7} {'PG PSS':>13} {'total PSS':>15}")
+    for host in sorted(set(before) & set(after)):
+        old, new = tenant_totals(before[host]), tenant_totals(after[host])
+        for slug in sorted(set(old) & set(new)):
+            o, n = old[slug], new[slug]
+            print(f"  {host:<6} {slug:<20} {o['syn_pss']:>6.1f} → {n['syn_pss']:>6.1f} {o['syn_rss']:>6.1f} → "
+                  f"{n['syn_rss']:>6.1f} {o['pg_n']:>2.0f} → {n['pg_n']:>2.0f} {o['pg_pss']:>5.1f} → {n['pg_pss']:>5.1f} "
+                  f"{o['total']:>6.1f} → {n['total']:>6.1f}  ({n['total'] - o['total']:+.1f})")
 
 
 def report(host: str, figures: dict) -> float:
@@ -135,6 +187,8 @@ def report(host: str, figures: dict) -> float:
         verdict = "within" if tenant_total <= BUDGET_MIB else f"over by {tenant_total - BUDGET_MIB:.1f}"
         print(f"  {slug:<20} {len(syn):>5} {syn_pss:>8.1f} {total(syn, 'Private_Clean', 'Private_Dirty'):>8.1f} "
               f"{total(syn, 'Shared_Clean', 'Shared_Dirty'):>7.1f} {len(pg):>5} {pg_pss:>7.1f} {tenant_total:>7.1f}  {verdict}")
+        for line in process_rows("synapse", syn) + process_rows("postgres", pg):
+            print(line)
     server = figures["postgres_server"]
     n = len(figures["tenants"]) or 1
     print(f"  host total of {len(figures['tenants'])} tenants: {host_total:.1f} MiB "
@@ -148,6 +202,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", action="append", help="lab host (repeatable; default: every host with tenants)")
     parser.add_argument("--json", action="store_true", help="print the raw smaps_rollup figures as JSON")
+    parser.add_argument("--save", type=Path, help="also write this run's raw figures to this JSON file")
+    parser.add_argument("--compare", type=Path, help="a file written by --save: print before/after per tenant")
     parser.add_argument("--file", default=None, help="tenants.yaml (default: $COUNSELKIT_TENANTS or the example)")
     args = parser.parse_args()
 
@@ -162,14 +218,19 @@ def main() -> None:
         by_host.setdefault(t.host, []).append({"slug": t.slug, "unit": t.unit, "db_user": t.db_user})
     hosts = args.host or sorted(by_host)
     grand = 0.0
+    run: dict[str, dict] = {}
     for name in hosts:
-        figures = measure(state.host(name), by_host.get(name, []))
+        figures = run[name] = measure(state.host(name), by_host.get(name, []))
         if args.json:
             print(json.dumps({name: figures}))
             continue
         grand += report(name, figures)
     if not args.json and len(hosts) > 1:
         print(f"all hosts: {grand:.1f} MiB PSS of tenants")
+    if args.save:
+        args.save.write_text(json.dumps(run), encoding="utf-8")
+    if args.compare:
+        compare(json.loads(args.compare.read_text(encoding="utf-8")), run)
 
 
 if __name__ == "__main__":

@@ -258,6 +258,23 @@ SYNAPSE_MODULE_FILES = ("__init__.py", "logic.py", "store.py", "module.py", "not
 SYNAPSE_MODULE_CLASS = f"{SYNAPSE_MODULE_PACKAGE}.module.CounsellingModule"
 SYNAPSE_MODULE_ROOT = "/opt/counselkit/synapse-modules"
 SYNAPSE_MODULE_DIR = f"{SYNAPSE_MODULE_ROOT}/{SYNAPSE_MODULE_PACKAGE}"
+# Idle memory per tenant (docs/memory.md, budget 100 MiB PSS): Synapse's interpreter runs without docstrings and
+# asserts (-OO) and without the column tables of tracebacks (-X no_debug_ranges): measured there, the largest lever on Synapse.
+# Its bytecode is compiled that way once per deploy into SYNAPSE_PYCACHE (root's, read-only for the tenants): Python
+# does not write bytecode there itself, it would compile every module anew at each start.
+SYNAPSE_PYCACHE = "/opt/counselkit/synapse-pycache"
+SYNAPSE_PYTHON_FLAGS = ("-OO", "-X", "no_debug_ranges", "-X", f"pycache_prefix={SYNAPSE_PYCACHE}")
+# The deploy's compile step (both engines): the standard library, the venv and the counselling module, with exactly
+# the interpreter flags of the unit (the bytecode is only used with the same optimisation level). -I: no PYTHON*
+# variables and no user site as root. A file that does not compile is skipped: Python does the same at import.
+SYNAPSE_BYTECODE_COMPILE = (
+    f"{SYNAPSE_VENV}/bin/python", "-I", *SYNAPSE_PYTHON_FLAGS, "-c",
+    "import compileall, sys, sysconfig\n"
+    "paths = sysconfig.get_paths()\n"
+    "for root in (paths['stdlib'], paths['purelib'], *sys.argv[1:]):\n"
+    "    compileall.compile_dir(root, quiet=2, workers=0)\n",
+    SYNAPSE_MODULE_ROOT,
+)
 COUNSELLING_OPENAPI_SOURCE = "docs/api/counselling.openapi.json"  # served by the module as openapi.json
 COUNSELLING_OPENAPI_HOST = f"{SYNAPSE_MODULE_DIR}/openapi.json"
 COUNSELLING_PATH = "/_counselkit/"  # nginx proxies it to the tenant's Synapse like /_matrix/

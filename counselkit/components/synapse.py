@@ -20,6 +20,7 @@ from . import Component, Copy, Directory, File, Handler, Service, User
 
 RELOAD_UNITS = "Reload systemd units (Synapse)"
 LOAD_EGRESS = "Load egress rules (Synapse)"
+COMPILE_BYTECODE = "Compile Synapse bytecode (the unit's interpreter flags)"
 # Topics (no handler of these names): what makes several handlers run.
 UNIT_TEMPLATE_CHANGED = "Synapse template unit changed"  # daemon-reload, then every instance restarts
 RESTART_ALL = "Restart every tenant's Synapse"  # the release or the counselling module changed
@@ -61,7 +62,8 @@ def _tenant_file(tenant: dict[str, Any], template: str) -> File:
 
 def _directories(tenants: list[dict[str, Any]]) -> list[Directory]:
     found = [Directory(posixpath.dirname(layout.SYNAPSE_REQUIREMENTS_HOST)),
-             Directory(layout.SYNAPSE_MODULE_ROOT), Directory(layout.SYNAPSE_MODULE_DIR)]
+             Directory(layout.SYNAPSE_MODULE_ROOT), Directory(layout.SYNAPSE_MODULE_DIR),
+             Directory(layout.SYNAPSE_PYCACHE)]  # root's: the tenants read the bytecode, never write it
     # the tenants' parents, root 0755 as `mkdir -p` makes them (Ansible's file module would give created parents
     # the tenant's owner and mode)
     parents = {posixpath.dirname(p) for t in tenants for p in (t["data_dir"], t["config_dir"])}
@@ -88,7 +90,10 @@ def _handlers(tenants: list[dict[str, Any]]) -> list[Handler]:
     found = [Handler(RELOAD_UNITS, daemon_reload=True,
                      listen=(UNIT_TEMPLATE_CHANGED, *(dropin_changed(u) for u in units))),
              # egress rules before the instances (re)start; after the users exist (nft resolves their names)
-             Handler(LOAD_EGRESS, argv=("sh", "-c", layout.NFTABLES_RELOAD))]
+             Handler(LOAD_EGRESS, argv=("sh", "-c", layout.NFTABLES_RELOAD)),
+             # docs/memory.md: bytecode compiled with the unit's flags into the root-owned cache whenever what it is
+             # compiled from (release, module) or with (the unit's flags) changed; before the instances restart
+             Handler(COMPILE_BYTECODE, argv=layout.SYNAPSE_BYTECODE_COMPILE, listen=(UNIT_TEMPLATE_CHANGED, RESTART_ALL))]
     found += [Handler(restart(u), unit=u, action="restarted", listen=(UNIT_TEMPLATE_CHANGED, RESTART_ALL,
                                                                       dropin_changed(u))) for u in units]
     return found

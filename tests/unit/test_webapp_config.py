@@ -37,8 +37,8 @@ def test_config_carries_the_centres_entry(tmp_path: Path) -> None:
 
 def test_defaults_fill_a_minimal_entry(tmp_path: Path) -> None:
     config = config_for(tmp_path, example_data(), "skf-husum")
-    assert config["topics"] == layout.COUNSELLING_DEFAULTS["topics"]
-    assert config["opening_hours"] == layout.COUNSELLING_DEFAULTS["opening_hours"]
+    assert config["topics"] == policy.COUNSELLING_DEFAULTS["topics"]
+    assert config["opening_hours"] == policy.COUNSELLING_DEFAULTS["opening_hours"]
     assert config["absence_message"] is None
 
 
