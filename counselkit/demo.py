@@ -52,7 +52,11 @@ def prepare_secrets(tenants_file: Path, access_key: str, secret_key: str) -> Non
 
 
 def run_deploy(tenants_file: Path) -> None:
-    """pyinfra onto the lab, its output streamed; prepare_secrets (counselkit prepare) has run before."""
+    """pyinfra onto the lab, its output streamed; prepare_secrets (counselkit prepare) has run before. The web
+    app's bundle is built first (a no-op when build/webapp/ is current): the deploy copies it."""
+    from .webapp.build import ensure_built
+
+    click.echo("webapp: bundle " + ("built" if ensure_built() else "up to date"))
     pyinfra = Path(sys.executable).with_name("pyinfra")
     command = [str(pyinfra), "-y", "inventories/lab.py", "deploy/site.py"]
     click.echo("deploying: " + " ".join(command))

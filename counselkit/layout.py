@@ -39,6 +39,12 @@ KEYCLOAK_HOME = "/opt/keycloak"
 KEYCLOAK_USER = "keycloak"
 KEYCLOAK_DB = "keycloak"
 WEB_ROOT = "/var/www/counselkit"
+# The counselling web app (webapp/, `counselkit webapp build`): the same bundle in every tenant's web root, next to
+# the tenant's index.html and config.json. The names are the URLs the app loads (webapp/src/main.js: /crypto.wasm).
+WEBAPP_BUNDLE = ("app.js", "app.css", "crypto.wasm")
+WEBAPP_CONFIG = "config.json"
+# Where "Schnell weg" (quick exit) leads: a neutral, everyday site (upstream Onlineberatung does the same).
+WEBAPP_QUICK_EXIT_URL = "https://www.google.de/"
 TLS_DIR = f"{COUNSELKIT_ETC}/tls"
 BACKUP_CONFIG_ROOT = f"{COUNSELKIT_ETC}/backup"
 
