@@ -302,6 +302,21 @@ COUNSELLING_DEFAULTS = {
 }
 
 
+# A centre's logo (tenants.yaml branding.logo, a file next to tenants.yaml): the types the web app shows, and
+# where the deploy puts it in the tenant's web root (served as /branding/logo.<ext>).
+LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml"}
+WEBAPP_BRANDING_DIR = "branding"
+# The text colours the web app puts on and beside the brand colours (counselkit/webapp/config.py hands them to the
+# app; `validate` warns when a centre's colours miss WCAG AA contrast with them, counselkit/model/contrast.py).
+BRAND_ON_PRIMARY_COLOR = "#ffffff"  # text on primary_color: buttons, header
+BRAND_TEXT_COLOR = "#1d1d1f"  # body text on secondary_color, the page background
+
+
+def webapp_logo_path(logo: str) -> str:
+    """The URL path of a tenant's logo in its web root, from branding.logo (its type by its suffix)."""
+    return f"/{WEBAPP_BRANDING_DIR}/logo{logo[logo.rfind('.'):].lower()}"
+
+
 def synapse_module_files() -> dict[str, str]:
     """Repository path -> host path of every file of the counselling module (code and its OpenAPI document)."""
     files = {f"{SYNAPSE_MODULE_SOURCE}/{SYNAPSE_MODULE_PACKAGE}/{name}": f"{SYNAPSE_MODULE_DIR}/{name}"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..layout import ROOT_USER
+from .logo import logo_problem
 from .platform import Platform
 from .tenant import Tenant
 from .types import address_key
@@ -69,8 +70,9 @@ def _duplicate_admin_emails(tenants: dict[int, Tenant]) -> Iterator[Finding]:
 def _logos_exist(tenants: dict[int, Tenant], base_dir: Path) -> Iterator[Finding]:
     for index, tenant in tenants.items():
         logo = tenant.branding.logo
-        if logo and not (base_dir / logo).is_file():
-            yield ("tenants", index, "branding", "logo"), f"file '{logo}' not found next to tenants.yaml"
+        problem = logo_problem(base_dir, logo) if logo else None
+        if problem:
+            yield ("tenants", index, "branding", "logo"), problem
 
 
 def _duplicate_hosts(platform: Platform) -> Iterator[Finding]:

@@ -11,7 +11,8 @@ from pydantic import Field, model_validator
 from .. import layout
 from ..billing.leitweg import LeitwegId
 
-from .types import Color, Domain, Email, HostName, LaxDecimal, NonEmpty, PostalAddress, Slug, Strict, Text, Url, VatId
+from .logo import LogoFile
+from .types import Color, Domain, Email, HostName, HttpsUrl, LaxDecimal, NonEmpty, PostalAddress, Slug, Strict, Text, VatId
 
 
 class PastTerms(Strict):
@@ -68,12 +69,15 @@ class TenantBilling(Strict):
 
 
 class Branding(Strict):
-    primary_color: Color = "#00519e"
-    secondary_color: Color = "#f5f7fa"
-    logo: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+\.(png|svg)$")] | None = None  # relative to tenants.yaml
-    imprint_url: Url
-    privacy_url: Url
-    terms_url: Url | None = None
+    """How the centre's web app and login page look; only the two legally required links have no default."""
+
+    display_name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None  # web app header; default: name
+    primary_color: Color = "#00519e"  # buttons and header (white text), links
+    secondary_color: Color = "#f5f7fa"  # page background (dark text)
+    logo: LogoFile | None = None  # PNG or SVG next to tenants.yaml; content checked by model/logo.py
+    imprint_url: HttpsUrl  # Impressum (§ 5 DDG)
+    privacy_url: HttpsUrl  # Datenschutzerklärung (Art. 13 DSGVO)
+    terms_url: HttpsUrl | None = None
 
 
 def _limit_default(name: str) -> int:

@@ -203,6 +203,22 @@ def _color(value: str) -> str:
     return value.lower()
 
 
+def _https(value: HttpUrl) -> HttpUrl:
+    # Shown to help-seekers as links: plain http would let anyone on the path read or swap the page.
+    if value.scheme != "https":
+        raise ValueError(f"'{value}' must start with https:// (help-seekers follow this link from an encrypted page)")
+    return value
+
+
+def _relative_file(value: str) -> str:
+    """A file name below the directory of tenants.yaml: no absolute path, no '..', no hidden or empty parts."""
+    parts = value.split("/")
+    if value.startswith("/") or any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+        raise ValueError(f"'{value}' must be a path relative to the directory of tenants.yaml, such as "
+                         "logos/awo-kiel.png (no leading '/', no '..', no hidden or empty parts)")
+    return value
+
+
 def iban_is_valid(value: str) -> bool:
     compact = value.replace(" ", "").upper()
     if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", compact):
@@ -319,6 +335,8 @@ Country = Annotated[str, AfterValidator(_country)]
 Money = Annotated[LaxDecimal, AfterValidator(_money)]
 Email = Annotated[str, Field(json_schema_extra={"format": "email"}), AfterValidator(_text), AfterValidator(_email)]
 Url = Annotated[HttpUrl, BeforeValidator(_text_input)]
+HttpsUrl = Annotated[HttpUrl, BeforeValidator(_text_input), AfterValidator(_https)]
+RelativeFile = Annotated[str, Field(max_length=200), AfterValidator(_relative_file)]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_text)]
 
 

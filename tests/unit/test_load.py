@@ -10,7 +10,7 @@ import pytest
 from counselkit.load import load_inventory
 from counselkit.problems import InputError, Problem
 
-from tests.support import EXAMPLE, example_data, tenant_entry, write_yaml
+from tests.support import EXAMPLE, example_data, png_bytes, tenant_entry, write_yaml
 
 DATA = Path(__file__).parent / "data"
 
@@ -116,7 +116,7 @@ def test_logo_must_exist_next_to_file(tmp_path: Path) -> None:
     path = write_yaml(tmp_path / "tenants.yaml", data)
     assert any("logos/awo.png" in p.message for p in problems_of(path))
     (tmp_path / "logos").mkdir()
-    (tmp_path / "logos" / "awo.png").write_bytes(b"\x89PNG")
+    (tmp_path / "logos" / "awo.png").write_bytes(png_bytes())
     assert load_inventory(path).tenants[0].branding.logo == "logos/awo.png"
 
 
