@@ -148,7 +148,7 @@ def tenant_vars(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
         tls_ref=layout.tenant_secret_ref(tenant.slug, layout.TENANT_TLS_SECRET),
         **layout.tenant_synapse_files(tenant.slug),
     )
-    data["web_config"] = tenant_web_config(data)
+    data["web_config"] = tenant_web_config(plan, tenant)
     return data
 
 
