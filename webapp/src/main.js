@@ -10,7 +10,7 @@
 import { initAsync } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { ClientEvent, MatrixEventEvent, NotificationCountType, RoomEvent, createClient } from "matrix-js-sdk";
 
-const API = "/_counselkit/v1";
+const DEFAULT_API = "/_counselkit/v1"; // config.api_base names it per deploy
 const SESSION_KEY = "counselkit.session"; // sessionStorage: gone when the tab closes
 const CRYPTO_PREFIX = "counselkit-crypto"; // IndexedDB databases of the Rust crypto store
 const WASM_URL = "/crypto.wasm";
@@ -43,7 +43,7 @@ function h(tag, attrs = {}, ...children) {
 function show(title, ...content) {
   stopPolling();
   const main = app();
-  main.replaceChildren(h("h2", { tabindex: "-1", id: "view-title" }, title), ...content);
+  main.replaceChildren(h("h2", { tabindex: "-1", id: "view-title" }, title), ...content.filter((c) => c !== null && c !== undefined));
   document.title = `${title} – ${config ? config.name : "Online-Beratung"}`;
   document.getElementById("view-title").focus(); // screen readers announce the new view; focus order restarts
 }
@@ -87,7 +87,7 @@ async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (session) headers.Authorization = `Bearer ${session.accessToken}`;
-  const response = await fetch(`${API}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${config?.api_base || DEFAULT_API}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
@@ -360,11 +360,13 @@ function seekerLogin() {
 }
 
 function counsellorLogin() {
+  // production: SSO through the centre's Keycloak (m.login.sso; Synapse redirects back with ?loginToken=...)
   matrixLoginFlows().then((flows) => {
-    const sso = flows.has("m.login.sso") && !flows.has("m.login.password");
+    const sso = config.login?.counsellor === "sso" && flows.has("m.login.sso");
     if (sso) {
       const redirect = `${location.origin}/?sso=1`;
-      const url = `/_matrix/client/v3/login/sso/redirect?redirectUrl=${encodeURIComponent(redirect)}`;
+      const idp = config.login.sso_idp_id ? `/${encodeURIComponent(config.login.sso_idp_id)}` : "";
+      const url = `/_matrix/client/v3/login/sso/redirect${idp}?redirectUrl=${encodeURIComponent(redirect)}`;
       show("Anmeldung für die Beratung", h("p", {}, "Sie melden sich mit Ihrem Dienstkonto an."), h("a", { href: url, class: "button primary" }, "Mit Dienstkonto anmelden"), button("Zurück", () => landing()));
     } else {
       loginForm("Anmeldung für die Beratung", "counsellor", "Benutzername");
@@ -544,6 +546,11 @@ function applyBranding() {
   if (config.colors?.primary) root.setProperty("--primary", config.colors.primary);
   if (config.colors?.secondary) root.setProperty("--secondary", config.colors.secondary);
   if (config.colors?.on_primary) root.setProperty("--on-primary", config.colors.on_primary);
+  if (config.colors?.text) root.setProperty("--text", config.colors.text);
+  if (config.logo_url) {
+    const title = document.querySelector("header.site h1");
+    title.prepend(h("img", { src: config.logo_url, alt: "" })); // decorative: the name follows as text
+  }
   const exit = document.getElementById("quick-exit");
   if (config.quick_exit_url) exit.href = config.quick_exit_url;
 }
