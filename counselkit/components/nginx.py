@@ -94,7 +94,7 @@ def webapp_bundle(vars: dict[str, Any]) -> list[dict[str, Any]]:
     from counselkit.webapp.build import OUTPUT
 
     return [{"tenant": t["slug"], "src": str(OUTPUT / name), "dest": f"{t['web_root']}/{name}", "mode": "0644"}
-            for t in vars["tenants"] for name in layout.WEBAPP_BUNDLE]
+            for t in vars["tenants"] for name in layout.WEBAPP_BUNDLE + layout.WEBAPP_PRECOMPRESSED]
 
 
 def nginx(vars: dict[str, Any]) -> Component:

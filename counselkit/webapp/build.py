@@ -1,7 +1,8 @@
 """`counselkit webapp build`: the web app's bundle, built on the control machine and copied to hosts as it is.
 
 Inputs: webapp/src/, webapp/package.json and the committed webapp/package-lock.json (npm ci installs exactly it).
-Output: build/webapp/ (layout.WEBAPP_BUNDLE: app.js, app.css, crypto.wasm) and a stamp naming the inputs' hash.
+Output: build/webapp/ (layout.WEBAPP_BUNDLE: app.js, app.css, crypto.wasm; each also as <name>.gz for nginx's
+gzip_static) and a stamp naming the inputs' hash.
 The same inputs give the same bytes (esbuild is deterministic; nothing time- or path-dependent goes in), so a
 second run changes nothing and every host gets the same files. node_modules stays in webapp/ between runs (git-
 ignored) and is reinstalled whenever the lockfile changes; a fresh machine just runs npm ci.
@@ -9,6 +10,7 @@ ignored) and is reinstalled whenever the lockfile changes; a fresh machine just 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -50,7 +52,7 @@ def inputs_hash() -> str:
     for path in files:
         if path.is_file():
             digest.update(path.relative_to(SOURCE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(json.dumps([ENTRY, STYLES, TARGET, layout.WEBAPP_BUNDLE]).encode())
+    digest.update(json.dumps([ENTRY, STYLES, TARGET, layout.WEBAPP_BUNDLE, layout.WEBAPP_PRECOMPRESSED]).encode())
     return digest.hexdigest()
 
 
@@ -86,15 +88,22 @@ def bundle(output: Path = OUTPUT) -> None:
     _run([str(ESBUILD), STYLES, "--bundle", "--minify", "--log-level=warning", f"--outfile={staging / names['css']}"],
          "esbuild (app.css)")
     shutil.copyfile(WASM, staging / names["wasm"])
+    for name, packed in zip(layout.WEBAPP_BUNDLE, layout.WEBAPP_PRECOMPRESSED):
+        (staging / packed).write_bytes(gzip_bytes((staging / name).read_bytes()))
     (staging / BUILD_STAMP).write_text(inputs_hash() + "\n")
     shutil.rmtree(output, ignore_errors=True)
     staging.rename(output)
 
 
+def gzip_bytes(data: bytes) -> bytes:
+    """gzip -9 without a time stamp or file name in the header: the same input gives the same bytes."""
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
 def is_current(output: Path = OUTPUT) -> bool:
     stamp = output / BUILD_STAMP
     return stamp.is_file() and stamp.read_text().strip() == inputs_hash() and \
-        all((output / name).is_file() for name in layout.WEBAPP_BUNDLE)
+        all((output / name).is_file() for name in layout.WEBAPP_BUNDLE + layout.WEBAPP_PRECOMPRESSED)
 
 
 def ensure_built(output: Path = OUTPUT) -> bool:
@@ -112,12 +121,9 @@ def missing_files(paths: list[str]) -> list[str]:
 
 
 def sizes(output: Path = OUTPUT) -> dict[str, dict[str, int]]:
-    """Bytes of each bundle file, raw and gzip -9 (what a browser transfers with gzip on)."""
-    import gzip
-
-    return {name: {"bytes": (output / name).stat().st_size,
-                   "gzip": len(gzip.compress((output / name).read_bytes(), 9, mtime=0))}
-            for name in layout.WEBAPP_BUNDLE}
+    """Bytes of each bundle file, raw and gzipped (the .gz beside it: what a browser accepting gzip transfers)."""
+    return {name: {"bytes": (output / name).stat().st_size, "gzip": (output / packed).stat().st_size}
+            for name, packed in zip(layout.WEBAPP_BUNDLE, layout.WEBAPP_PRECOMPRESSED)}
 
 
 @click.group("webapp")

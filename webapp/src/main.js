@@ -247,7 +247,7 @@ function conversation(room, { canSend = true, extra = null } = {}) {
     if (!body) return setError(error, "Bitte schreiben Sie eine Nachricht.");
     setError(error, "");
     try {
-      await client.sendTextMessage(room.roomId, body);
+      await client.sendTextMessage(room.roomId, null, body); // null thread: a body starting with "$" is not a thread ID
       text.value = "";
       text.focus();
     } catch (err) {
@@ -421,7 +421,7 @@ async function seekerHome() {
     try {
       const enquiry = await api("POST", "/enquiries", { topic: topic.value || null });
       const room = await joined(enquiry.room_id);
-      await client.sendTextMessage(room.roomId, body);
+      await client.sendTextMessage(room.roomId, null, body); // null thread: a body starting with "$" is not a thread ID
       await seekerHome();
     } catch (err) {
       submit.disabled = false;
