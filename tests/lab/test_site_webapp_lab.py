@@ -175,6 +175,7 @@ def test_quick_exit_leaves_at_once_and_keeps_nothing(site, tenant, browser) -> N
     try:
         page = context.new_page()
         register(page, tenant["url"])
+        assert origin_storage(page)["indexeddb"], "registration set up no crypto store: nothing to clear"
         page.get_by_role("link", name="Schnell weg").click()
         page.wait_for_url(layout.WEBAPP_QUICK_EXIT_URL + "**")
         assert page.title() == "neutral"
