@@ -114,9 +114,9 @@ def demo(tenants_file: Path, skip_deploy: bool) -> None:
         click.echo(f"  {resolve} {first.url}_matrix/client/versions")
         click.echo(f"  {resolve} {first.url}{layout.COUNSELLING_PATH.lstrip('/')}v1/centre  # the counselling API (docs/counselling.md)")
         address = plan.host(first.host).address
-        click.echo("The web app (docs/webapp.md), in a browser on this machine — the lab's name mapped to its host, and")
-        click.echo("the lab's internal CA accepted for this browser only; a counsellor account first, to answer in a second")
-        click.echo("browser profile (log in under 'Anmeldung für Beraterinnen und Berater'):")
+        click.echo("The web app (docs/webapp.md), in a browser on this machine — the lab's name mapped to its host,")
+        click.echo("the lab's internal CA accepted for this browser only; a counsellor account first, to answer in a")
+        click.echo("second browser profile (log in under 'Anmeldung für Beraterinnen und Berater'):")
         click.echo(f"  counselkit counsellor add --tenants {tenants_file} {first.slug} USERNAME   # password on stdin")
         click.echo(f"  chromium --user-data-dir=$(mktemp -d) --host-resolver-rules='MAP {first.domain} {address}' "
                    f"--ignore-certificate-errors {first.url}")

@@ -1,10 +1,11 @@
 """nginx as a component spec (deploy/nginx.py and roles/nginx loop over it).
 
 Packages (certbot only with tls: acme), directories (ACME webroot, TLS directories of the internal CA, web roots),
-the host-wide files and each tenant's web app page, config and vhost, the reload (``nginx -t`` first, once every file is
-written) and the unit. What is not a template — the internal CA's certificate and the tenants' certificates and
-keys (cut from secrets on the control machine), Debian's stock site (a symlink) and certbot's first certificate —, and the web app's bundle (built on the control machine, copied as it is),
-is listed in ``layout`` below and stays code in each engine, looping over those lists.
+the host-wide files and each tenant's web app page, config and vhost, the reload (``nginx -t`` first, once every
+file is written) and the unit. What is not a template — the internal CA's certificate and the tenants'
+certificates and keys (cut from secrets on the control machine), Debian's stock site (a symlink), certbot's first
+certificate and the web app's bundle (built on the control machine, copied as it is) — is listed in ``layout``
+below and stays code in each engine, looping over those lists.
 """
 
 from __future__ import annotations

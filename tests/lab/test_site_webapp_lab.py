@@ -7,7 +7,8 @@ browser; "Schnell weg" leaves the page at once.
 
 Runs on the example site the lab fixtures deploy once (tests/lab/conftest.py `example_site`, node3): nothing is
 deployed here (the file sorts after test_parity.py, see tests/unit/test_lab_suite_order.py). For development on
-another lab host, COUNSELKIT_WEBAPP_SITE names a JSON file {"host", "tenants", "env"} of a site deployed there.
+another lab host, COUNSELKIT_WEBAPP_SITE names a JSON file {"host", "tenants", "env"} of a site deployed there;
+COUNSELKIT_WEBAPP_SCREENSHOTS=DIR saves a screenshot of each view there (docs/screens/ is made so).
 
 The browser is Debian's /usr/bin/chromium driven by Python Playwright (never a downloaded browser). The lab has no
 DNS: Chromium maps the tenant's name to the lab host's address (SNI and Host stay the name) and accepts the lab's
@@ -99,6 +100,14 @@ def new_context(browser: Any) -> Any:
     return context
 
 
+def snap(page: Any, name: str) -> None:
+    """A screenshot of the view for docs/screens/, only when asked for (COUNSELKIT_WEBAPP_SCREENSHOTS)."""
+    directory = os.environ.get("COUNSELKIT_WEBAPP_SCREENSHOTS")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
+
+
 def origin_storage(page: Any) -> dict[str, Any]:
     """What the browser holds for the page's origin: IndexedDB databases, web storage, caches, service workers."""
     return page.evaluate("""async () => ({
@@ -111,11 +120,14 @@ def origin_storage(page: Any) -> dict[str, Any]:
 
 def register(page: Any, url: str) -> str:
     page.goto(url)
+    page.get_by_role("button", name="Jetzt anonym registrieren").wait_for()
+    snap(page, "1-landing")
     page.get_by_role("button", name="Jetzt anonym registrieren").click()
     username = f"web{random_source.token_hex(5)}"
     page.get_by_label("Benutzername").fill(username)
     page.get_by_label("Passwort").fill(f"Ab1!{random_source.token_urlsafe(12)}")
     page.get_by_label("Ich habe die").check()
+    snap(page, "2-registration")
     page.get_by_role("button", name="Registrieren").click()
     page.get_by_role("heading", name="Ihre erste Nachricht").wait_for()
     return username
@@ -143,20 +155,25 @@ def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant,
         seeker = seeker_ctx.new_page()
         register(seeker, tenant["url"])
         seeker.get_by_label("Ihre Nachricht an die Beratung").fill(first)
+        snap(seeker, "3-first-message")
         seeker.get_by_role("button", name="Nachricht senden").click()
         seeker.get_by_role("heading", name="Ihr Gespräch").wait_for()
         seeker.locator(".message.mine .body", has_text=first).wait_for()
 
         # the open enquiry appears in the counsellor's queue (polled): accept it, read, reply
+        counsellor.locator("#open-enquiries li button").first.wait_for()
+        snap(counsellor, "5-counsellor-queue")
         counsellor.locator("#open-enquiries li").filter(has=counsellor.get_by_role("button", name="Annehmen")).last \
             .get_by_role("button", name="Annehmen").click()
         counsellor.locator(".message .body", has_text=first).wait_for()
         counsellor.get_by_label("Ihre Nachricht").fill(reply)
         counsellor.get_by_role("button", name="Senden").click()
         counsellor.locator(".message.mine .body", has_text=reply).wait_for()
+        snap(counsellor, "6-counsellor-conversation")
 
         seeker.locator(".message:not(.mine) .body", has_text=reply).wait_for()
         assert seeker.locator(".message .body", has_text="nicht entschlüsselt").count() == 0
+        snap(seeker, "4-conversation")
 
         # logout: the server forgets the device; the browser keeps nothing of the origin
         before = origin_storage(seeker)

@@ -310,7 +310,8 @@ def test_both_engines_receive_the_same_postgresql_and_nginx(tmp_path: Path, monk
         assert web.acme == [a["argv"] for a in inputs["nginx_acme"]]
         assert web.copied == {(e["src"], e["dest"], e["mode"].lstrip("0")) for e in inputs["nginx_webapp"]}
         assert {(e["tenant"], e["dest"].rsplit("/", 1)[1]) for e in inputs["nginx_webapp"]} == \
-            {(t["slug"], name) for t in host_vars["tenants"] for name in layout.WEBAPP_BUNDLE + layout.WEBAPP_PRECOMPRESSED}
+            {(t["slug"], name) for t in host_vars["tenants"]
+             for name in layout.WEBAPP_BUNDLE + layout.WEBAPP_PRECOMPRESSED}
         assert web.units == {s["unit"] for s in inputs["nginx_services"]} | handled_units(inputs, "nginx")
         # nginx -t before the reload, once (the recorder reports every operation as changed)
         checks = [" ".join(h["check"]) for h in inputs["nginx_handlers"] if h["check"]]
