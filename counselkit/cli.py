@@ -28,6 +28,7 @@ LAZY_GROUPS = {
     "backup": "counselkit.backup.commands:backup",
     "access": "counselkit.access.commands:access",
     "counsellor": "counselkit.access.counsellors:counsellor",
+    "webapp": "counselkit.webapp.build:webapp",
     "audit": "counselkit.audit.commands:audit_command",
 }
 

@@ -52,7 +52,11 @@ def prepare_secrets(tenants_file: Path, access_key: str, secret_key: str) -> Non
 
 
 def run_deploy(tenants_file: Path) -> None:
-    """pyinfra onto the lab, its output streamed; prepare_secrets (counselkit prepare) has run before."""
+    """pyinfra onto the lab, its output streamed; prepare_secrets (counselkit prepare) has run before. The web
+    app's bundle is built first (a no-op when build/webapp/ is current): the deploy copies it."""
+    from .webapp.build import ensure_built
+
+    click.echo("webapp: bundle " + ("built" if ensure_built() else "up to date"))
     pyinfra = Path(sys.executable).with_name("pyinfra")
     command = [str(pyinfra), "-y", "inventories/lab.py", "deploy/site.py"]
     click.echo("deploying: " + " ".join(command))
@@ -109,5 +113,13 @@ def demo(tenants_file: Path, skip_deploy: bool) -> None:
         resolve = f"curl {ca_hint}--resolve {first.domain}:443:{plan.host(first.host).address}"
         click.echo(f"  {resolve} {first.url}_matrix/client/versions")
         click.echo(f"  {resolve} {first.url}{layout.COUNSELLING_PATH.lstrip('/')}v1/centre  # the counselling API (docs/counselling.md)")
+        address = plan.host(first.host).address
+        click.echo("The web app (docs/webapp.md), in a browser on this machine — the lab's name mapped to its host,")
+        click.echo("the lab's internal CA accepted for this browser only; a counsellor account first, to answer in a")
+        click.echo("second browser profile (log in under 'Anmeldung für Beraterinnen und Berater'):")
+        click.echo(f"  counselkit counsellor add --tenants {tenants_file} {first.slug} USERNAME   # password on stdin")
+        click.echo(f"  chromium --user-data-dir=$(mktemp -d) --host-resolver-rules='MAP {first.domain} {address}' "
+                   f"--ignore-certificate-errors {first.url}")
+        click.echo(f"Open: {first.url}")
     if not all(row.healthy for row in rows):
         raise click.ClickException("not every tenant is healthy (see the table above)")

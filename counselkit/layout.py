@@ -31,6 +31,13 @@ KEYCLOAK_HOME = "/opt/keycloak"
 KEYCLOAK_USER = "keycloak"
 KEYCLOAK_DB = "keycloak"
 WEB_ROOT = "/var/www/counselkit"
+# The counselling web app (webapp/, `counselkit webapp build`): the same bundle in every tenant's web root, next to
+# the tenant's index.html and config.json. The names are the URLs the app loads (webapp/src/main.js: /crypto.wasm).
+WEBAPP_BUNDLE = ("app.js", "app.css", "crypto.wasm")
+# Each also gzip-compressed beside it (<name>.gz, built once on the control machine): nginx's gzip_static sends that to
+# browsers that accept gzip — the bundle is static and public, so no compression oracle (BREACH) applies.
+WEBAPP_PRECOMPRESSED = tuple(f"{name}.gz" for name in WEBAPP_BUNDLE)
+WEBAPP_CONFIG = "config.json"
 TLS_DIR = f"{COUNSELKIT_ETC}/tls"
 BACKUP_CONFIG_ROOT = f"{COUNSELKIT_ETC}/backup"
 

@@ -66,3 +66,6 @@ COUNSELLING_DEFAULTS = {
     "retention_days": 180,
     "notify_counsellors": True,
 }
+
+# Where the web app's "Schnell weg" (quick exit) leads: a neutral, everyday site (upstream Onlineberatung does the same).
+WEBAPP_QUICK_EXIT_URL = "https://www.google.de/"

@@ -30,6 +30,7 @@ import jinja2
 from . import escape, layout, policy
 from .model.platform import one_line
 from .plan import HostPlan, Plan, TenantPlan
+from .webapp.config import tenant_web_config
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
@@ -91,13 +92,15 @@ TENANT_TEMPLATES: dict[str, str] = {
     "synapse/unit-dropin.conf.j2": "unit_dropin",
     "base/egress-synapse.nft.j2": "egress_rules",
     "web/index.html.j2": "index_html",
+    "web/config.json.j2": "config_json",
 }
 
 # Paths and names the templates read through `layout` (a plain dict, so an Ansible role can be given the same).
 LAYOUT_KEYS = (
     "ADMIN_GROUP", "SSHD_HOST_KEYS", "NFTABLES_TABLE", "JOURNAL_DIR", "POSTGRES_VERSION", "POSTGRES_PORT",
     "POSTGRES_HOST", "OPERATOR_ACCOUNT_PREFIX", "SYNAPSE_VENV", "SYNAPSE_BIND_HOST", "NGINX_SITES_DIR",
-    "NGINX_HEADERS_SNIPPET", "ACME_WEBROOT",
+    "NGINX_HEADERS_SNIPPET", "ACME_WEBROOT", "WEBAPP_BUNDLE", "WEBAPP_PRECOMPRESSED",
+    "WEBAPP_CONFIG",
     "COUNSELKIT_ETC", "TLS_DIR", "KEYCLOAK_DB", "KEYCLOAK_DB_USER", "KEYCLOAK_PATH", "KEYCLOAK_HTTP_PORT", "AIDE_DB",
     "POSTGRES_PEER_MAP", "POSTGRES_PEER_USERS", "POSTGRES_SUPERUSER", "AIDE_DB_DIR", "AIDE_DB_NEW", "AIDE_USER",
     "AIDE_CONF", "NFTABLES_EGRESS_DIR", "NFTABLES_EGRESS_MODE", "NGINX_LOG_FORMAT", "MAIL_ALIASES", "ISSUE_NET",
@@ -110,7 +113,7 @@ POLICY_KEYS = (
     "SYNAPSE_MAX_UPLOAD", "DISABLED_KERNEL_MODULES", "LEGAL_BANNER", "INTERNAL_NETWORKS_V4", "INTERNAL_NETWORKS_V6",
     "LOG_RETENTION_DAYS", "MESSAGE_RETENTION", "PURGE_GRACE", "SYNAPSE_SESSION_LIFETIME",
     "SYNAPSE_ACCESS_TOKEN_LIFETIME", "NGINX_AUTH_RATE", "NGINX_AUTH_BURST", "COUNSELLING_REGISTER_PER_MINUTE",
-    "COUNSELLING_REGISTER_BURST",
+    "COUNSELLING_REGISTER_BURST", "WEBAPP_QUICK_EXIT_URL",
 )
 
 
@@ -148,10 +151,12 @@ def tenant_vars(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
         branding=model.branding.model_dump(mode="json"),
         site=layout.tenant_site(tenant.slug),
         index_html=f"{tenant.web_root}/index.html",
+        config_json=f"{tenant.web_root}/{layout.WEBAPP_CONFIG}",
         tls=layout.tenant_tls_paths(tenant.slug, tenant.domain, plan.platform.tls),
         tls_ref=layout.tenant_secret_ref(tenant.slug, layout.TENANT_TLS_SECRET),
         **layout.tenant_synapse_files(tenant.slug),
     )
+    data["web_config"] = tenant_web_config(plan, tenant)
     return data
 
 

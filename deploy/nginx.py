@@ -7,15 +7,17 @@ secrets, Debian's stock site and certbot's first certificate are code, looping o
 
 from __future__ import annotations
 
+import os
 import shlex
 
 from pyinfra import host
-from pyinfra.api import deploy, operation
+from pyinfra.api import DeployError, deploy, operation
 from pyinfra.facts.files import File
 from pyinfra.operations import files
 
 from counselkit.components import nginx as nginx_spec
 from counselkit.tls import split_bundle
+from counselkit.webapp.build import missing_files
 
 from .common import host_vars, in_container, put, secret
 from .components import install_directories, install_packages, install_services, put_files, run_handlers
@@ -28,6 +30,16 @@ def acme_certificate(argv: list[str], cert_path: str):
         host.noop(f"certificate {cert_path} exists")
         return
     yield shlex.join(argv)
+
+
+def _webapp_bundle(entries: list[dict]) -> None:
+    """The web app's bundle, built on the control machine (`counselkit webapp build`), copied into each web root."""
+    missing = missing_files([e["src"] for e in entries])
+    if missing:
+        raise DeployError(f"the web app's bundle is missing ({', '.join(missing)}): run `counselkit webapp build`")
+    for entry in entries:
+        files.put(name=f"[{entry['tenant']}] Web app {os.path.basename(entry['dest'])}", src=entry["src"],
+                  dest=entry["dest"], user="root", group="root", mode=entry["mode"])
 
 
 def _from_secret(entry: dict, what: str):
@@ -53,6 +65,7 @@ def nginx() -> None:
         changed.setdefault(entry["handler"], []).append(_from_secret(entry, "TLS"))
     for entry in component.layout["acme"]:
         acme_certificate(name=f"[{entry['tenant']}] ACME certificate", argv=entry["argv"], cert_path=entry["cert"])
-    put_files(component, container, changed)  # host-wide files, then each tenant's landing page and vhost
+    put_files(component, container, changed)  # host-wide files, then each tenant's web app page, config, vhost
+    _webapp_bundle(component.layout["webapp"])  # static files: nothing to reload
     run_handlers(component, changed, container)  # update-ca-certificates; nginx -t, then reload
     install_services(component, container)

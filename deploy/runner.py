@@ -61,8 +61,13 @@ def parse_changes(output: str) -> list[tuple[str, int]]:
 
 
 def run_prepare(tenants_file: Path | str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`counselkit prepare --tenants FILE` (lock, secrets, certificates, known_hosts): the inventories only read."""
+    """`counselkit webapp build` (a no-op when build/webapp/ is current), then `counselkit prepare --tenants FILE`
+    (lock, secrets, certificates, known_hosts): both engines copy the bundle, the inventories only read."""
     env = {**os.environ, **(extra_env or {})}
+    built = subprocess.run([sys.executable, "-m", "counselkit.cli", "webapp", "build"], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=900)
+    if built.returncode != 0:
+        return built
     return subprocess.run([sys.executable, "-m", "counselkit.cli", "prepare", "--tenants", str(tenants_file)], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=300)
 

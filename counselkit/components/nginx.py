@@ -1,10 +1,11 @@
 """nginx as a component spec (deploy/nginx.py and roles/nginx loop over it).
 
 Packages (certbot only with tls: acme), directories (ACME webroot, TLS directories of the internal CA, web roots),
-the host-wide files and each tenant's landing page and vhost, the reload (``nginx -t`` first, once every file is
-written) and the unit. What is not a template — the internal CA's certificate and the tenants' certificates and
-keys (cut from secrets on the control machine), Debian's stock site (a symlink) and certbot's first certificate —
-is listed in ``layout`` below and stays code in each engine, looping over those lists.
+the host-wide files and each tenant's web app page, config and vhost, the reload (``nginx -t`` first, once every
+file is written) and the unit. What is not a template — the internal CA's certificate and the tenants'
+certificates and keys (cut from secrets on the control machine), Debian's stock site (a symlink), certbot's first
+certificate and the web app's bundle (built on the control machine, copied as it is) — is listed in ``layout``
+below and stays code in each engine, looping over those lists.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _HOST_FILES: dict[str, dict[str, Any]] = {
 # per-tenant template -> (key of its destination in the tenant's vars, options)
 _TENANT_FILES: dict[str, tuple[str, dict[str, Any]]] = {
     "web/index.html.j2": ("index_html", {}),
+    "web/config.json.j2": ("config_json", {}),  # the web app's per-centre config (counselkit/webapp/config.py)
     "nginx/tenant.conf.j2": ("site", {"handler": RELOAD}),
 }
 CERT_MODE = "0644"
@@ -87,6 +89,15 @@ def _certificates(vars: dict[str, Any]) -> dict[str, Any]:
     return {"ca_certificate": ca, "certificates": certificates, "acme": []}
 
 
+def webapp_bundle(vars: dict[str, Any]) -> list[dict[str, Any]]:
+    """The web app's bundle (built on the control machine by `counselkit webapp build`), copied as it is into each
+    tenant's web root next to its index.html and config.json: [{tenant, src (control machine), dest, mode}]."""
+    from counselkit.webapp.build import OUTPUT
+
+    return [{"tenant": t["slug"], "src": str(OUTPUT / name), "dest": f"{t['web_root']}/{name}", "mode": "0644"}
+            for t in vars["tenants"] for name in layout.WEBAPP_BUNDLE + layout.WEBAPP_PRECOMPRESSED]
+
+
 def nginx(vars: dict[str, Any]) -> Component:
     """The web front of one host (vars: counselkit.render.host_vars of it)."""
     tls = _certificates(vars)
@@ -100,7 +111,8 @@ def nginx(vars: dict[str, Any]) -> Component:
         handlers=HANDLERS,
         services=(Service(layout.NGINX_UNIT),),
         # Debian's stock site is a symlink (removed: a change reloads nginx)
-        layout={"stock_site": {"path": layout.NGINX_DEFAULT_SITE, "handler": RELOAD}, **tls},
+        layout={"stock_site": {"path": layout.NGINX_DEFAULT_SITE, "handler": RELOAD}, **tls,
+                "webapp": webapp_bundle(vars)},
         secrets=tuple(refs),
     )
 

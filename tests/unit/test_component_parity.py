@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from counselkit import render
+from counselkit import layout, render
 from counselkit.plan import load_plan
 from deploy import backup as deploy_backup
 from deploy import base as deploy_base
@@ -47,7 +47,7 @@ ROLE_INPUTS = ("hardening_apt_files", "hardening_apt_absent", "hardening_package
                "backup_packages", "backup_groups", "backup_directories", "backup_files", "backup_handlers",
                "backup_services", "backup_passwords", "backup_s3_refs",
                "nginx_packages", "nginx_directories", "nginx_files", "nginx_handlers", "nginx_services",
-               "nginx_stock_site", "nginx_ca_certificate", "nginx_certificates", "nginx_acme")
+               "nginx_stock_site", "nginx_ca_certificate", "nginx_certificates", "nginx_acme", "nginx_webapp")
 
 
 def tenants(tmp_path: Path, every_condition: bool) -> Path:
@@ -80,6 +80,7 @@ class Recorder:
         self.groups: list[str] = []
         self.users: list[tuple[str, str, str, str]] = []  # (name, group, home, shell)
         self.daemon_reloads = 0
+        self.copied: set[tuple[str, str, str]] = set()  # (source on the control machine, destination, mode)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         recorder = self
@@ -102,6 +103,11 @@ class Recorder:
 
             @staticmethod
             def line(**_: Any) -> Op:
+                return Op()
+
+            @staticmethod
+            def put(name: str, src: str, dest: str, mode: str, **_: Any) -> Op:
+                recorder.copied.add((src, dest, mode.lstrip("0")))
                 return Op()
 
             @staticmethod
@@ -212,6 +218,7 @@ def component_side(monkeypatch: pytest.MonkeyPatch, host_vars: dict[str, Any], d
             if hasattr(module, "context"):
                 patch.setattr(module, "context", lambda: ctx)
         patch.setattr(deploy_nginx, "secret", pem_bundle)
+        patch.setattr(deploy_nginx, "missing_files", lambda paths: [])  # the bundle need not be built for this
         patch.setattr(deploy_postgres, "tenant_role", lambda **_: None)
         patch.setattr(deploy_postgres, "revoke_public_connect", lambda **_: None)
         patch.setattr(deploy_postgres.postgres, "database", lambda **_: None)
@@ -325,6 +332,10 @@ def test_both_engines_receive_the_same_postgresql_and_nginx(tmp_path: Path, monk
         secrets = ([inputs["nginx_ca_certificate"]] if inputs["nginx_ca_certificate"] else []) + inputs["nginx_certificates"]
         assert web.from_secrets == {(c["dest"], c["mode"].lstrip("0")) for c in secrets}
         assert web.acme == [a["argv"] for a in inputs["nginx_acme"]]
+        assert web.copied == {(e["src"], e["dest"], e["mode"].lstrip("0")) for e in inputs["nginx_webapp"]}
+        assert {(e["tenant"], e["dest"].rsplit("/", 1)[1]) for e in inputs["nginx_webapp"]} == \
+            {(t["slug"], name) for t in host_vars["tenants"]
+             for name in layout.WEBAPP_BUNDLE + layout.WEBAPP_PRECOMPRESSED}
         assert web.units == {s["unit"] for s in inputs["nginx_services"]} | handled_units(inputs, "nginx")
         # nginx -t before the reload, once (the recorder reports every operation as changed)
         checks = [" ".join(h["check"]) for h in inputs["nginx_handlers"] if h["check"]]

@@ -3,7 +3,6 @@ what the templates render, and both engines compile Synapse's bytecode with the 
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import sys
 from pathlib import Path

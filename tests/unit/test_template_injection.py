@@ -98,6 +98,8 @@ def syntax_of(template: str) -> str:
         return "css"
     if name.endswith(".html.j2"):
         return "html"
+    if name.endswith(".json.j2"):
+        return "json"
     if name in ("apt-proxy.conf.j2", "auto-upgrades.j2", "unattended-upgrades.j2"):
         return "apt"
     if name in ("pip.conf.j2", "fail2ban-jail.conf.j2"):
@@ -313,6 +315,24 @@ def yaml_pairs(text: str, loader: Any = yaml.SafeLoader) -> Pairs:
     return pairs
 
 
+def json_pairs(text: str) -> Pairs:
+    """JSON as a browser's JSON.parse reads it (the web app's config.json); Python's json is as strict."""
+    pairs: Pairs = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{path}[{index}]")
+        else:
+            pairs.append((path, node if isinstance(node, str) else repr(node)))
+
+    walk(json.loads(text), "")
+    return pairs
+
+
 def _lines(text: str, breaks: str) -> list[str]:
     return re.split("|".join(re.escape(b) for b in ("\r\n", *breaks)), text)
 
@@ -499,6 +519,8 @@ def structure(syntax: str, text: str, workdir: Path, mode: str = "random") -> Pa
         return css_pairs(text)
     if syntax == "html":
         return html_pairs(text)
+    if syntax == "json":
+        return json_pairs(text)
     if syntax == "apt":
         return apt_pairs(text, workdir)
     if syntax == "ini":
@@ -768,7 +790,7 @@ def test_every_template_is_covered() -> None:
     on_disk = {str(p.relative_to(render.TEMPLATES_DIR)) for p in render.TEMPLATES_DIR.rglob("*.j2")}
     assert on_disk == set(TEMPLATES)
     fields = {t: sum(len(used_fields(c)) for c in _cases_of(t)) for t in TEMPLATES}
-    for template in ("nginx/tenant.conf.j2", "synapse/homeserver.yaml.j2", "web/index.html.j2",
+    for template in ("nginx/tenant.conf.j2", "synapse/homeserver.yaml.j2", "web/index.html.j2", "web/config.json.j2",
                      "backup/job.conf.j2", "keycloak/theme/login/resources/css/counselkit.css.j2"):
         assert fields[template] >= 3, (template, fields[template])  # the harness really varies their fields
 
@@ -860,7 +882,7 @@ def test_systemd_env_is_one_quoted_word(value: str) -> None:
 # ---- both engines: Ansible's template module renders the same bytes with the same filters ------------------------
 
 # One template per filter and filter form (keyword arguments, map/join, tojson): the filters are the same functions.
-PARITY_TEMPLATES = ("nginx/tenant.conf.j2", "nginx/nginx.conf.j2", "synapse/homeserver.yaml.j2", "web/index.html.j2",
+PARITY_TEMPLATES = ("nginx/tenant.conf.j2", "nginx/nginx.conf.j2", "synapse/homeserver.yaml.j2", "web/index.html.j2", "web/config.json.j2",
                     "backup/job.conf.j2", "backup/counselkit-backup@.timer.j2", "base/nftables.conf.j2",
                     "base/apt-proxy.conf.j2", "base/pip.conf.j2", "base/issue.j2", "base/sudoers-admins.j2",
                     "postgres/pg_hba.conf.j2", "keycloak/keycloak.conf.j2", "keycloak/synapse-oidc.yaml.j2",

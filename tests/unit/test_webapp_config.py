@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from counselkit import layout
+from counselkit import policy
 from counselkit.plan import load_plan
 from counselkit.webapp.config import API_BASE, consent_version, tenant_logo_file, tenant_web_config
 from tests.support import REPO, example_data, png_bytes, write_yaml
