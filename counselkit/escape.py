@@ -15,6 +15,7 @@ no benign output.
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import shlex
 import unicodedata
@@ -393,7 +394,20 @@ def html_url(value: Any) -> str:
     return html(text)
 
 
+# ---- JSON ------------------------------------------------------------------------------------------------------
+
+def json_doc(value: Any) -> str:
+    """A whole JSON document (a file the web app fetches): ASCII only, and ``<``, ``>``, ``&`` as \\u escapes, so it
+    stays inert should a browser ever sniff it as HTML. Only JSON's own types: anything else stops the render."""
+    try:
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise UnsafeValue("json", repr(value)[:60], "", f"not a JSON value: {error}") from None
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 FILTERS: dict[str, Callable[..., str]] = {
+    "json_doc": json_doc,
     "comment": comment,
     "nginx_str": nginx_str,
     "pcre_literal": pcre_literal,

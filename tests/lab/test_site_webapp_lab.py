@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from counselkit import layout, policy
+from counselkit import policy
 from counselkit.lab import load_state, ssh
 from tests.support import REPO
 

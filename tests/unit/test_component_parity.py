@@ -416,11 +416,11 @@ def test_both_engines_receive_the_same_synapse(tmp_path: Path, monkeypatch: pyte
         assert code["key_modes"] == {(k["path"], k["owner"], k["group"], k["mode"].lstrip("0"))
                                      for k in inputs["synapse_signing_keys"]}
         # handlers (the recorder reports every operation as changed): one daemon-reload, the egress rules loaded,
-        # every instance restarted; then the instances
+        # the bytecode compiled, every instance restarted; then the instances
         assert ours.daemon_reloads == 1
-        assert [" ".join(h["argv"]) for h in inputs["synapse_handlers"] if h["argv"]] == [
-            f"sh -c {layout.NFTABLES_RELOAD}"] and ours.checks == [deploy_synapse.shlex.join(
-                ["sh", "-c", layout.NFTABLES_RELOAD])]
+        commands = [["sh", "-c", layout.NFTABLES_RELOAD], list(layout.SYNAPSE_BYTECODE_COMPILE)]
+        assert [h["argv"] for h in inputs["synapse_handlers"] if h["argv"]] == commands
+        assert ours.checks == [deploy_synapse.shlex.join(c) for c in commands]
         assert ours.units == {s["unit"] for s in inputs["synapse_services"]} | handled_units(inputs, "synapse") \
             == {t["unit"] for t in tenants_here}
         assert inputs["synapse_restart_handlers"] == {t["slug"]: f"Restart {t['unit']}" for t in tenants_here}
