@@ -49,12 +49,20 @@ def is_help_seeker(txn: Any, user_id: str) -> bool:
     return txn.fetchone() is not None
 
 
+def drop_key_backup(txn: Any, user_id: str) -> None:
+    """The help-seeker's server-side key backup (the web app's, docs/webapp.md): Synapse's deactivation removes its
+    key from the account data but leaves the encrypted room keys and the backup versions (Synapse's tables)."""
+    txn.execute("DELETE FROM e2e_room_keys WHERE user_id = ?", (user_id,))
+    txn.execute("DELETE FROM e2e_room_keys_versions WHERE user_id = ?", (user_id,))
+
+
 def remove_help_seeker(txn: Any, user_id: str, now_ms: int) -> None:
-    """Erasure: postcode and e-mail go, the open enquiry is closed. The bare row stays so that the (deactivated)
-    account can never count as a counsellor, even if an admin reactivated it."""
+    """Erasure: postcode, e-mail and the key backup go, the open enquiry is closed. The bare row stays so that the
+    (deactivated) account can never count as a counsellor, even if an admin reactivated it."""
     txn.execute("UPDATE counselkit_enquiries SET closed_at = ? WHERE help_seeker = ? AND closed_at IS NULL",
                 (now_ms, user_id))
     txn.execute("UPDATE counselkit_help_seekers SET postcode = NULL, email = NULL WHERE user_id = ?", (user_id,))
+    drop_key_backup(txn, user_id)
 
 
 def claim_help_seeker(txn: Any, user_id: str, now_ms: int, consent: str, postcode: str | None,
@@ -188,3 +196,4 @@ def drop_purged(txn: Any, user_id: str) -> None:
     txn.execute("DELETE FROM counselkit_enquiries WHERE help_seeker = ?", (user_id,))
     txn.execute("DELETE FROM counselkit_activity WHERE user_id = ?", (user_id,))
     txn.execute("UPDATE counselkit_help_seekers SET postcode = NULL, email = NULL WHERE user_id = ?", (user_id,))
+    drop_key_backup(txn, user_id)

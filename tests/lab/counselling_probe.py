@@ -183,6 +183,14 @@ def main() -> None:
     out["power_after_handover"] = state(room, token, "m.room.power_levels")[1].get("users", {}).get(c3)
     out["close"] = call("POST", room_path(room, "close"), {}, token=t3)
     out["hs_send_after_close"] = send(room, token)
+    # a server-side key backup as the web app makes one (content opaque to the server): the deletion must erase it
+    backup = {"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": {"public_key": "a" * 43}}
+    status, made = call("POST", "/_matrix/client/v3/room_keys/version", backup, token=token)
+    session = {"first_message_index": 0, "forwarded_count": 0, "is_verified": False,
+               "session_data": {"ephemeral": "e", "ciphertext": "c", "mac": "m"}}
+    keys = {"rooms": {room: {"sessions": {f"s-{TAG}": session}}}}
+    out["backup_made"] = [status, call("PUT", f"/_matrix/client/v3/room_keys/keys?version={made.get('version')}",
+                                       keys, token=token)[0]]
     out["delete"] = call("DELETE", "/_counselkit/v1/account", token=token)[0]
     out["token_after_delete"] = call("GET", "/_matrix/client/v3/account/whoami", token=token)[0]
     print(json.dumps(out))

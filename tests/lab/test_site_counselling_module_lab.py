@@ -106,6 +106,17 @@ def test_counselling_module_registration_policy_and_enquiry_flow(observed):
     check(observed)
 
 
+def test_deleting_the_account_erases_its_key_backup(example_site, observed):
+    """The web app keeps an encrypted key backup on the server; DELETE account leaves none of it in the database."""
+    assert observed["backup_made"] == [200, 200]
+    user_id = observed["register"][1]
+    db = layout.tenant_names(TENANT)["db_name"]
+    left = run(example_site["host"], f"cd / && runuser -u postgres -- psql -X -d {shlex.quote(db)} -tAc " + shlex.quote(
+        "SELECT (SELECT COUNT(*) FROM e2e_room_keys WHERE user_id = '" + user_id.replace("'", "''") + "') + "
+        "(SELECT COUNT(*) FROM e2e_room_keys_versions WHERE user_id = '" + user_id.replace("'", "''") + "')"))
+    assert left.strip() == "0", f"{left.strip()} rows of {user_id}'s key backup left after the deletion"
+
+
 def test_counselling_api_is_reached_through_nginx(example_site):
     tenant = load_plan(example_site["tenants"]).tenant(TENANT)
     code, body = via_nginx(example_site["host"], tenant.domain, "/_counselkit/v1/centre")

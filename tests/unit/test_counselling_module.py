@@ -222,6 +222,11 @@ def db(tmp_path: Path) -> Any:
     # Synapse's table of requests per access token (full_schemas/72), read by the retention purge.
     conn.execute("CREATE TABLE user_ips (user_id TEXT NOT NULL, access_token TEXT NOT NULL, device_id TEXT, "
                  "ip TEXT NOT NULL, user_agent TEXT NOT NULL, last_seen BIGINT NOT NULL)")
+    # Synapse's key backup tables (full_schemas/72), emptied by the erasure
+    conn.execute("CREATE TABLE e2e_room_keys (user_id TEXT NOT NULL, room_id TEXT NOT NULL, session_id TEXT NOT NULL, "
+                 "version BIGINT NOT NULL, session_data TEXT NOT NULL)")
+    conn.execute("CREATE TABLE e2e_room_keys_versions (user_id TEXT NOT NULL, version BIGINT NOT NULL, "
+                 "algorithm TEXT NOT NULL, auth_data TEXT NOT NULL, deleted SMALLINT DEFAULT 0 NOT NULL)")
     store.create_schema(Txn(conn))
     store.create_schema(Txn(conn))  # idempotent: every start runs it
 
@@ -432,3 +437,25 @@ def test_a_wrong_method_is_told_apart_from_an_unknown_path() -> None:
     assert logic.known_path(logic.PREFIX, "/_counselkit/v1/enquiries/!a:s/accept")
     assert not logic.known_path(logic.PREFIX, "/_counselkit/v1/nope")
     assert logic.ERRORS["CK_METHOD"][0] == 405 and logic.ERRORS["CK_NOT_FOUND"][0] == 404
+
+
+def backed_up(db: Any, user_id: str) -> tuple[int, int]:
+    return (db.conn.execute("SELECT COUNT(*) FROM e2e_room_keys WHERE user_id = ?", (user_id,)).fetchone()[0],
+            db.conn.execute("SELECT COUNT(*) FROM e2e_room_keys_versions WHERE user_id = ?", (user_id,)).fetchone()[0])
+
+
+@pytest.mark.parametrize("erase", ["delete account", "retention purge"])
+def test_erasure_removes_the_help_seekers_key_backup_only(db: Any, erase: str) -> None:
+    """The web app backs up a help-seeker's room keys on the server (encrypted): deleting the account or the retention
+    purge removes them and the backup versions; another user's backup stays."""
+    for user in ("@hs:s", "@c1:s"):
+        db.conn.execute("INSERT INTO e2e_room_keys_versions VALUES (?, 1, 'm.megolm_backup.v1.curve25519-aes-sha2', "
+                        "'{}', 0)", (user,))
+        db.conn.execute("INSERT INTO e2e_room_keys VALUES (?, '!r1:s', 'sess', 1, '{\"ciphertext\": \"x\"}')", (user,))
+    assert backed_up(db, "@hs:s") == (1, 1)
+    if erase == "delete account":
+        db(store.remove_help_seeker, "@hs:s", 3)
+    else:
+        db(store.drop_purged, "@hs:s")
+    assert backed_up(db, "@hs:s") == (0, 0)
+    assert backed_up(db, "@c1:s") == (1, 1)
