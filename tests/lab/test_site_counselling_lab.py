@@ -87,6 +87,8 @@ class Deployed:
         result = subprocess.run([sys.executable, "-m", "counselkit.cli", "counsellor", "add", "--tenants",
                                  str(self.tenants), *options, slug, username], input=password + "\n", cwd=REPO,
                                 env={**os.environ, **self.env}, capture_output=True, text=True, timeout=300)
+        if result.returncode == 0:  # deactivated after the module (the fixture `deployed`), unless a test did
+            self.made.setdefault(slug, []).append(username)
         return username, password, result
 
     def deactivate(self, slug: str, localparts: list[str]) -> None:
@@ -107,12 +109,12 @@ class Deployed:
         with revoke.temporary_admin(base, store.get(tenant.secrets["registration_shared_secret"]), transport) as admin:
             for localpart in localparts:
                 admin.call(revoke.deactivate_request(f"@{localpart}:{tenant.domain}"))
+        self.made[slug] = [name for name in self.made.get(slug, []) if name not in localparts]
 
     def add_counsellor(self, slug: str, prefix: str = "lab.c", email: str | None = None) -> tuple[str, str]:
         """`counselkit counsellor add` as an operator runs it; (localpart, password)."""
         username, password, result = self.try_add_counsellor(slug, prefix, email)
         assert result.returncode == 0, result.stderr
-        self.made.setdefault(slug, []).append(username)
         assert f"@{username}:{self.domain(slug)} registered (counsellor" in result.stdout
         assert password not in result.stdout + result.stderr
         return username, password
@@ -408,27 +410,25 @@ SEATS_TENANT = "skf-husum"  # the example's smallest licence; no other suite mak
 def test_counsellors_beyond_the_licensed_seats_are_refused_and_the_admins_told(deployed: Deployed) -> None:
     """tenants.yaml seats: the counselling module refuses the account beyond them (an SSO login's first one, or
     `counselkit counsellor add`: exit 2 with the reason) and tells the centre's admins by e-mail; deactivating an
-    account frees its seat. The accounts made here are deactivated again at the end."""
+    account frees its seat. The accounts made here are deactivated again (at the latest by the fixture `deployed`)."""
     tenant = deployed.plan.tenant(SEATS_TENANT).tenant
     added: list[str] = []
-    try:
-        for _ in range(tenant.seats + 1):  # accounts of earlier runs on a reused lab were deactivated: all free
-            username, _, result = deployed.try_add_counsellor(SEATS_TENANT, prefix="lab.s")
-            if result.returncode != 0:
-                break
-            added.append(username)
-        assert len(added) == tenant.seats, f"{len(added)} accounts made before a refusal, seats: {tenant.seats}"
-        assert result.returncode == 2, result.stderr
-        assert f"all {tenant.seats} licensed counsellor seats of {SEATS_TENANT} are taken" in result.stderr
-        refused = username
-        admin = tenant.admins[0].email
-        told = sink_messages_to(admin, needle=f"„{refused}“")
-        assert len(told) == 1, f"no seats notice about {refused} to {admin}"
-        assert told[0]["Subject"] == f"Kein freier Beratungsplatz bei {tenant.name}"
-        deployed.deactivate(SEATS_TENANT, added[:1])  # a seat is free again
-        added = added[1:]
+    for _ in range(tenant.seats + 1):  # accounts of earlier runs on a reused lab were deactivated: all free
         username, _, result = deployed.try_add_counsellor(SEATS_TENANT, prefix="lab.s")
-        assert result.returncode == 0, result.stderr
+        if result.returncode != 0:
+            break
         added.append(username)
-    finally:
-        deployed.deactivate(SEATS_TENANT, added)
+    assert len(added) == tenant.seats, f"{len(added)} accounts made before a refusal, seats: {tenant.seats}"
+    assert result.returncode == 2, result.stderr
+    assert f"all {tenant.seats} licensed counsellor seats of {SEATS_TENANT} are taken" in result.stderr
+    refused = username
+    admin = tenant.admins[0].email
+    told = sink_messages_to(admin, needle=f"„{refused}“")
+    assert len(told) == 1, f"no seats notice about {refused} to {admin}"
+    assert told[0]["Subject"] == f"Kein freier Beratungsplatz bei {tenant.name}"
+    deployed.deactivate(SEATS_TENANT, added[:1])  # a seat is free again
+    added = added[1:]
+    username, _, result = deployed.try_add_counsellor(SEATS_TENANT, prefix="lab.s")
+    assert result.returncode == 0, result.stderr
+    added.append(username)
+    deployed.deactivate(SEATS_TENANT, added)  # the seats are free again at once (else after the module)

@@ -160,11 +160,14 @@ def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant,
         seeker.get_by_role("heading", name="Ihr Gespräch").wait_for()
         seeker.locator(".message.mine .body", has_text=first).wait_for()
 
-        # the open enquiry appears in the counsellor's queue (polled): accept it, read, reply
-        counsellor.locator("#open-enquiries li button").first.wait_for()
+        # this enquiry appears in the counsellor's queue (polled; a reused site may list older ones): accept it,
+        # read, reply
+        room = seeker.locator("section.conversation").get_attribute("data-room")
+        assert room and room.startswith("!"), room
+        enquiry = counsellor.locator(f'#open-enquiries li[data-room="{room}"]')
+        enquiry.wait_for()
         snap(counsellor, "5-counsellor-queue")
-        counsellor.locator("#open-enquiries li").filter(has=counsellor.get_by_role("button", name="Annehmen")).last \
-            .get_by_role("button", name="Annehmen").click()
+        enquiry.get_by_role("button", name="Annehmen").click()
         counsellor.locator(".message .body", has_text=first).wait_for()
         counsellor.get_by_label("Ihre Nachricht").fill(reply)
         counsellor.get_by_role("button", name="Senden").click()

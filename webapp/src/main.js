@@ -262,7 +262,8 @@ function conversation(room, { canSend = true, extra = null } = {}) {
   };
   client.on(RoomEvent.Timeline, rerender);
   client.on(MatrixEventEvent.Decrypted, onDecrypted);
-  const section = h("section", { class: "conversation", "aria-labelledby": "view-title" }, list, canSend ? form : h("p", {}, "Dieses Gespräch ist abgeschlossen."), extra);
+  // data-room: which enquiry a view shows (room IDs are known to both sides; the browser tests pick by it)
+  const section = h("section", { class: "conversation", "aria-labelledby": "view-title", "data-room": room.roomId }, list, canSend ? form : h("p", {}, "Dieses Gespräch ist abgeschlossen."), extra);
   section.detach = () => {
     client.removeListener(RoomEvent.Timeline, rerender);
     client.removeListener(MatrixEventEvent.Decrypted, onDecrypted);
@@ -481,12 +482,12 @@ async function counsellorHome(notice) {
   const refresh = async () => {
     try {
       const { open, mine } = await api("GET", "/enquiries");
-      openList.replaceChildren(...(open.length ? open.map((e) => h("li", {},
+      openList.replaceChildren(...(open.length ? open.map((e) => h("li", { "data-room": e.room_id },
         h("span", {}, `${e.topic || "Ohne Thema"} · seit ${formatTime(e.created_at)}`),
         button("Annehmen", () => accept(e), { "aria-label": `Anfrage von ${formatTime(e.created_at)} annehmen` }))) : [h("li", { class: "empty" }, "Keine offenen Anfragen.")]));
       mineList.replaceChildren(...(mine.length ? mine.map((e) => {
         const count = unread(e.room_id);
-        return h("li", {},
+        return h("li", { "data-room": e.room_id },
           h("span", {}, `${e.topic || "Ohne Thema"} · ${formatTime(e.created_at)}${e.closed ? " · abgeschlossen" : ""}`),
           count ? h("span", { class: "badge", "aria-label": `${count} ungelesen` }, String(count)) : null,
           button("Öffnen", () => counsellorConversation(e)));
