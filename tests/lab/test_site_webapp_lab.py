@@ -4,7 +4,9 @@ A help-seeker registers and writes in one browser context; a counsellor, in a se
 another device), logs in, accepts the enquiry and replies; the help-seeker reads the reply — every message end-to-end
 encrypted by the Rust crypto in the page (matrix-sdk-crypto-wasm). Each view the flow passes through is checked by
 axe-core (no serious or critical violation); logout of either role leaves nothing of the origin in the browser
-(IndexedDB, web storage, cookies, caches, service workers); "Schnell weg" leaves the page at once.
+(IndexedDB, web storage, cookies, caches, service workers); the help-seeker then logs in again in a fresh context
+(another device) with the password alone and reads the earlier messages, whose keys come from the key backup;
+"Schnell weg" leaves the page at once.
 
 Runs on the example site the lab fixtures deploy once (tests/lab/conftest.py `example_site`, node3): nothing is
 deployed here (the file sorts after test_parity.py, see tests/unit/test_lab_suite_order.py). For development on
@@ -170,6 +172,20 @@ def counsellor_login(page: Any, url: str, username: str, password: str, view: Vi
     page.get_by_role("heading", name="Offene Anfragen").wait_for()
 
 
+def seeker_login(page: Any, url: str, username: str, password: str, view: View, *history: str) -> None:
+    """Log in as a help-seeker on a device that has never seen the account; every text of `history` decrypts."""
+    page.goto(url)
+    page.get_by_role("button", name="Ich habe schon ein Konto").click()
+    page.get_by_label("Ihr Benutzername").fill(username)
+    page.get_by_label("Passwort").fill(password)
+    view(page, "8-seeker-login")
+    page.get_by_role("button", name="Anmelden").click()
+    page.get_by_role("heading", name="Ihr Gespräch").wait_for()
+    for text in history:
+        page.locator(".message .body", has_text=text).wait_for()
+    assert page.locator(".message .body", has_text="nicht entschlüsselt").count() == 0
+
+
 def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant, browser) -> None:
     started = time.monotonic()
     view = Views()
@@ -182,7 +198,7 @@ def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant,
         counsellor_login(counsellor, tenant["url"], c_name, c_password, view)
 
         seeker = seeker_ctx.new_page()
-        register(seeker, tenant["url"], view)
+        s_name, s_password = register(seeker, tenant["url"], view)
         seeker.get_by_label("Ihre Nachricht an die Beratung").fill(first)
         view(seeker, "3-first-message")
         seeker.get_by_role("button", name="Nachricht senden").click()
@@ -211,12 +227,20 @@ def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant,
             assert before.session_storage, before  # the session (and the crypto store's key) were there to clear
             page.get_by_role("button", name="Abmelden").click()
             assert_logged_out_clean(page)
+
+        # key backup: the help-seeker logs in on another device (a fresh context, nothing local) with the password
+        # alone; the room keys come from the server's backup, and the earlier messages of both sides decrypt
+        again_ctx = person(browser)
+        try:
+            seeker_login(again_ctx.new_page(), tenant["url"], s_name, s_password, view, first, reply)
+        finally:
+            again_ctx.close()
     finally:
         counsellor_ctx.close()
         seeker_ctx.close()
     print(f"webapp browser flow: {time.monotonic() - started:.1f} s, axe on {len(view.checked)} views")
     assert view.checked == ["5-counsellor-login", "1-landing", "2-registration", "3-first-message",
-                            "6-counsellor-queue", "7-counsellor-conversation", "4-conversation"]
+                            "6-counsellor-queue", "7-counsellor-conversation", "4-conversation", "8-seeker-login"]
     assert not view.violations, json.dumps(view.violations, indent=2, ensure_ascii=False)
 
 
