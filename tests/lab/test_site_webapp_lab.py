@@ -184,6 +184,7 @@ def seeker_login(page: Any, url: str, username: str, password: str, view: View, 
     for text in history:
         page.locator(".message .body", has_text=text).wait_for()
     assert page.locator(".message .body", has_text="nicht entschlüsselt").count() == 0
+    view(page, "9-seeker-history")
 
 
 def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant, browser) -> None:
@@ -221,6 +222,7 @@ def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant,
         view(seeker, "4-conversation")
 
         # logout, both roles: the server forgets the device; the browser keeps nothing of the origin
+        counsellor.get_by_role("button", name="Zurück zur Übersicht").click()  # the overview has the logout
         for page in (seeker, counsellor):
             before = origin_storage(page)
             assert any(name.startswith("counselkit-crypto") for name in before.indexed_db), before
@@ -240,7 +242,8 @@ def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant,
         seeker_ctx.close()
     print(f"webapp browser flow: {time.monotonic() - started:.1f} s, axe on {len(view.checked)} views")
     assert view.checked == ["5-counsellor-login", "1-landing", "2-registration", "3-first-message",
-                            "6-counsellor-queue", "7-counsellor-conversation", "4-conversation", "8-seeker-login"]
+                            "6-counsellor-queue", "7-counsellor-conversation", "4-conversation", "8-seeker-login",
+                            "9-seeker-history"]
     assert not view.violations, json.dumps(view.violations, indent=2, ensure_ascii=False)
 
 
