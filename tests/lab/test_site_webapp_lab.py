@@ -123,10 +123,13 @@ class Views:
         self.directory = os.environ.get(SCREENSHOTS)
         self.violations: dict[str, list[str]] = {}
         self.checked: list[str] = []
+        self.axe_seconds = 0.0  # what the checks cost (CI time is tight): printed with the flow's time
 
     def __call__(self, page: Any, name: str) -> None:
         self.checked.append(name)
+        started = time.monotonic()
         found = axe_violations(page)
+        self.axe_seconds += time.monotonic() - started
         if found:
             self.violations[name] = [str(violation) for violation in found]
         if self.directory:
@@ -232,15 +235,17 @@ def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant,
 
         # key backup: the help-seeker logs in on another device (a fresh context, nothing local) with the password
         # alone; the room keys come from the server's backup, and the earlier messages of both sides decrypt
-        again_ctx = person(browser)
+        again_started, again_ctx = time.monotonic(), person(browser)
         try:
             seeker_login(again_ctx.new_page(), tenant["url"], s_name, s_password, view, first, reply)
         finally:
             again_ctx.close()
+        again_seconds = time.monotonic() - again_started
     finally:
         counsellor_ctx.close()
         seeker_ctx.close()
-    print(f"webapp browser flow: {time.monotonic() - started:.1f} s, axe on {len(view.checked)} views")
+    print(f"webapp browser flow: {time.monotonic() - started:.1f} s, of which axe on {len(view.checked)} views "
+          f"{view.axe_seconds:.1f} s, login on a second device {again_seconds:.1f} s")
     assert view.checked == ["5-counsellor-login", "1-landing", "2-registration", "3-first-message",
                             "6-counsellor-queue", "7-counsellor-conversation", "4-conversation", "8-seeker-login",
                             "9-seeker-history"]
