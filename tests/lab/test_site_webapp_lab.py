@@ -165,25 +165,27 @@ def register(page: Any, url: str, view: View = no_view) -> tuple[str, str]:
     return username, password
 
 
-def counsellor_login(page: Any, url: str, username: str, password: str, view: View = no_view) -> None:
+def log_in(page: Any, url: str, opener: str, user_label: str, credentials: tuple[str, str], shown: tuple[View, str],
+           then: str) -> None:
+    """From the landing page: the `opener` button, the login form (shown to `shown`), until heading `then`."""
     page.goto(url)
-    page.get_by_role("button", name="Anmeldung für Beraterinnen und Berater").click()
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill(password)
-    view(page, "5-counsellor-login")
+    page.get_by_role("button", name=opener).click()
+    page.get_by_label(user_label).fill(credentials[0])
+    page.get_by_label("Passwort").fill(credentials[1])
+    shown[0](page, shown[1])
     page.get_by_role("button", name="Anmelden").click()
-    page.get_by_role("heading", name="Offene Anfragen").wait_for()
+    page.get_by_role("heading", name=then).wait_for()
+
+
+def counsellor_login(page: Any, url: str, username: str, password: str, view: View = no_view) -> None:
+    log_in(page, url, "Anmeldung für Beraterinnen und Berater", "Benutzername", (username, password),
+           (view, "5-counsellor-login"), "Offene Anfragen")
 
 
 def seeker_login(page: Any, url: str, username: str, password: str, view: View, *history: str) -> None:
     """Log in as a help-seeker on a device that has never seen the account; every text of `history` decrypts."""
-    page.goto(url)
-    page.get_by_role("button", name="Ich habe schon ein Konto").click()
-    page.get_by_label("Ihr Benutzername").fill(username)
-    page.get_by_label("Passwort").fill(password)
-    view(page, "8-seeker-login")
-    page.get_by_role("button", name="Anmelden").click()
-    page.get_by_role("heading", name="Ihr Gespräch").wait_for()
+    log_in(page, url, "Ich habe schon ein Konto", "Ihr Benutzername", (username, password),
+           (view, "8-seeker-login"), "Ihr Gespräch")
     for text in history:
         page.locator(".message .body", has_text=text).wait_for()
     assert page.locator(".message .body", has_text="nicht entschlüsselt").count() == 0
