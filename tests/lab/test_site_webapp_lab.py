@@ -2,17 +2,22 @@
 
 A help-seeker registers and writes in one browser context; a counsellor, in a second context (another person,
 another device), logs in, accepts the enquiry and replies; the help-seeker reads the reply — every message end-to-end
-encrypted by the Rust crypto in the page (matrix-sdk-crypto-wasm). Logout leaves nothing of the origin in the
-browser; "Schnell weg" leaves the page at once.
+encrypted by the Rust crypto in the page (matrix-sdk-crypto-wasm). Each view the flow passes through is checked by
+axe-core (no serious or critical violation); logout of either role leaves nothing of the origin in the browser
+(IndexedDB, web storage, cookies, caches, service workers); the help-seeker then logs in again in a fresh context
+(another device) with the password alone and reads the earlier messages, whose keys come from the key backup;
+"Schnell weg" leaves the page at once.
 
 Runs on the example site the lab fixtures deploy once (tests/lab/conftest.py `example_site`, node3): nothing is
 deployed here (the file sorts after test_parity.py, see tests/unit/test_lab_suite_order.py). For development on
-another lab host, COUNSELKIT_WEBAPP_SITE names a JSON file {"host", "tenants", "env"} of a site deployed there;
-COUNSELKIT_WEBAPP_SCREENSHOTS=DIR saves a screenshot of each view there (docs/screens/ is made so).
+another lab host, COUNSELKIT_WEBAPP_SITE names a JSON file {"host", "tenants", "env"} of a site deployed there.
+COUNSELKIT_WEBAPP_SCREENSHOTS=DIR writes a PNG of each view into DIR (docs/screens/ is made so, see docs/webapp.md);
+without it nothing is written.
 
-The browser is Debian's /usr/bin/chromium driven by Python Playwright (never a downloaded browser). The lab has no
-DNS: Chromium maps the tenant's name to the lab host's address (SNI and Host stay the name) and accepts the lab's
-internal CA only for this test's contexts (ignore_https_errors); the CSP and every other header are the real ones.
+The browser is Debian's /usr/bin/chromium driven by Python Playwright, started by the browser harness
+(tests/browser/harness.py): the lab has no DNS, so `lab_chromium_args` maps the tenants' names to their lab
+addresses (SNI and Host stay the name) and trusts exactly the certificates that verify against the site's internal
+CA; the CSP and every other header are the real ones, and service workers register as in production.
 """
 
 from __future__ import annotations
@@ -24,22 +29,24 @@ import secrets as random_source
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from counselkit import policy
+from counselkit.ca import split_pem
 from counselkit.lab import load_state, ssh
-from tests.support import REPO
+from tests.browser.harness import axe_violations, chromium, lab_chromium_args, new_context, origin_storage, screenshot
+from tests.support import REPO, environment_kept
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 TENANT = "awo-kiel"
 TIMEOUT_MS = 90_000  # the first load compiles 7.8 MB of wasm on a loaded 2-core machine
 NEUTRAL_PAGE = "<!doctype html><title>neutral</title><p>neutral"
+SCREENSHOTS = "COUNSELKIT_WEBAPP_SCREENSHOTS"
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +61,37 @@ def site(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def tenant(site: dict[str, Any]) -> dict[str, str]:
+def plan(site: dict[str, Any]) -> Any:
     from counselkit.plan import load_plan
 
-    plan = load_plan(site["tenants"])
+    return load_plan(site["tenants"])
+
+
+@pytest.fixture(scope="module")
+def tenant(plan: Any) -> dict[str, str]:
     entry = plan.tenant(TENANT)
     return {"domain": entry.domain, "address": plan.host(entry.host).address, "url": f"https://{entry.domain}/"}
+
+
+@pytest.fixture(scope="module")
+def ca_file(site: dict[str, Any], plan: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site's internal CA (from its secrets vault), which the browser harness verifies the tenants against."""
+    from counselkit.secrets import SecretStore
+
+    with environment_kept(*site["env"]):
+        os.environ.update(site["env"])
+        store = SecretStore.open(site["tenants"])
+        ca = split_pem(store.get(plan.platform_secrets["internal_ca"]))[1]
+    path = tmp_path_factory.mktemp("webapp-ca") / "ca.pem"
+    path.write_bytes(ca)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(tenant: dict[str, str], ca_file: Path) -> Iterator[Any]:
+    """One Chromium for the module (the harness's `browser`, with the lab's name map and certificates)."""
+    with chromium(lab_chromium_args({tenant["domain"]: tenant["address"]}, ca_file)) as instance:
+        yield instance
 
 
 def add_counsellor(site: dict[str, Any]) -> tuple[str, str]:
@@ -73,89 +105,108 @@ def add_counsellor(site: dict[str, Any]) -> tuple[str, str]:
     return username, password
 
 
-@pytest.fixture(scope="module")
-def browser(tenant: dict[str, str]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium (scripts/counselkit test does)"
-    args = ["--disable-dev-shm-usage", "--no-proxy-server",
-            f"--host-resolver-rules=MAP {tenant['domain']} {tenant['address']}"]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")  # Chromium's sandbox refuses root (CI runs as root)
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-def new_context(browser: Any) -> Any:
+def person(browser: Any) -> Any:
     """An isolated context (its own storage, like another person's browser); the quick-exit target is answered
     locally: the lab reaches no outside site."""
-    context = browser.new_context(ignore_https_errors=True, locale="de-DE")
+    context = new_context(browser)
     context.set_default_timeout(TIMEOUT_MS)
     context.route(re.compile(re.escape(policy.WEBAPP_QUICK_EXIT_URL) + ".*"),
                   lambda route: route.fulfill(status=200, content_type="text/html", body=NEUTRAL_PAGE))
     return context
 
 
-def snap(page: Any, name: str) -> None:
-    """A screenshot of the view for docs/screens/, only when asked for (COUNSELKIT_WEBAPP_SCREENSHOTS)."""
-    directory = os.environ.get("COUNSELKIT_WEBAPP_SCREENSHOTS")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
+class Views:
+    """Each view the flow shows: checked by axe-core at once, and saved as a PNG when SCREENSHOTS names a
+    directory. Violations are collected, so one run names every failing view."""
+
+    def __init__(self) -> None:
+        self.directory = os.environ.get(SCREENSHOTS)
+        self.violations: dict[str, list[str]] = {}
+        self.checked: list[str] = []
+        self.axe_seconds = 0.0  # what the checks cost (CI time is tight): printed with the flow's time
+
+    def __call__(self, page: Any, name: str) -> None:
+        self.checked.append(name)
+        started = time.monotonic()
+        found = axe_violations(page)
+        self.axe_seconds += time.monotonic() - started
+        if found:
+            self.violations[name] = [str(violation) for violation in found]
+        if self.directory:
+            screenshot(page, Path(self.directory) / f"{name}.png")
 
 
-def origin_storage(page: Any) -> dict[str, Any]:
-    """What the browser holds for the page's origin: IndexedDB databases, web storage, caches, service workers."""
-    return page.evaluate("""async () => ({
-        indexeddb: (await indexedDB.databases()).map((d) => d.name),
-        local: localStorage.length, session: sessionStorage.length,
-        caches: await caches.keys(),
-        workers: (await navigator.serviceWorker.getRegistrations()).length,
-    })""")
+def no_view(page: Any, name: str) -> None:
+    """Views already checked elsewhere (the quick-exit test passes the same registration views)."""
 
 
-def register(page: Any, url: str) -> str:
+def assert_logged_out_clean(page: Any) -> None:
+    page.get_by_text("Sie sind abgemeldet").wait_for()
+    left = origin_storage(page)
+    assert left.is_empty(), left
+
+
+View = Callable[[Any, str], None]
+
+
+def register(page: Any, url: str, view: View = no_view) -> tuple[str, str]:
+    """Register as a help-seeker from the landing page; returns (username, password)."""
     page.goto(url)
     page.get_by_role("button", name="Jetzt anonym registrieren").wait_for()
-    snap(page, "1-landing")
+    view(page, "1-landing")
     page.get_by_role("button", name="Jetzt anonym registrieren").click()
-    username = f"web{random_source.token_hex(5)}"
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill(f"Ab1!{random_source.token_urlsafe(12)}")
-    page.get_by_label("Ich habe die").check()
-    snap(page, "2-registration")
-    page.get_by_role("button", name="Registrieren").click()
-    page.get_by_role("heading", name="Ihre erste Nachricht").wait_for()
-    return username
-
-
-def counsellor_login(page: Any, url: str, username: str, password: str) -> None:
-    page.goto(url)
-    page.get_by_role("button", name="Anmeldung für Beraterinnen und Berater").click()
+    username, password = f"web{random_source.token_hex(5)}", f"Ab1!{random_source.token_urlsafe(12)}"
     page.get_by_label("Benutzername").fill(username)
     page.get_by_label("Passwort").fill(password)
+    page.get_by_label("Ich habe die").check()
+    view(page, "2-registration")
+    page.get_by_role("button", name="Registrieren").click()
+    page.get_by_role("heading", name="Ihre erste Nachricht").wait_for()
+    return username, password
+
+
+def log_in(page: Any, url: str, opener: str, user_label: str, credentials: tuple[str, str], shown: tuple[View, str],
+           then: str) -> None:
+    """From the landing page: the `opener` button, the login form (shown to `shown`), until heading `then`."""
+    page.goto(url)
+    page.get_by_role("button", name=opener).click()
+    page.get_by_label(user_label).fill(credentials[0])
+    page.get_by_label("Passwort").fill(credentials[1])
+    shown[0](page, shown[1])
     page.get_by_role("button", name="Anmelden").click()
-    page.get_by_role("heading", name="Offene Anfragen").wait_for()
+    page.get_by_role("heading", name=then).wait_for()
+
+
+def counsellor_login(page: Any, url: str, username: str, password: str, view: View = no_view) -> None:
+    log_in(page, url, "Anmeldung für Beraterinnen und Berater", "Benutzername", (username, password),
+           (view, "5-counsellor-login"), "Offene Anfragen")
+
+
+def seeker_login(page: Any, url: str, username: str, password: str, view: View, *history: str) -> None:
+    """Log in as a help-seeker on a device that has never seen the account; every text of `history` decrypts."""
+    log_in(page, url, "Ich habe schon ein Konto", "Ihr Benutzername", (username, password),
+           (view, "8-seeker-login"), "Ihr Gespräch")
+    for text in history:
+        page.locator(".message .body", has_text=text).wait_for()
+    assert page.locator(".message .body", has_text="nicht entschlüsselt").count() == 0
+    view(page, "9-seeker-history")
 
 
 def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant, browser) -> None:
     started = time.monotonic()
+    view = Views()
     first, reply = f"Ich brauche Rat {random_source.token_hex(6)}", f"Wir sind für Sie da {random_source.token_hex(6)}"
     c_name, c_password = add_counsellor(site)
-    counsellor_ctx, seeker_ctx = new_context(browser), new_context(browser)
+    counsellor_ctx, seeker_ctx = person(browser), person(browser)
     try:
         counsellor = counsellor_ctx.new_page()
         # the counsellor's device exists before the first message: its key is shared with it (invited members)
-        counsellor_login(counsellor, tenant["url"], c_name, c_password)
+        counsellor_login(counsellor, tenant["url"], c_name, c_password, view)
 
         seeker = seeker_ctx.new_page()
-        register(seeker, tenant["url"])
+        s_name, s_password = register(seeker, tenant["url"], view)
         seeker.get_by_label("Ihre Nachricht an die Beratung").fill(first)
-        snap(seeker, "3-first-message")
+        view(seeker, "3-first-message")
         seeker.get_by_role("button", name="Nachricht senden").click()
         seeker.get_by_role("heading", name="Ihr Gespräch").wait_for()
         seeker.locator(".message.mine .body", has_text=first).wait_for()
@@ -166,42 +217,58 @@ def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant,
         assert room and room.startswith("!"), room
         enquiry = counsellor.locator(f'#open-enquiries li[data-room="{room}"]')
         enquiry.wait_for()
-        snap(counsellor, "5-counsellor-queue")
+        view(counsellor, "6-counsellor-queue")
         enquiry.get_by_role("button", name="Annehmen").click()
         counsellor.locator(".message .body", has_text=first).wait_for()
         counsellor.get_by_label("Ihre Nachricht").fill(reply)
         counsellor.get_by_role("button", name="Senden").click()
         counsellor.locator(".message.mine .body", has_text=reply).wait_for()
-        snap(counsellor, "6-counsellor-conversation")
+        view(counsellor, "7-counsellor-conversation")
 
         seeker.locator(".message:not(.mine) .body", has_text=reply).wait_for()
         assert seeker.locator(".message .body", has_text="nicht entschlüsselt").count() == 0
-        snap(seeker, "4-conversation")
+        view(seeker, "4-conversation")
 
-        # logout: the server forgets the device; the browser keeps nothing of the origin
-        before = origin_storage(seeker)
-        assert any(name.startswith("counselkit-crypto") for name in before["indexeddb"]), before
-        seeker.get_by_role("button", name="Abmelden").click()
-        seeker.get_by_text("Sie sind abgemeldet").wait_for()
-        assert origin_storage(seeker) == {"indexeddb": [], "local": 0, "session": 0, "caches": [], "workers": 0}
+        # logout, both roles: the server forgets the device; the browser keeps nothing of the origin
+        counsellor.get_by_role("button", name="Zurück zur Übersicht").click()  # the overview has the logout
+        for page in (seeker, counsellor):
+            before = origin_storage(page)
+            assert any(name.startswith("counselkit-crypto") for name in before.indexed_db), before
+            assert before.session_storage, before  # the session (and the crypto store's key) were there to clear
+            page.get_by_role("button", name="Abmelden").click()
+            assert_logged_out_clean(page)
+
+        # key backup: the help-seeker logs in on another device (a fresh context, nothing local) with the password
+        # alone; the room keys come from the server's backup, and the earlier messages of both sides decrypt
+        again_started, again_ctx = time.monotonic(), person(browser)
+        try:
+            seeker_login(again_ctx.new_page(), tenant["url"], s_name, s_password, view, first, reply)
+        finally:
+            again_ctx.close()
+        again_seconds = time.monotonic() - again_started
     finally:
         counsellor_ctx.close()
         seeker_ctx.close()
-    print(f"webapp browser flow: {time.monotonic() - started:.1f} s")
+    print(f"webapp browser flow: {time.monotonic() - started:.1f} s, of which axe on {len(view.checked)} views "
+          f"{view.axe_seconds:.1f} s, login on a second device {again_seconds:.1f} s")
+    assert view.checked == ["5-counsellor-login", "1-landing", "2-registration", "3-first-message",
+                            "6-counsellor-queue", "7-counsellor-conversation", "4-conversation", "8-seeker-login",
+                            "9-seeker-history"]
+    assert not view.violations, json.dumps(view.violations, indent=2, ensure_ascii=False)
 
 
 def test_quick_exit_leaves_at_once_and_keeps_nothing(site, tenant, browser) -> None:
-    context = new_context(browser)
+    context = person(browser)
     try:
         page = context.new_page()
         register(page, tenant["url"])
-        assert origin_storage(page)["indexeddb"], "registration set up no crypto store: nothing to clear"
+        assert origin_storage(page).indexed_db, "registration set up no crypto store: nothing to clear"
         page.get_by_role("link", name="Schnell weg").click()
         page.wait_for_url(policy.WEBAPP_QUICK_EXIT_URL + "**")
         assert page.title() == "neutral"
         page.go_back()  # the centre's page was replaced in the history: "back" does not return to it
         assert not page.url.startswith(tenant["url"]), page.url
-        page.goto(tenant["url"] + ".well-known/matrix/client")  # same origin, no script of ours runs there
-        assert origin_storage(page) == {"indexeddb": [], "local": 0, "session": 0, "caches": [], "workers": 0}
+        left = origin_storage(page, tenant["url"].rstrip("/"))  # read from a script-free path of the origin
+        assert left.is_empty(), left
     finally:
         context.close()

@@ -9,12 +9,15 @@
 
 import { initAsync } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { ClientEvent, MatrixEventEvent, NotificationCountType, RoomEvent, createClient } from "matrix-js-sdk";
+// a deep import of one module (no second SDK entry point): the key derivation secret storage uses for passphrases
+import { deriveRecoveryKeyFromPassphrase } from "matrix-js-sdk/lib/crypto-api/key-passphrase.js";
 
 const DEFAULT_API = "/_counselkit/v1"; // config.api_base names it per deploy
 const SESSION_KEY = "counselkit.session"; // sessionStorage: gone when the tab closes
 const CRYPTO_PREFIX = "counselkit-crypto"; // IndexedDB databases of the Rust crypto store
 const WASM_URL = "/crypto.wasm";
 const POLL_MS = 5000;
+const BACKUP_FLUSH_MS = 30000; // logout waits at most this long for the last room keys to reach the key backup
 const USERNAME = /^[a-z0-9._-]{5,30}$/;
 
 let config = null;
@@ -106,6 +109,76 @@ function randomKey() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+// ---- key backup: the help-seeker's history on another device -----------------------------------------------
+//
+// The room keys go to the server's key backup (encrypted there with a backup key); the backup key sits in secret
+// storage (account data, encrypted with a key derived from the help-seeker's password by PBKDF2, 500 000 rounds,
+// the SDK's figure). Logging in again elsewhere with the same password derives that key, loads the backup key and
+// restores the room keys, so the earlier messages decrypt. The password is held in memory only while this runs.
+
+let backupPassphrase = null;
+const secretStorageKeys = new Map(); // key ID -> private key, for this page's lifetime only
+
+const cryptoCallbacks = {
+  cacheSecretStorageKey: (keyId, keyInfo, key) => secretStorageKeys.set(keyId, key),
+  getSecretStorageKey: async ({ keys }) => {
+    for (const [keyId, info] of Object.entries(keys)) {
+      if (secretStorageKeys.has(keyId)) return [keyId, secretStorageKeys.get(keyId)];
+      if (backupPassphrase && info.passphrase?.salt) {
+        const key = await deriveRecoveryKeyFromPassphrase(backupPassphrase, info.passphrase.salt, info.passphrase.iterations);
+        if (await client.secretStorage.checkKey(key, info)) {
+          secretStorageKeys.set(keyId, key);
+          return [keyId, key];
+        }
+      }
+    }
+    return null; // no key of ours: the SDK then reports the secret as unreadable
+  },
+};
+
+async function withPassphrase(password, action) {
+  backupPassphrase = password;
+  try {
+    return await action();
+  } finally {
+    backupPassphrase = null;
+    secretStorageKeys.clear();
+  }
+}
+
+// A new key backup whose key is protected by the password (registration, or an account that has none yet).
+async function setUpKeyBackup(password) {
+  const crypto = client.getCrypto();
+  await withPassphrase(password, () => crypto.bootstrapSecretStorage({
+    createSecretStorageKey: () => crypto.createRecoveryKeyFromPassphrase(password),
+    setupNewSecretStorage: true,
+    setupNewKeyBackup: true,
+  }));
+}
+
+// After a password login: this new device gets the room keys of the earlier conversations from the backup.
+async function restoreKeyBackup(password) {
+  const crypto = client.getCrypto();
+  if (!(await crypto.getKeyBackupInfo())) return setUpKeyBackup(password);
+  await withPassphrase(password, () => crypto.loadSessionBackupPrivateKeyFromSecretStorage());
+  await crypto.checkKeyBackupAndEnable(); // the key matches the backup: this device uploads its own keys too
+  await crypto.restoreKeyBackup();
+}
+
+// Before logout: wait (bounded) until every room key this device knows is in the backup, so nothing written or
+// received in this session is lost. The SDK uploads in the background after a random delay of up to 10 s; its
+// CryptoApi has no "flush", so the counts come from the Rust OlmMachine the SDK holds.
+async function flushKeyBackup() {
+  const machine = client?.getCrypto()?.olmMachine;
+  if (!machine || !(await client.getCrypto().getActiveSessionBackupVersion())) return;
+  const deadline = Date.now() + BACKUP_FLUSH_MS;
+  while (Date.now() < deadline) {
+    const counts = await machine.roomKeyCounts();
+    if (counts.backedUp >= counts.total) return;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 // The crypto store in IndexedDB is encrypted with a key that lives only in this tab's sessionStorage.
 async function startSession(role, login) {
   session = { role, userId: login.user_id, accessToken: login.access_token, deviceId: login.device_id, storeKey: randomKey() };
@@ -114,7 +187,7 @@ async function startSession(role, login) {
 }
 
 async function startClient() {
-  client = createClient({ baseUrl: location.origin, userId: session.userId, accessToken: session.accessToken, deviceId: session.deviceId });
+  client = createClient({ baseUrl: location.origin, userId: session.userId, accessToken: session.accessToken, deviceId: session.deviceId, cryptoCallbacks });
   await initAsync(WASM_URL); // before initRustCrypto: the SDK then reuses this module instance
   await client.initRustCrypto({ cryptoDatabasePrefix: CRYPTO_PREFIX, storagePassword: session.storeKey });
   const ready = new Promise((resolve) => {
@@ -162,6 +235,7 @@ async function wipeLocal() {
 }
 
 async function logout() {
+  if (client) await flushKeyBackup().catch(() => {});
   if (client) await client.logout(true).catch(() => {}); // the server forgets the device and its token
   await wipeLocal();
   landing("Sie sind abgemeldet. Auf diesem Gerät ist nichts mehr gespeichert.");
@@ -337,6 +411,8 @@ function registration() {
     try {
       const login = await api("POST", "/register", { username: name, password: password.value, email: null, postcode: null, consent_version: config.consent_version });
       await startSession("seeker", login);
+      setError(error, "Die Sicherung Ihrer Schlüssel wird eingerichtet …");
+      await setUpKeyBackup(password.value);
       await seekerHome();
     } catch (err) {
       submit.disabled = false;
@@ -387,6 +463,10 @@ function loginForm(title, role, userLabel) {
     try {
       const login = await matrixLogin({ type: "m.login.password", identifier: { type: "m.id.user", user: username.value.trim() }, password: password.value });
       await startSession(role, login);
+      if (role === "seeker") {
+        setError(error, "Ihre früheren Nachrichten werden entschlüsselt …");
+        await restoreKeyBackup(password.value);
+      }
       await (role === "seeker" ? seekerHome() : counsellorHome());
     } catch (err) {
       submit.disabled = false;
