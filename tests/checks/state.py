@@ -57,8 +57,13 @@ def nft_ruleset(host: Any) -> str:
     return result.stdout
 
 
-def managed_paths(host_vars: dict[str, Any]) -> list[str]:
-    """Every file the deploy manages on a host, from the template contract and layout (no engine involved)."""
+def _components(host_vars: dict[str, Any], without: frozenset[str]) -> list[Any]:
+    return [c for name, c in host_components(host_vars).items() if name not in without]
+
+
+def managed_paths(host_vars: dict[str, Any], without: frozenset[str] = frozenset()) -> list[str]:
+    """Every file the deploy manages on a host, from the template contract, layout and the component specs (no engine
+    involved); `without`: components the deploy under test does not install (e.g. backup without S3 keys)."""
     paths = list(render.wanted_host_templates(host_vars).values())
     for tenant in host_vars["tenants"]:
         paths += [tenant[key] for key in render.TENANT_TEMPLATES.values()]
@@ -71,13 +76,13 @@ def managed_paths(host_vars: dict[str, Any]) -> list[str]:
         paths.append(f"/home/{admin['name']}/.ssh/authorized_keys")
     paths += [layout.ROOT_AUTHORIZED_KEYS, layout.SYNAPSE_REQUIREMENTS_HOST]
     # and every file and copy a component spec names (the counselling module, the web app's bundle, backup jobs...)
-    for component in host_components(host_vars).values():
+    for component in _components(host_vars, without):
         paths += [f.dest for f in component.files] + [c.dest for c in component.copies]
         paths += [item["dest"] for item in component.layout.get("webapp", [])]  # the built bundle, copied as it is
     return sorted(set(paths))
 
 
-def managed_dirs(host_vars: dict[str, Any]) -> list[str]:
+def managed_dirs(host_vars: dict[str, Any], without: frozenset[str] = frozenset()) -> list[str]:
     dirs = [layout.JOURNAL_DIR, layout.ACME_WEBROOT]
     if host_vars["platform"]["tls"] == "internal":
         dirs.append(layout.TLS_DIR)
@@ -89,7 +94,7 @@ def managed_dirs(host_vars: dict[str, Any]) -> list[str]:
             dirs.append(tenant["tls"]["cert"].rsplit("/", 1)[0])
     for admin in host_vars["platform"]["admins"]:
         dirs.append(f"/home/{admin['name']}/.ssh")
-    for component in host_components(host_vars).values():
+    for component in _components(host_vars, without):
         dirs += [d.path for d in component.directories]
     return sorted(set(dirs))
 

@@ -35,6 +35,10 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 PYINFRA_HOST, ANSIBLE_HOST = LAB_HOSTS["parity_pyinfra"], LAB_HOSTS["parity_ansible"]
+# Components the example deploys leave out: backup needs the storage's S3 keys in the vault (deploy/site.py,
+# site.yml), which the shared example vault does not get (both hosts would write the same restic repositories);
+# Keycloak needs its release archive. Their parity is checked by the unit parity tests of what each engine is given.
+NOT_DEPLOYED = frozenset({"backup", "keycloak"})
 
 # Paths whose content differs between any two hosts, whoever deploys; compared by owner and mode only.
 LEGITIMATE_DIFFERENCES = {
@@ -176,8 +180,8 @@ def test_nftables_ruleset(hosts):
 
 
 def test_managed_files_content_owner_mode(hosts, host_vars):
-    paths = state.managed_paths(host_vars[PYINFRA_HOST])
-    assert paths == state.managed_paths(host_vars[ANSIBLE_HOST]), "the two plans manage different files"
+    paths = state.managed_paths(host_vars[PYINFRA_HOST], NOT_DEPLOYED)
+    assert paths == state.managed_paths(host_vars[ANSIBLE_HOST], NOT_DEPLOYED), "the two plans manage different files"
     signing_keys = {t["signing_key_path"] for t in host_vars[PYINFRA_HOST]["tenants"]}
     hashed = set(paths) - signing_keys  # LEGITIMATE_DIFFERENCES["signing_key"]
     ours, theirs = (state.file_states(hosts[h], list(paths), hashed) for h in (PYINFRA_HOST, ANSIBLE_HOST))
@@ -194,7 +198,7 @@ def test_managed_files_content_owner_mode(hosts, host_vars):
 
 
 def test_managed_directories_owner_mode(hosts, host_vars):
-    paths = list(state.managed_dirs(host_vars[PYINFRA_HOST]))
+    paths = list(state.managed_dirs(host_vars[PYINFRA_HOST], NOT_DEPLOYED))
     ours, theirs = (state.file_states(hosts[h], paths) for h in (PYINFRA_HOST, ANSIBLE_HOST))
     problems = []
     for path in paths:
