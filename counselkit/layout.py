@@ -161,6 +161,11 @@ KEYCLOAK_SMTP_PASSWORD_SECRET = "smtp_password"  # platform secret, provider-sup
 ARTIFACTS_ENV = "COUNSELKIT_ARTIFACTS"  # local directory holding release archives under their upstream names
 
 
+def keycloak_release(version: str) -> str:
+    """Where a Keycloak release is unpacked (KEYCLOAK_CURRENT links the one in use)."""
+    return f"{KEYCLOAK_RELEASES}/keycloak-{version}"
+
+
 def keycloak_theme(slug: str) -> str:
     return f"{KEYCLOAK_THEME_PREFIX}{slug}"
 

@@ -223,11 +223,19 @@ def host_vars(plan: Plan, host: HostPlan | str) -> dict[str, Any]:
         "synapse_unit": {**layout.tenant_names("%i"), **layout.tenant_synapse_files("%i")},
         # The backup jobs and the contexts of templates/backup/ without secrets (counselkit.components.backup)
         "backup": _backup(plan, host.name),
+        # The contexts of templates/keycloak/ without secrets (counselkit.components.keycloak)
+        "keycloak": _keycloak(plan, host.name),
     }
 
 
 def _backup(plan: Plan, host: str) -> dict[str, Any]:
     from .backup.render import plain_data  # counselkit.backup renders through this module
+
+    return plain_data(plan, host)
+
+
+def _keycloak(plan: Plan, host: str) -> dict[str, Any]:
+    from .keycloak.render import plain_data  # counselkit.keycloak renders through this module
 
     return plain_data(plan, host)
 

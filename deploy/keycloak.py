@@ -2,6 +2,12 @@
 sandboxed systemd unit, per-tenant login themes; then realms, clients and org admins via the Admin REST API;
 and the Synapse OIDC file per tenant.
 
+Packages, group and user, directories, the templated files (keycloak.conf, environment and bootstrap files, unit,
+login themes), the daemon-reload and restart of what changed and the unit come from the component spec
+(counselkit/components/keycloak.py), which roles/keycloak loops over too. The database SQL, the archive (fetch,
+verify, upload, unpack), `kc.sh build`, the health wait and the bootstrap stamp are code, reading the spec's
+``layout``.
+
 Used from deploy/site.py (after postgresql, before synapse/nginx need it):
 
     keycloak.install(plan=plan, secrets=store)          # everything up to a healthy Keycloak
@@ -24,13 +30,15 @@ from pyinfra.facts.server import Command, LinuxDistribution
 from pyinfra.operations import apt, files, python, server, systemd
 from pyinfra.operations.util import any_changed
 
-from counselkit import layout
-from counselkit.pgscram import scram_verifier
-from counselkit.keycloak import render
+from counselkit import layout, render
+from counselkit.components import keycloak as keycloak_spec
+from counselkit.keycloak import render as kc_render
 from counselkit.keycloak.artifact import archive_name, fetch
+from counselkit.pgscram import scram_verifier
 
 from . import commands
-from .common import directory, put
+from .common import in_container, put
+from .components import Changed, install_accounts, install_directories, install_services, run_handlers
 from .postgres import psql, psql_script
 
 HEALTH_TIMEOUT_SECONDS = 240
@@ -41,15 +49,16 @@ def _host_plan(plan: Any) -> Any:
     return plan.host(name)
 
 
-def _java_package() -> str:
+def _java_package(spec: dict[str, Any]) -> str:
+    """The spec's Java runtime for this host's distribution (ID-VERSION_ID of /etc/os-release)."""
     distro = host.get_fact(LinuxDistribution) or {}
     meta = distro.get("release_meta") or {}
     key = f"{meta.get('ID', '')}-{meta.get('VERSION_ID', '')}"
     try:
-        return layout.KEYCLOAK_JAVA_PACKAGES[key]
+        return spec["java_packages"][key]
     except KeyError:
         raise RuntimeError(f"no Java runtime known for {key or 'this distribution'}; "
-                           f"supported: {', '.join(layout.KEYCLOAK_JAVA_PACKAGES)}") from None
+                           f"supported: {', '.join(spec['java_packages'])}") from None
 
 
 def _database_sql(password: str) -> str:
@@ -66,85 +75,85 @@ def _database_sql(password: str) -> str:
     )
 
 
+def _changed(changed: Changed, handler: str | None, op: Any) -> None:
+    if handler:
+        changed.setdefault(handler, []).append(op)
+
+
+def _put_files(files_: Any, data: dict[str, Any], secrets: Any, changed: Changed) -> None:
+    """Spec files rendered with Keycloak's contexts (+ their secret values); nothing of them is printed."""
+    for f in files_:
+        ctx = kc_render.file_context(data, f.context, f.tenant, secrets.get)
+        op = put(f"Keycloak: {f.dest}" + (" (secret)" if f.sensitive else ""), f.dest,
+                 render.render(f.template, ctx), user=f.owner, group=f.group, mode=f.mode)
+        _changed(changed, f.handler, op)
+
+
 @deploy("Keycloak: install")
 def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
-    artifact = plan.platform.artifacts.keycloak
-    version = artifact.version if artifact else "unpinned"
-    user, group = layout.KEYCLOAK_USER, layout.KEYCLOAK_GROUP
+    """The component spec (counselkit/components/keycloak.py), then the archive, build, start and health (code)."""
+    vars = render.host_vars(plan, _host_plan(plan))
+    component = keycloak_spec.keycloak(vars)
+    spec = component.layout
+    container = in_container()
+    release, bootstrap, database = spec["release"], spec["bootstrap"], spec["database"]
+    theme_files = [f for f in component.files if f.context == release["context"]]
+    files_now = [f for f in component.files if f.context != release["context"]]
 
-    apt.packages(name="Keycloak: Java runtime", packages=[_java_package(), "curl", "ca-certificates"],
+    apt.packages(name="Keycloak: Java runtime and packages", packages=[_java_package(spec), *component.packages],
                  no_recommends=True, update=True, cache_time=3600)
-    server.group(name="Keycloak: group", group=group, system=True)
-    server.user(name="Keycloak: system user", user=user, group=group, system=True, shell="/usr/sbin/nologin",
-                home=layout.KEYCLOAK_DATA_DIR, ensure_home=False)
-    for path, owner, mode in (
-        (layout.KEYCLOAK_HOME, "root", "0755"),
-        (layout.KEYCLOAK_RELEASES, "root", "0755"),
-        (layout.KEYCLOAK_ARCHIVE_DIR, "root", "0700"),
-        (layout.KEYCLOAK_CONFIG_DIR, "root", "0750"),
-        (layout.KEYCLOAK_DATA_DIR, user, "0700"),
-    ):
-        directory(name=f"Keycloak: {path}", path=path, user=owner, group=group, mode=mode)
+    install_accounts(component)
+    install_directories(component)
 
-    sql = f"{layout.KEYCLOAK_CONFIG_DIR}/database.sql"
-    sql_file = put("Keycloak: database SQL (SCRAM verifier, 0600 root)", sql,
-                   _database_sql(secrets.get(plan.platform_secrets["keycloak_db_password"])), mode="0600")
+    sql_file = put(f"Keycloak: database SQL (SCRAM verifier, {database['mode']} root)", database["sql_file"],
+                   _database_sql(secrets.get(plan.platform_secrets["keycloak_db_password"])), mode=database["mode"])
     # root opens the file, psql (as postgres) reads it on stdin — when the SQL changed or the role or database is
     # missing, as roles/keycloak does (the SQL is idempotent, but a run on every deploy would be a change each time).
     present = (host.get_fact(Command, psql(
-        f"SELECT count(*) FROM pg_roles r, pg_database d WHERE r.rolname = '{layout.KEYCLOAK_DB_USER}' "
-        f"AND d.datname = '{layout.KEYCLOAK_DB}'") + " 2>/dev/null || true") or "").strip() == "1"
-    server.shell(name="Keycloak: PostgreSQL role and database", commands=[psql_script(sql)],
+        f"SELECT count(*) FROM pg_roles r, pg_database d WHERE r.rolname = '{database['role']}' "
+        f"AND d.datname = '{database['db']}'") + " 2>/dev/null || true") or "").strip() == "1"
+    server.shell(name="Keycloak: PostgreSQL role and database", commands=[psql_script(database["sql_file"])],
                  _if=lambda: sql_file.did_change() or not present)
 
-    conf = put("Keycloak: keycloak.conf", layout.KEYCLOAK_CONF, render.keycloak_conf(plan, version), group=group,
-               mode="0640")
-    env = put("Keycloak: environment file (secrets, 0640)", layout.KEYCLOAK_ENV_FILE, render.env_file(
-        secrets.get(plan.platform_secrets["keycloak_db_password"])), group=group, mode="0640")
-    bootstrap = []
-    if host.get_fact(File, path=layout.KEYCLOAK_BOOTSTRAP_STAMP) is None:  # the admin was never created
-        bootstrap.append(put("Keycloak: bootstrap admin (first start only, 0600 root)", layout.KEYCLOAK_BOOTSTRAP_ENV_FILE,
-                             render.bootstrap_env_file(secrets.get(plan.platform_secrets["keycloak_admin_password"])),
-                             mode="0600"))
-    unit = put("Keycloak: systemd unit", f"/etc/systemd/system/{layout.KEYCLOAK_UNIT}", render.unit_file(version))
+    # the bootstrap admin file only while the admin was never created (the stamp is missing)
+    first_start = host.get_fact(File, path=bootstrap["stamp"]) is None
+    changed: Changed = {}
+    _put_files([f for f in files_now if first_start or f.dest != bootstrap["file"]], vars["keycloak"], secrets,
+               changed)
     if not with_archive:
         return
+    artifact = plan.platform.artifacts.keycloak
     if artifact is None:
         raise RuntimeError("platform.artifacts.keycloak is not set in tenants.yaml (see docs/keycloak.md)")
 
     local = fetch(artifact)  # verified against the pinned sha256 on the control machine
-    remote = f"{layout.KEYCLOAK_ARCHIVE_DIR}/{archive_name(version)}"
-    release = render.release_dir(version)
-    upload = files.put(name=f"Keycloak: upload {archive_name(version)}", src=str(local), dest=remote,
+    remote = f"{release['archive_dir']}/{archive_name(release['version'])}"
+    upload = files.put(name=f"Keycloak: upload {archive_name(release['version'])}", src=str(local), dest=remote,
                        user="root", group="root", mode="0600")
-    extract = server.shell(name=f"Keycloak: unpack {version} (checksum verified again on the host)",
-                           commands=[commands.keycloak_unpack(release, remote, artifact.sha256, layout.KEYCLOAK_DATA_DIR)])
-    themes = []
-    for tenant in _host_plan(plan).tenants:
-        for relative, content in render.theme_files(tenant).items():
-            themes.append(put(f"Keycloak: login theme {tenant.slug} {relative.rsplit('/', 1)[-1]}",
-                              f"{release}/themes/{relative}", content))
-    current = files.link(name="Keycloak: current release", path=layout.KEYCLOAK_CURRENT, target=release)
+    _changed(changed, release["handler"], upload)
+    server.shell(name=f"Keycloak: unpack {release['version']} (checksum verified again on the host)",
+                 commands=[commands.keycloak_unpack(release["dir"], remote, artifact.sha256, release["data_dir"])])
+    _put_files(theme_files, vars["keycloak"], secrets, changed)  # into the unpacked release
+    current = files.link(name="Keycloak: current release", path=release["current"], target=release["dir"])
+    _changed(changed, release["handler"], current)
     # Build-time options (db, health, metrics, relative path, cache) are baked with `kc.sh build`; the unit
     # runs `start --optimized` on a read-only home. Rebuild only when keycloak.conf or the release changed.
     server.shell(name="Keycloak: build (when keycloak.conf or the release changed)", commands=[
-        f"stamp={release}/lib/quarkus/.counselkit-build; want=$(sha256sum {layout.KEYCLOAK_CONF} | cut -d' ' -f1); "
+        f"stamp={release['dir']}/lib/quarkus/.counselkit-build; want=$(sha256sum {release['conf']} | cut -d' ' -f1); "
         f"[ \"$(cat $stamp 2>/dev/null)\" = \"$want\" ] || "
-        f"({release}/bin/kc.sh --config-file={layout.KEYCLOAK_CONF} build && echo $want > $stamp)",
+        f"({release['dir']}/bin/kc.sh --config-file={release['conf']} build && echo $want > $stamp)",
     ])
-    systemd.service(name="Keycloak: service enabled and running", service=layout.KEYCLOAK_UNIT, running=True,
-                    enabled=True, daemon_reload=True)
-    systemd.service(name="Keycloak: restart on change", service=layout.KEYCLOAK_UNIT, restarted=True,
-                    _if=any_changed(conf, env, unit, upload, current, *themes, *bootstrap))
+    run_handlers(component, changed, container)  # daemon-reload, then the restart of what changed
+    install_services(component, container)
     server.shell(name="Keycloak: wait until healthy (management port, loopback)", commands=[
         f"for i in $(seq 1 {HEALTH_TIMEOUT_SECONDS // 2}); do "
-        f"curl -fsS -o /dev/null http://127.0.0.1:{plan.keycloak_management_port}{layout.KEYCLOAK_PATH}/health/ready && exit 0; "
+        f"curl -fsS -o /dev/null {spec['health_url']} && exit 0; "
         f"sleep 2; done; echo 'Keycloak not ready: journalctl -u {layout.KEYCLOAK_UNIT}' >&2; exit 1",
     ])
     # Healthy means the start is over, and with it the bootstrap (Keycloak creates the admin before it is ready).
-    files.file(name="Keycloak: bootstrap admin password removed", path=layout.KEYCLOAK_BOOTSTRAP_ENV_FILE, present=False)
-    files.file(name="Keycloak: admin bootstrapped (stamp)", path=layout.KEYCLOAK_BOOTSTRAP_STAMP, present=True,
-               user="root", group="root", mode="0600")
+    files.file(name="Keycloak: bootstrap admin password removed", path=bootstrap["file"], present=False)
+    files.file(name="Keycloak: admin bootstrapped (stamp)", path=bootstrap["stamp"], present=True,
+               user="root", group="root", mode=bootstrap["stamp_mode"])
 
 
 def _ssh_options() -> tuple[str, ...]:
@@ -184,7 +193,7 @@ def provision(plan: Any, secrets: Any) -> None:
 def synapse_oidc(plan: Any, secrets: Any, restart: bool = True) -> None:
     for tenant in _host_plan(plan).tenants:
         oidc = put(f"Synapse {tenant.slug}: OIDC provider (secret, 0600)", layout.synapse_oidc_config(tenant.slug),
-                   render.synapse_oidc(plan, tenant, secrets.get(tenant.secrets["oidc_client_secret"])),
+                   kc_render.synapse_oidc(plan, tenant, secrets.get(tenant.secrets["oidc_client_secret"])),
                    user=tenant.unix_user, group=tenant.unix_user, mode="0600")
         if restart:
             systemd.service(name=f"Synapse {tenant.slug}: restart for OIDC change", service=tenant.unit,

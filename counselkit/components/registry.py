@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import Component, backup, base, nginx, postgres, synapse
+from . import Component, backup, base, keycloak, nginx, postgres, synapse
 
 BUILDERS: tuple[Callable[[dict[str, Any]], dict[str, Component]], ...] = (
-    base.components, postgres.components, synapse.components, nginx.components, backup.components)
+    base.components, postgres.components, synapse.components, nginx.components, keycloak.components,
+    backup.components)
 
 
 def host_components(vars: dict[str, Any]) -> dict[str, Component]:

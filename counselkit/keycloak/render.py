@@ -24,10 +24,6 @@ def render(template: str, context: dict[str, Any]) -> str:
     return templates.render(template, {"managed_by": MANAGED_BY, **context})
 
 
-def release_dir(version: str) -> str:
-    return f"{layout.KEYCLOAK_RELEASES}/keycloak-{version}"
-
-
 def conf_context(plan: Plan, version: str) -> dict[str, Any]:
     return {
         "version": version,
@@ -126,11 +122,53 @@ def theme_context(tenant: TenantPlan) -> dict[str, Any]:
             "primary_color": branding.primary_color, "secondary_color": branding.secondary_color}
 
 
+# path inside a tenant's theme directory (layout.keycloak_theme) -> template: the login theme's files
+THEME_TEMPLATES: dict[str, str] = {
+    "login/theme.properties": "keycloak/theme/login/theme.properties.j2",
+    "login/resources/css/counselkit.css": "keycloak/theme/login/resources/css/counselkit.css.j2",
+}
+
+
 def theme_files(tenant: TenantPlan) -> dict[str, str]:
     """Relative path under the release's themes/ directory -> content, for the tenant's login theme."""
     context = theme_context(tenant)
     theme = layout.keycloak_theme(tenant.slug)
+    return {f"{theme}/{relative}": render(template, context) for relative, template in THEME_TEMPLATES.items()}
+
+
+# File.context names of the Keycloak component (counselkit/components/keycloak.py) -> the variable each secret
+# value takes in that template; the values are added by the engine (env_value-checked), never put into host vars.
+SECRET_VARS: dict[str, dict[str, str]] = {"env": {"db_password": "keycloak_db_password"},
+                                          "bootstrap": {"admin_password": "keycloak_admin_password"}}
+
+
+def plain_data(plan: Plan, host: str) -> dict[str, Any]:
+    """Keycloak's part of the host vars (counselkit.render.host_vars): the templates' contexts without secrets.
+
+    ``contexts`` by File.context name (``theme``: by tenant slug), ``secrets``: File.context -> template variable ->
+    secret reference (platform_secrets). Built from the plan here, so the component spec and both engines read
+    plain data only."""
+    artifact = plan.platform.artifacts.keycloak
+    version = artifact.version if artifact else "unpinned"
+    banner = {"managed_by": MANAGED_BY}
     return {
-        f"{theme}/login/theme.properties": render("keycloak/theme/login/theme.properties.j2", context),
-        f"{theme}/login/resources/css/counselkit.css": render("keycloak/theme/login/resources/css/counselkit.css.j2", context),
+        "version": version,
+        "management_port": plan.keycloak_management_port,
+        "contexts": {
+            "conf": {**banner, **conf_context(plan, version)},
+            "unit": {**banner, **unit_context(version)},
+            "env": {**banner, "group": layout.KEYCLOAK_GROUP},
+            "bootstrap": {**banner, "admin_user": layout.KEYCLOAK_ADMIN_USER},
+            "theme": {t.slug: {**banner, **theme_context(t)} for t in plan.host(host).tenants},
+        },
+        "secrets": {name: {var: plan.platform_secrets[key] for var, key in refs.items()}
+                    for name, refs in SECRET_VARS.items()},
     }
+
+
+def file_context(data: dict[str, Any], name: str, tenant: str | None, secret: Any) -> dict[str, Any]:
+    """The context a File of the Keycloak spec renders with: ``contexts[name]`` (of ``tenant`` for a theme file)
+    plus its secret values, each checked to be EnvironmentFile-safe (``secret(ref)`` reads the secrets file)."""
+    context = data["contexts"][name][tenant] if tenant else data["contexts"][name]
+    values = {var: _env_value(var, secret(ref)) for var, ref in data["secrets"].get(name, {}).items()}
+    return {**context, **values}

@@ -1,5 +1,5 @@
 """Both engines receive the same components, host by host (issue 14.1: one component spec, two engines): base
-hardening, PostgreSQL, Synapse and nginx.
+hardening, PostgreSQL, Synapse, nginx, backup and Keycloak.
 
 pyinfra side: the operations deploy/base.py (deploy/postgres.py, deploy/nginx.py) creates from the spec for a host of the pyinfra inventory's host data
 (apt.packages, directory, put_template, files.file, systemd.service are recorded instead of run).
@@ -27,6 +27,7 @@ from counselkit.plan import load_plan
 from deploy import backup as deploy_backup
 from deploy import base as deploy_base
 from deploy import components as deploy_components
+from deploy import keycloak as deploy_keycloak
 from deploy import nginx as deploy_nginx
 from deploy import postgres as deploy_postgres
 from deploy import synapse as deploy_synapse
@@ -35,7 +36,7 @@ from tests.support import REPO, example_data, write_yaml
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
        "NO_COLOR": "1", "COUNSELKIT_VAULT_PASSWORD": "decrypts-nothing"}
-ROLES = ("hardening", "postgresql", "synapse", "nginx", "backup")
+ROLES = ("hardening", "postgresql", "synapse", "nginx", "backup", "keycloak")
 ROLE_INPUTS = ("hardening_apt_files", "hardening_apt_absent", "hardening_packages", "hardening_directories",
                "hardening_files", "hardening_absent", "hardening_handlers", "hardening_services",
                "hardening_unwanted_services",
@@ -47,11 +48,19 @@ ROLE_INPUTS = ("hardening_apt_files", "hardening_apt_absent", "hardening_package
                "backup_packages", "backup_groups", "backup_directories", "backup_files", "backup_handlers",
                "backup_services", "backup_passwords", "backup_s3_refs",
                "nginx_packages", "nginx_directories", "nginx_files", "nginx_handlers", "nginx_services",
-               "nginx_stock_site", "nginx_ca_certificate", "nginx_certificates", "nginx_acme", "nginx_webapp")
+               "nginx_stock_site", "nginx_ca_certificate", "nginx_certificates", "nginx_acme", "nginx_webapp",
+               "keycloak_packages", "keycloak_java_packages", "keycloak_groups", "keycloak_users",
+               "keycloak_directories", "keycloak_files", "keycloak_contexts", "keycloak_secret_refs",
+               "keycloak_bootstrap", "keycloak_database", "keycloak_release", "keycloak_handlers", "keycloak_services")
 
 
-def tenants(tmp_path: Path, every_condition: bool) -> Path:
+KEYCLOAK_ARTIFACT = {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz", "sha256": "0" * 64}
+
+
+def tenants(tmp_path: Path, every_condition: bool, keycloak: bool = False) -> Path:
     data = example_data()
+    if keycloak:
+        data["platform"].setdefault("artifacts", {})["keycloak"] = dict(KEYCLOAK_ARTIFACT)
     if every_condition:
         data["platform"]["proxy"] = "http://proxy.example.org:3128"
         data["platform"]["smtp"] = {"host": "smtp.example.org", "from_address": "noreply@beratung.example.org",
@@ -258,8 +267,9 @@ def ansible_side(tmp_path: Path, tenants_file: Path, plan: Any) -> dict[str, dic
     return {h.name: json.loads((tmp_path / f"inputs-{h.name}.json").read_text()) for h in plan.hosts}
 
 
-def plan_and_role_inputs(tmp_path: Path, every_condition: bool) -> tuple[Any, dict[str, dict[str, Any]]]:
-    tenants_file = tenants(tmp_path, every_condition)
+def plan_and_role_inputs(tmp_path: Path, every_condition: bool,
+                         keycloak: bool = False) -> tuple[Any, dict[str, dict[str, Any]]]:
+    tenants_file = tenants(tmp_path, every_condition, keycloak)
     plan = load_plan(tenants_file)
     return plan, ansible_side(tmp_path, tenants_file, plan)
 
@@ -593,3 +603,201 @@ def test_the_backup_role_renders_what_pyinfra_writes(tmp_path: Path) -> None:
     for f in wanted:
         if f.path in templated:
             assert (out / f.path.lstrip("/")).read_text() == f.content, f.path
+
+
+class KeycloakSecrets:
+    """Every value names its reference, in the EnvironmentFile-safe alphabet Keycloak's secrets must keep to."""
+
+    @staticmethod
+    def get(ref: str) -> str:
+        return ref.replace(".", "_") + "-value"
+
+
+def keycloak_side(monkeypatch: pytest.MonkeyPatch, plan: Any, host_name: str, stamp: bool = False,
+                  with_archive: bool = True) -> tuple[Recorder, dict[str, Any]]:
+    """What deploy/keycloak.py install() hands to pyinfra for a host: the spec's operations, the files it writes
+    (content, owner, group, mode) and what its code (SQL, archive, link, stamp) is given; in order of the calls."""
+    recorder = Recorder()
+    code: dict[str, Any] = {"written": {}, "order": [], "uploads": [], "links": [], "file_ops": [], "packages": []}
+    with monkeypatch.context() as patch:
+        recorder.install(patch)
+
+        class Op:
+            did_change = staticmethod(lambda: True)
+
+        def put(name: str, dest: str, content: str, user: str = "root", group: str = "root", mode: str = "644") -> Op:
+            code["written"][dest] = (content, user, group, mode.lstrip("0"))
+            code["order"].append(dest)
+            return Op()
+
+        class Files:
+            @staticmethod
+            def put(name: str, src: str, dest: str, **_: Any) -> Op:
+                code["uploads"].append(dest)
+                code["order"].append("upload")
+                return Op()
+
+            @staticmethod
+            def link(name: str, path: str, target: str) -> Op:
+                code["links"].append((path, target))
+                return Op()
+
+            @staticmethod
+            def file(name: str, path: str, present: bool, **kw: Any) -> Op:
+                code["file_ops"].append((path, present, kw.get("mode")))
+                code["order"].append(f"file {path}")
+                return Op()
+
+        class Apt:
+            @staticmethod
+            def packages(name: str, packages: list[str], **_: Any) -> Op:
+                code["packages"] = packages
+                return Op()
+
+        class Host:
+            data: dict[str, Any] = {}
+            name = host_name
+
+            @staticmethod
+            def get_fact(fact: Any, *_: Any, **__: Any) -> Any:
+                if fact is deploy_keycloak.LinuxDistribution:
+                    return {"release_meta": {"ID": "debian", "VERSION_ID": "12"}}
+                if fact is deploy_keycloak.File:
+                    return {"mode": 600} if stamp else None
+                return "1"
+
+        class Server:
+            @staticmethod
+            def shell(name: str, commands: list[str], **_: Any) -> Op:
+                code["order"].append(name)
+                return Op()
+
+        for name, value in (("put", put), ("files", Files), ("apt", Apt), ("host", Host), ("server", Server),
+                            ("in_container", lambda: False), ("fetch", lambda artifact: Path("/nonexistent.tar.gz"))):
+            patch.setattr(deploy_keycloak, name, value)
+        patch.setitem(Host.data, "counselkit_host", host_name)
+        deploy_keycloak.install.__wrapped__(plan=plan, secrets=KeycloakSecrets(), with_archive=with_archive)
+    return recorder, code
+
+
+@pytest.mark.parametrize("every_condition", [False, True], ids=["example", "acme-two-hosts"])
+def test_both_engines_receive_the_same_keycloak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                every_condition: bool) -> None:
+    from counselkit.keycloak import render as kc
+
+    plan, role = plan_and_role_inputs(tmp_path, every_condition, keycloak=True)
+    for host_plan in plan.hosts:
+        inputs = role[host_plan.name]
+        ours, code = keycloak_side(monkeypatch, plan, host_plan.name)
+        assert code["packages"] == [inputs["keycloak_java_packages"]["debian-12"], *inputs["keycloak_packages"]]
+        assert ours.groups == inputs["keycloak_groups"] == [layout.KEYCLOAK_GROUP]
+        assert ours.users == [(u["name"], u["group"], u["home"], u["shell"]) for u in inputs["keycloak_users"]]
+        assert ours.directories == {(d["path"], d["owner"], d["group"], d["mode"].lstrip("0"))
+                                    for d in inputs["keycloak_directories"]}
+        # the same files at the same places, owner and mode: the templated ones and the database SQL
+        database = inputs["keycloak_database"]
+        files = {f["dest"]: (f["owner"], f["group"], f["mode"].lstrip("0")) for f in inputs["keycloak_files"]}
+        assert {d: w[1:] for d, w in code["written"].items()} == files | {
+            database["sql_file"]: ("root", "root", database["mode"].lstrip("0"))}
+        # every file of a tenant's login theme goes into the release, after the unpack
+        release = inputs["keycloak_release"]
+        themes = [f["dest"] for f in inputs["keycloak_files"] if f["context"] == release["context"]]
+        assert len(themes) == 2 * len(host_plan.tenants) and all(d.startswith(release["dir"] + "/themes/")
+                                                                 for d in themes)
+        unpack = code["order"].index(next(o for o in code["order"] if o.startswith("Keycloak: unpack")))
+        assert all(code["order"].index(d) > unpack for d in themes)
+        assert all(code["order"].index(f["dest"]) < unpack for f in inputs["keycloak_files"] if f["dest"] not in themes)
+        # byte for byte what counselkit.keycloak.render gives (the renders the keycloak tests check)
+        version = KEYCLOAK_ARTIFACT["version"]
+        wanted = {layout.KEYCLOAK_CONF: kc.keycloak_conf(plan, version),
+                  f"/etc/systemd/system/{layout.KEYCLOAK_UNIT}": kc.unit_file(version),
+                  layout.KEYCLOAK_ENV_FILE: kc.env_file(KeycloakSecrets.get(plan.platform_secrets["keycloak_db_password"])),
+                  layout.KEYCLOAK_BOOTSTRAP_ENV_FILE: kc.bootstrap_env_file(
+                      KeycloakSecrets.get(plan.platform_secrets["keycloak_admin_password"]))}
+        wanted |= {f"{layout.keycloak_release(version)}/themes/{rel}": text for t in host_plan.tenants
+                   for rel, text in kc.theme_files(t).items()}
+        assert {d: w[0] for d, w in code["written"].items() if d != database["sql_file"]} == wanted
+        assert [f["dest"] for f in inputs["keycloak_files"] if f["sensitive"]] == [layout.KEYCLOAK_ENV_FILE,
+                                                                                   layout.KEYCLOAK_BOOTSTRAP_ENV_FILE]
+        assert code["uploads"] == [f"{release['archive_dir']}/keycloak-{version}.tar.gz"]
+        assert code["links"] == [(release["current"], release["dir"])]
+        # handlers (the recorder reports every operation as changed): one daemon-reload, the restart; the unit
+        assert ours.daemon_reloads == 1
+        assert ours.units == {s["unit"] for s in inputs["keycloak_services"]} | handled_units(inputs, "keycloak") \
+            == {layout.KEYCLOAK_UNIT}
+        names = {h["name"] for h in inputs["keycloak_handlers"]} | {t for h in inputs["keycloak_handlers"]
+                                                                     for t in h["listen"]}
+        assert {f["handler"] for f in inputs["keycloak_files"]} | {release["handler"]} <= names
+        # healthy, then the bootstrap password removed and the stamp set
+        bootstrap = inputs["keycloak_bootstrap"]
+        assert code["file_ops"] == [(bootstrap["file"], False, None), (bootstrap["stamp"], True, bootstrap["stamp_mode"])]
+        assert code["order"].index("Keycloak: wait until healthy (management port, loopback)") \
+            < code["order"].index(f"file {bootstrap['file']}")
+
+
+def test_keycloak_writes_the_bootstrap_file_only_before_the_stamp(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    plan = load_plan(tenants(tmp_path, every_condition=False, keycloak=True))
+    first = keycloak_side(monkeypatch, plan, plan.hosts[0].name, stamp=False, with_archive=False)[1]
+    later = keycloak_side(monkeypatch, plan, plan.hosts[0].name, stamp=True, with_archive=False)[1]
+    assert layout.KEYCLOAK_BOOTSTRAP_ENV_FILE in first["written"]
+    assert set(first["written"]) - set(later["written"]) == {layout.KEYCLOAK_BOOTSTRAP_ENV_FILE}
+    # without the archive: nothing of the release, no handler, no unit started
+    assert not first["uploads"] and not first["file_ops"]
+    assert not any(d.startswith(layout.KEYCLOAK_RELEASES) for d in first["written"])
+
+
+@pytest.mark.parametrize("stamp", [False, True], ids=["first-start", "bootstrapped"])
+def test_the_keycloak_role_renders_what_pyinfra_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       stamp: bool) -> None:
+    """roles/keycloak's two template tasks (run by ansible-playbook on localhost with the plugin's hostvars, only
+    their destination and owner bent into a temporary directory, the bootstrap stamp stat'ed there) write the bytes
+    deploy/keycloak.py writes, and the bootstrap file only while the stamp is missing."""
+    sys.path.insert(0, str(REPO / "inventories/ansible/plugins/inventory"))
+    from counselkit_plan import host_data
+
+    tenants_file = tenants(tmp_path, every_condition=False, keycloak=True)
+    plan = load_plan(tenants_file)
+    host_plan = plan.hosts[0]
+    hostvars = host_data(plan, host_plan, tenants_file)
+    spec = hostvars["counselkit_components"]["keycloak"]
+    secrets: dict[str, Any] = {}
+    for ref in (r for refs in spec["layout"]["secrets"].values() for r in refs.values()):
+        node = secrets
+        *parents, leaf = ref.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = KeycloakSecrets.get(ref)
+    hostvars["counselkit_secrets"] = secrets
+    (tmp_path / "hostvars.json").write_text(json.dumps(hostvars))
+    out = tmp_path / "out"
+    tasks = [t for t in YAML(typ="safe").load((REPO / "roles/keycloak/tasks/main.yml").read_text())
+             if "ansible.builtin.template" in t or "ansible.builtin.stat" in t]
+    assert len(tasks) == 3
+    for task in tasks:  # only where it writes and as whom change: the templates, their variables are the role's
+        if "ansible.builtin.stat" in task:
+            task["ansible.builtin.stat"]["path"] = f"{out}{{{{ keycloak_bootstrap.stamp }}}}"
+            continue
+        task["ansible.builtin.template"].update(dest=f"{out}{{{{ item.dest }}}}", owner=str(os.getuid()),
+                                               group=str(os.getgid()))
+    mkdirs = {"ansible.builtin.file": {"path": f"{out}{{{{ item.dest | dirname }}}}", "state": "directory",
+                                       "mode": "0700"}, "loop": "{{ keycloak_files }}"}
+    if stamp:
+        (out / spec["layout"]["bootstrap"]["stamp"].lstrip("/")).parent.mkdir(parents=True)
+        (out / spec["layout"]["bootstrap"]["stamp"].lstrip("/")).write_text("")
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars_files": [str(tmp_path / "hostvars.json"), str(REPO / "roles/keycloak/defaults/main.yml"),
+                            str(REPO / "roles/keycloak/vars/main.yml")],
+             "tasks": [mkdirs, *tasks]}]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "--diff", str(tmp_path / "play.yml")],
+                            cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    for ref in (r for refs in spec["layout"]["secrets"].values() for r in refs.values()):
+        assert KeycloakSecrets.get(ref) not in result.stdout + result.stderr, "a secret in the output or --diff"
+    _, code = keycloak_side(monkeypatch, plan, host_plan.name, stamp=stamp, with_archive=False)
+    written = {d: w for d, w in code["written"].items() if d != spec["layout"]["database"]["sql_file"]}
+    assert written and (layout.KEYCLOAK_BOOTSTRAP_ENV_FILE in written) is not stamp
+    rendered = {str(p)[len(str(out)):]: p.read_text() for p in out.rglob("*") if p.is_file()
+                and str(p)[len(str(out)):] != spec["layout"]["bootstrap"]["stamp"]}
+    assert rendered == {d: w[0] for d, w in written.items()}

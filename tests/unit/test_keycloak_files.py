@@ -78,13 +78,22 @@ def test_bootstrap_admin_password_is_only_in_the_first_start_file() -> None:
 def test_deploy_writes_the_bootstrap_file_only_before_the_stamp_and_removes_it_after_health() -> None:
     source = (REPO / "deploy" / "keycloak.py").read_text()
     install = source[source.index("def install("):source.index("def _ssh_options(")]
-    write = install.index("layout.KEYCLOAK_BOOTSTRAP_ENV_FILE")
-    assert "host.get_fact(File, path=layout.KEYCLOAK_BOOTSTRAP_STAMP) is None" in install[:write]
+    write = install.index('f.dest != bootstrap["file"]')
+    assert 'first_start = host.get_fact(File, path=bootstrap["stamp"]) is None' in install[:write]
     health, removed = install.index("wait until healthy"), install.index("bootstrap admin password removed")
-    assert health < removed < install.index("path=layout.KEYCLOAK_BOOTSTRAP_STAMP, present=True")
+    assert health < removed < install.index('path=bootstrap["stamp"], present=True')
     role = (REPO / "roles" / "keycloak" / "tasks" / "main.yml").read_text()
-    assert "keycloak-bootstrap.env.j2" in role and "when: not keycloak_bootstrap_stamp.stat.exists" in role
-    assert "admin_password" not in role[role.index("keycloak/keycloak.env.j2"):role.index("Admin bootstrap stamp")]
+    assert "when: item.dest != keycloak_bootstrap.file or not keycloak_bootstrap_stamp.stat.exists" in role
+    # the secrets' values only in the no_log task of the sensitive files
+    assert "admin_password" not in role[role.index("Keycloak.conf and the systemd unit"):role.index("Environment and bootstrap")]
+    from counselkit.components.keycloak import keycloak
+    from counselkit.plan import load_plan
+    from counselkit.render import host_vars
+
+    plan = load_plan(REPO / "tenants.yaml")
+    spec = keycloak(host_vars(plan, plan.hosts[0]))
+    [bootstrap] = [f for f in spec.files if f.dest == spec.layout["bootstrap"]["file"]]
+    assert bootstrap.template == "keycloak/keycloak-bootstrap.env.j2" and bootstrap.sensitive
 
 
 def test_unit_file_is_sandboxed_and_runs_optimized() -> None:

@@ -84,10 +84,11 @@ def loop_items(task: dict, role_vars: dict[str, Any]) -> Any:
     """A task's loop as data: a literal list, a role variable, or a role default naming a component spec list
     (counselkit/components, as the inventory plugin delivers it), optionally filtered by sensitive."""
     loop = task.get("loop")
-    named = re.fullmatch(r"\{\{ (\w+)(?: \| (select|reject)attr\('(\w+)'\))? \}\}", loop) if isinstance(loop, str) else None
+    named = re.fullmatch(r"\{\{ (\w+)((?: \| (?:select|reject)attr\([^)]*\))*) \}\}", loop) \
+        if isinstance(loop, str) else None
     if not named:
         return loop
-    name, how, attr = named.groups()
+    name, filters = named.groups()
     spec = SPEC_DEFAULT.fullmatch(str(role_vars.get(name, "")))
     if spec:
         items = all_components()[spec.group(1)].as_data()[spec.group(2)]
@@ -95,7 +96,9 @@ def loop_items(task: dict, role_vars: dict[str, Any]) -> Any:
         items = role_vars[name]
     else:
         return loop
-    if how:
+    # truthiness filters are applied; a comparison with an expression (rejectattr('context', 'equalto', x)) is not:
+    # the task is then audited for more templates than it renders, never fewer
+    for how, attr in re.findall(r"(select|reject)attr\('(\w+)'\)", filters):
         items = [item for item in items if bool(item[attr]) == (how == "select")]
     return items
 
@@ -137,7 +140,8 @@ def test_the_audit_finds_the_known_secret_files() -> None:
     secret = {where.split(": ", 1)[1] for where, _, holds, _ in audited() if holds}
     for expected in ("Each tenant's homeserver.yaml",
                      "Synapse OIDC provider per tenant (Keycloak; client secret, 0600)",
-                     "Environment file (secrets, 0640)", "Database SQL (SCRAM verifier, not the password; 0600 root)",
+                     "Environment and bootstrap admin files (secrets)",
+                     "Database SQL (SCRAM verifier, not the password; root only)",
                      "Restic passwords", "Each job's restic.env (the S3 credentials)", "Tenant database roles (SCRAM verifier from the control machine, drift repaired)",
                      "Internal CA certificate (trusted on the host), tenants' certificates and keys",
                      "Hardening files with secrets (msmtprc - the relay password)"):

@@ -72,43 +72,9 @@ def synapse_oidc_data(plan: Any, host_plan: Any) -> dict[str, Any]:
 
 
 def keycloak_data(plan: Any, host_plan: Any) -> dict[str, Any]:
-    """Template contexts of templates/keycloak/ without secrets (counselkit.keycloak.render, as plain data)."""
-    from counselkit.keycloak import render as kc
-
-    layout = _layout()
-    artifact = plan.platform.artifacts.keycloak
-    version = artifact.version if artifact else "unpinned"
-    return {
-        "enabled": artifact is not None,
-        "version": version,
-        "managed_by": kc.MANAGED_BY,
-        "conf": kc.conf_context(plan, version),
-        "unit": kc.unit_context(version),
-        "env": {"group": layout.KEYCLOAK_GROUP},
-        "bootstrap": {"admin_user": layout.KEYCLOAK_ADMIN_USER, "env_path": layout.KEYCLOAK_BOOTSTRAP_ENV_FILE,
-                      "stamp": layout.KEYCLOAK_BOOTSTRAP_STAMP},
-        "java_packages": dict(layout.KEYCLOAK_JAVA_PACKAGES),
-        "user": layout.KEYCLOAK_USER,
-        "group": layout.KEYCLOAK_GROUP,
-        "dirs": [
-            {"path": layout.KEYCLOAK_HOME, "owner": "root", "mode": "0755"},
-            {"path": layout.KEYCLOAK_RELEASES, "owner": "root", "mode": "0755"},
-            {"path": layout.KEYCLOAK_ARCHIVE_DIR, "owner": "root", "mode": "0700"},
-            {"path": layout.KEYCLOAK_CONFIG_DIR, "owner": "root", "mode": "0750"},
-            {"path": layout.KEYCLOAK_DATA_DIR, "owner": layout.KEYCLOAK_USER, "mode": "0700"},
-        ],
-        "data_dir": layout.KEYCLOAK_DATA_DIR,
-        "config_dir": layout.KEYCLOAK_CONFIG_DIR,
-        "conf_path": layout.KEYCLOAK_CONF,
-        "env_path": layout.KEYCLOAK_ENV_FILE,
-        "unit_path": f"/etc/systemd/system/{layout.KEYCLOAK_UNIT}",
-        "unit_name": layout.KEYCLOAK_UNIT,
-        "db": layout.KEYCLOAK_DB,
-        "db_user": layout.KEYCLOAK_DB_USER,
-        "secret_refs": {"db_password": plan.platform_secrets["keycloak_db_password"],
-                        "admin_password": plan.platform_secrets["keycloak_admin_password"]},
-        "synapse_oidc": synapse_oidc_data(plan, host_plan),
-    }
+    """What the synapse role needs of Keycloak: each tenant's OIDC provider. Keycloak's own lists and contexts are
+    its component spec (counselkit_components.keycloak)."""
+    return {"synapse_oidc": synapse_oidc_data(plan, host_plan)}
 
 
 def host_data(plan: Any, host_plan: Any, tenants_file: Path) -> dict[str, Any]:

@@ -13,11 +13,15 @@ from tests.checks.target import target  # noqa: E402
 def test_keycloak():
     host, hostvars = target()
     host_vars = hostvars["counselkit"]
-    kc = hostvars['counselkit_keycloak']
-    assert host.user(kc['user']).exists
-    for path in (kc['conf_path'], kc['env_path']):
-        f = host.file(path)
-        assert f.exists and f.mode == 0o640 and f.group == kc['group'], path
-    assert host.file(kc['unit_path']).mode == 0o644
+    kc = hostvars['counselkit_components']['keycloak']  # the component spec the role looped over
+    for user in kc['users']:
+        assert host.user(user['name']).exists
+    release = kc['layout']['release']['context']
+    for spec in kc['files']:
+        if spec['context'] == release:
+            continue  # the login themes go into the release (archive steps: pyinfra only)
+        f = host.file(spec['dest'])
+        assert f.exists and f.user == spec['owner'] and f.group == spec['group'], spec['dest']
+        assert f.mode == int(spec['mode'], 8), spec['dest']
     dbs = host.check_output("cd / && runuser -u postgres -- psql -XAtc 'SELECT datname FROM pg_database'")
-    assert kc['db'] in dbs.splitlines()
+    assert kc['layout']['database']['db'] in dbs.splitlines()
