@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from counselkit.lab import LabHost, LabState, lab_down, lab_up, load_state, ssh
-from counselkit.lab.status import is_healthy
 from tests.checks.lab_down import leftovers_after_down, problems_before_down
 from tests.support import LAB_HOST_COUNT, LAB_HOSTS
 
@@ -25,10 +24,11 @@ TEST_HOST_NAMES = [LAB_HOSTS["example"], LAB_HOSTS["bare"]]
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
     state = load_state()
-    if state is None or len(state.hosts) < LAB_TEST_HOSTS or not is_healthy(state):
-        if state is not None:
-            lab_down()
-        state = lab_up(LAB_TEST_HOSTS)
+    if state is not None and len(state.hosts) < LAB_TEST_HOSTS:
+        lab_down()
+    # Health is judged by lab_up under the lab lock: a host being reset (`lab reset`, which holds the lock) is
+    # waited for instead of being taken for a broken lab; a healthy lab is reused, a broken one made anew.
+    state = lab_up(LAB_TEST_HOSTS)
     yield state
     if not request.config.getoption("--reuse-lab"):
         take_down_and_check(load_state() or state)
