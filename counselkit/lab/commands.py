@@ -11,7 +11,7 @@ import click
 
 from counselkit.lab import ssh
 from counselkit.lab.errors import LabError
-from counselkit.lab.lifecycle import lab_down, lab_up
+from counselkit.lab.lifecycle import lab_down, lab_reset, lab_up
 from counselkit.lab.prereqs import require_root
 from counselkit.lab.state import load_state
 from counselkit.lab.status import format_status, status_dict
@@ -73,6 +73,13 @@ def ssh_command(host: str, command: tuple[str, ...]) -> None:
     argv = ssh.ssh_argv(target, list(command) or None, batch=not interactive, tty=interactive)
     sys.stdout.flush()
     os.execvp(argv[0], argv)  # hand the terminal over to ssh; its exit status is ours
+
+
+@lab.command("reset")
+@click.argument("host")
+def reset(host: str) -> None:
+    """Give HOST a fresh copy of the image and boot it again (the other hosts keep running)."""
+    lab_reset(host)
 
 
 @lab.command("down")

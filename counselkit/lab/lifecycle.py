@@ -266,6 +266,59 @@ def lab_down() -> None:
     say(f"lab is down (image cache kept in {settings.IMAGE_CACHE_DIR})")
 
 
+def _stop_host(state: LabState, host: LabHost) -> None:
+    """Shut one host down as `down` does (orderly poweroff, then its init by PID) and forget its processes."""
+    own = [p for p in state.processes if p.role in (f"host:{host.name}", f"init:{host.name}")]
+    alone = LabState(hosts=[host], state_dir=state.state_dir, image_dir=state.image_dir, phase=state.phase,
+                     processes=own)
+    _stop_hosts(alone)
+    left = [p for p in alone.processes if is_running(p)]
+    if left:
+        raise LabError(f"{host.name}: could not stop " + ", ".join(f"{p.role} (pid {p.pid})" for p in left))
+    state.processes = [p for p in state.processes if p not in alone.processes]
+
+
+def lab_reset(name: str) -> LabHost:
+    """Give one host of a running lab a fresh copy of the lab's image and boot it again: a suite starts from a bare
+    host without taking the lab down for the suites on the other hosts. Name, address and SSH host keys stay
+    (known_hosts, shared by every host, is not rewritten while others use it); everything installed on it, and its
+    network namespace (firewall ruleset, sysctls), is made anew."""
+    prereqs.require_root()
+    with _lab_lock():
+        state = load_state()
+        if state is None or state.phase != "up":
+            raise LabError("the lab is not up; run `counselkit lab up` first")
+        host = state.host(name)
+        image_root = (state.image_dir or image.image_dir()) / "root"  # the image this lab booted from, never a rebuild
+        if not (image_root / "usr/bin/systemctl").exists():
+            raise LabError(f"the lab's image {image_root} is gone; run `counselkit lab down` and `lab up`")
+        started = time.monotonic()
+        keys = {p.name: p.read_bytes() for p in (host.root_path / "etc/ssh").glob("ssh_host_*")}
+        _stop_host(state, host)
+        save_state(state)
+        # A fresh network namespace too: the old one keeps the nftables ruleset and net.* sysctls the host set.
+        network.remove_host_link(host.netns, host.veth)
+        network.create_host_link(host.netns, host.veth, host.control_address, host.address)
+        _unmount_under(host.root_path)
+        _prepare_root(image_root, host)
+        for stale in (host.root_path / "etc/ssh").glob("ssh_host_*"):
+            stale.unlink()
+        for key_name, content in keys.items():
+            key = host.root_path / "etc/ssh" / key_name
+            key.write_bytes(content)
+            key.chmod(0o644 if key_name.endswith(".pub") else 0o600)
+        nspawn = hosts.boot(host, settings.LOG_DIR / f"{host.name}.log")
+        state.processes.append(nspawn)
+        save_state(state)
+        answer = hosts.wait_ready(host, nspawn)
+        init = hosts.container_init(host, nspawn)
+        if init:
+            state.processes.append(init)
+        save_state(state)
+        say(f"{host.name} reset in {time.monotonic() - started:.1f} s ({answer})")
+        return host
+
+
 def lab_status() -> str:
     prereqs.require_root()
     return format_status(load_state())

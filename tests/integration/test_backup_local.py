@@ -66,17 +66,20 @@ def _seed_files(job, slug: str) -> None:
     job.signing_key.chmod(0o600)
 
 
+def _tenants_file(root: Path, endpoint: str, bucket: str) -> Path:
+    data = example_data()
+    data["platform"]["backup"].update({"s3_endpoint": endpoint, "bucket": bucket, "max_age_hours": 26})
+    # With Keycloak configured the plan has the per-host platform job (Keycloak's database) that test_09 runs.
+    data["platform"]["artifacts"] = {"keycloak": {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz",
+                                                  "sha256": "0" * 64}}
+    return write_yaml(root / "tenants.yaml", data)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, s3_endpoint, postgres, restic_binary):
     """Plan, bucket, and the two tenants' databases, files and installed backup jobs — not backed up yet."""
     root = tmp_path_factory.mktemp("backup-local")
-    data = example_data()
-    data["platform"]["backup"].update({"s3_endpoint": s3_endpoint, "bucket": "ck-local-backups", "max_age_hours": 26})
-    # With Keycloak configured the plan has the per-host platform job (Keycloak's database) that test_09 runs.
-    data["platform"]["artifacts"] = {"keycloak": {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz",
-                                                  "sha256": "0" * 64}}
-    tenants = write_yaml(root / "tenants.yaml", data)
-    plan = load_plan(tenants)
+    plan = load_plan(_tenants_file(root, s3_endpoint, "ck-local-backups"))
     checks = provision(plan.platform.backup, CREDS)
     assert not [c for c in checks if c.state == "failed"], checks
     jobs = {}
@@ -115,10 +118,11 @@ def _s3(endpoint):
                         aws_access_key_id=CREDS.access_key, aws_secret_access_key=CREDS.secret_key)
 
 
-def test_01_backup_runs_and_reports(world, backed_up) -> None:
+def test_01_backup_runs_and_reports(world) -> None:
+    """A run of its own: the status file is the last run's, and other tests leave refused (75) or failed (2) ones."""
     plan, jobs, _, _ = world
     for slug, job in jobs.items():
-        result = backed_up[slug]
+        result = job.run("run", slug)
         assert result.returncode == 0, result.stderr
         status = json.loads(job.status_file.read_text())
         assert status["ok"] and status["exit_code"] == 0 and len(status["snapshot_id"]) >= 8
@@ -140,6 +144,7 @@ def test_02_bucket_holds_no_plaintext(world, backed_up) -> None:
 
 
 def test_03_status_fresh_then_stale(world, backed_up) -> None:
+    """THIRD has no repository in this bucket: test_09 backs it up into a bucket of its own."""
     plan, _, _, _ = world
     store = Store(plan)
     now = datetime.now(timezone.utc)
@@ -250,6 +255,17 @@ def _snapshot_of_dump(job, dump: bytes) -> str:
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()][-1]["snapshot_id"]
 
 
+def _restic(job, *args: str) -> subprocess.CompletedProcess[str]:
+    """restic on the job's repository, with its env file (password, S3 keys) as the script reads it."""
+    return subprocess.run(["bash", "-c", 'set -a; . "$1"; set +a; shift; exec restic "$@"', "_",
+                           job.job.names["env_file"], *args], env=job.env, capture_output=True, text=True, cwd="/")
+
+
+def _forget(job, snapshot: str) -> None:
+    out = _restic(job, "forget", "--quiet", snapshot)
+    assert out.returncode == 0, out.stderr
+
+
 def _dump(pg, db: str) -> bytes:
     return subprocess.run(["runuser", "-u", "postgres", "--", "pg_dump", "--format=custom", "--create", db],
                           capture_output=True, check=True, env={**os.environ, **pg.env}, cwd="/").stdout
@@ -277,7 +293,10 @@ def test_07c_a_broken_dump_leaves_the_live_database_untouched(seeded_backup, bre
             "vanished_role": lambda: _dump_owned_by_a_vanished_role(pg, db_a),
             "garbage": lambda: b"PGDMP" + os.urandom(4096)}[breakage]()
     snapshot = _snapshot_of_dump(a, dump)
-    result = a.run("restore", SLUG, snapshot)
+    try:
+        result = a.run("restore", SLUG, snapshot)
+    finally:  # the broken snapshot is nobody's latest and no extra snapshot for test_03's count
+        _forget(a, snapshot)
     assert result.returncode == 5, result.stderr
     assert f"the live database {db_a} is untouched" in result.stderr
     assert pg.psql("SELECT count(*), max(id) FROM events", db_a) == before
@@ -297,21 +316,39 @@ def test_08_retention_prunes(world) -> None:
     assert snaps[0]["id"].startswith(json.loads(job.status_file.read_text())["snapshot_id"])
 
 
-def test_09_status_command_fresh_then_stale(world, backed_up, tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def all_repositories(world, tmp_path_factory):
+    """Every repository of the plan backed up, THIRD and the platform job (Keycloak's database) as well, into a
+    bucket of its own: the shared one keeps THIRD missing for test_03 whatever ran before (a bucket with object lock
+    keeps every version, so deleting them afterwards is no way back). Returns (plan, tenants file)."""
+    _, _, pg, endpoint = world
+    root = tmp_path_factory.mktemp("backup-all")
+    tenants = _tenants_file(root, endpoint, "ck-local-all")
+    plan = load_plan(tenants)
+    assert not [c for c in provision(plan.platform.backup, CREDS) if c.state == "failed"]
+    databases = ["keycloak", plan.tenant(THIRD).db_name]
+    try:
+        for db in databases:
+            pg.psql(f"CREATE DATABASE {db}")
+        for label in (SLUG, OTHER, THIRD, PLATFORM):
+            job = install(plan, label, root / label.replace("/", "-"), pg, CREDS, PASSWORDS[label])
+            if job.job.kind == "tenant":
+                _seed_files(job, label)
+            assert job.run("run", job.job.name).returncode == 0
+        yield plan, tenants
+    finally:
+        for db in databases:
+            pg.psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def test_09_status_command_fresh_then_stale(all_repositories, tmp_path, monkeypatch) -> None:
     """The CLI end to end: real secrets store, restic, moto; exit 0 when all fresh, 1 once the clock passes the policy."""
     from click.testing import CliRunner
 
     from counselkit.backup.commands import backup
     from counselkit.secrets import SecretStore
 
-    plan, jobs, pg, endpoint = world
-    pg.psql("CREATE DATABASE keycloak")
-    pg.psql(f"CREATE DATABASE {plan.tenant(THIRD).db_name}")
-    root = jobs[SLUG].root.parent
-    for label in (THIRD, PLATFORM):
-        job = install(plan, label, root / label.replace("/", "-"), pg, CREDS, PASSWORDS[label])
-        assert job.run("run", job.job.name).returncode == 0
-    tenants = root / "tenants.yaml"
+    plan, tenants = all_repositories
     password_file = tmp_path / "vault-password"
     password_file.write_text("local-test-vault-password")
     password_file.chmod(0o600)

@@ -1,9 +1,9 @@
 """The `lab` fixture: one lab (the hosts of tests/support.py LAB_HOSTS) shared by every lab test in the session.
 
 It reuses a healthy lab that is already up, otherwise brings one up, and takes
-it down at the end unless --reuse-lab was given. tests/lab/test_zz_lab_down.py
-takes the lab down itself as the last lab test; the teardown here is then a
-no-op because lab_down() is idempotent.
+it down at the end unless --reuse-lab was given: the teardown runs after the last
+lab test in any order, and checks that `lab down` left nothing behind
+(tests/checks/lab_down.py; a leftover is an error of that teardown).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from counselkit.lab import LabHost, LabState, lab_down, lab_up, load_state, ssh
-from counselkit.lab.status import is_healthy
+from tests.checks.lab_down import leftovers_after_down, problems_before_down
 from tests.support import LAB_HOST_COUNT, LAB_HOSTS
 
 LAB_TEST_HOSTS = LAB_HOST_COUNT  # see tests/support.py LAB_HOSTS: which suite uses which host
@@ -24,13 +24,23 @@ TEST_HOST_NAMES = [LAB_HOSTS["example"], LAB_HOSTS["bare"]]
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
     state = load_state()
-    if state is None or len(state.hosts) < LAB_TEST_HOSTS or not is_healthy(state):
-        if state is not None:
-            lab_down()
-        state = lab_up(LAB_TEST_HOSTS)
+    if state is not None and len(state.hosts) < LAB_TEST_HOSTS:
+        lab_down()
+    # Health is judged by lab_up under the lab lock: a host being reset (`lab reset`, which holds the lock) is
+    # waited for instead of being taken for a broken lab; a healthy lab is reused, a broken one made anew.
+    state = lab_up(LAB_TEST_HOSTS)
     yield state
     if not request.config.getoption("--reuse-lab"):
-        lab_down()
+        take_down_and_check(load_state() or state)
+
+
+def take_down_and_check(state: LabState) -> None:
+    """`lab down` as the session's last step; fails (a teardown error) if it left anything but the image cache."""
+    before = problems_before_down(state)
+    lab_down()
+    left = leftovers_after_down(state)
+    if before or left:
+        pytest.fail("lab down: " + "; ".join([*(f"before: {p}" for p in before), *(f"left behind: {p}" for p in left)]))
 
 
 RunOn = Callable[[LabHost, str], str]

@@ -180,13 +180,33 @@ def test_restore_drill(lab: LabState, deployed, tmp_path: Path) -> None:
           f"{TENANT_B} untouched ({len(b_after['texts'])} messages, same Synapse process); {checked} bucket objects without plaintext")
 
 
-def test_status_turns_stale_on_the_lab(lab: LabState, deployed) -> None:
-    """The freshness policy on real repositories: judged 27 h later, the drill's backups are stale (exit 1)."""
+def status_rows(*options: str) -> dict[str, dict]:
+    shown = CliRunner().invoke(backup, ["status", "--file", str(tenants_file()), "--lab", "--json", *options])
+    return {r["repository"]: r for r in json.loads(shown.output)["repositories"]}
+
+
+@pytest.fixture(scope="module")
+def backed_up(deployed):
+    """Both tenants with a snapshot in the lab's bucket, whether or not the drill ran first: a backup run only for
+    a repository that has none yet (a reused lab usually has them)."""
     plan, _ = deployed
+    rows = status_rows()
+    for slug in (TENANT_A, TENANT_B):
+        if not rows.get(slug, {}).get("snapshots"):
+            ran = CliRunner().invoke(backup, ["run", slug, "--file", str(tenants_file()), "--lab"])
+            assert ran.exit_code == 0, ran.output
+    return plan
+
+
+def test_status_turns_stale_on_the_lab(lab: LabState, backed_up) -> None:
+    """The freshness policy on real repositories: judged max_age_hours + 1 h later, both tenants' backups are
+    stale (exit 1)."""
+    plan = backed_up
     later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + (plan.platform.backup.max_age_hours + 1) * 3600))
     result = CliRunner().invoke(backup, ["status", "--file", str(tenants_file()), "--lab", "--at", later])
     assert result.exit_code == 1, result.output
-    assert "STALE" in result.output
+    rows = status_rows("--at", later)
+    assert [rows[slug]["state"] for slug in (TENANT_A, TENANT_B)] == ["stale", "stale"], rows
 
 
 def test_broken_dump_leaves_the_live_database_untouched(lab: LabState, deployed) -> None:

@@ -3,7 +3,9 @@
 Deploy the three example tenants spread over two hosts (LAB_HOSTS deploy_a/deploy_b), check every promise of the
 lite installation, re-run (zero changes), add a tenant (only its resources, no other Synapse restarts), remove it
 again from tenants.yaml (the deploy refuses), and use a real Matrix client. The deploys are module fixtures, so
-each test also runs alone; the admin-removal test changes the site for good and stays last in the module.
+each test also runs alone, and in any order: what a test changes for good (the added tenant, the removed admin)
+is recorded in SITE, every later write of tenants.yaml keeps it, and the tests of admins and keys compare the hosts
+with the tenants file as it is now (`current_plan`), not as the first deploy had it.
 
 What a systemd-nspawn container cannot do is skipped with the reason; on a real host the same tests assert it.
 """
@@ -50,6 +52,22 @@ def second_admin_key(workdir: Path) -> tuple[Path, str]:
     return key, _SECOND_ADMIN_KEY["public"]
 
 
+# What tenants.yaml holds now (as last deployed, or being deployed): tests change one entry for good (ADDED added,
+# SECOND_ADMIN removed), and every write of the file keeps the others, so the order of the tests does not matter.
+SITE: dict[str, bool] = {}
+
+
+def write_site(tenants_file: Path, **changes: bool) -> Path:
+    """tenants.yaml as SITE says, after `changes` (with_added, with_second_admin); they stay in SITE."""
+    SITE.update(changes)
+    return write_yaml(tenants_file, tenants_data(**SITE))
+
+
+def current_plan(lab, tenants_file: Path):
+    """The plan of tenants.yaml as it is now (an admin may have been removed by an earlier test)."""
+    return load_plan(tenants_file, site=lab_site(lab))
+
+
 def tenants_data(with_added: bool, with_second_admin: bool = True) -> dict:
     data = example_data()
     if with_second_admin:
@@ -81,7 +99,8 @@ def vault_env(workdir):
 @pytest.fixture(scope="module")
 def tenants_file(workdir) -> Path:
     second_admin_key(workdir)
-    return write_yaml(workdir / "tenants.yaml", tenants_data(with_added=False))
+    SITE.clear()
+    return write_site(workdir / "tenants.yaml", with_added=False, with_second_admin=True)
 
 
 def offboard_by_hand(lab, name: str, slug: str) -> None:
@@ -190,7 +209,8 @@ def unit_start(host, unit: str) -> str:
 # --- 1. base ---------------------------------------------------------------------------------------------------
 
 
-def test_admins_have_their_keys_and_sudo(hosts, plan):
+def test_admins_have_their_keys_and_sudo(lab, hosts, tenants_file):
+    plan = current_plan(lab, tenants_file)
     for name, host in hosts.items():
         for admin in plan.platform.admins:
             user = host.user(admin.name)
@@ -419,7 +439,7 @@ def added_deploy(lab, hosts, plan, tenants_file, vault_env):
     """The deploy that adds one tenant (ADDED, on host A) to the running site, and the other tenants' Synapse start
     times before it: the adding test checks it, the removal test needs the tenant there (and runs alone too)."""
     before = {t.unit: unit_start(hosts[t.host], t.unit) for t in plan.tenants()}
-    write_yaml(tenants_file, tenants_data(with_added=True))
+    write_site(tenants_file, with_added=True)
     result = run_deploy(tenants_file, extra_env=vault_env)
     assert result.returncode == 0, result.output[-4000:]
     return before, result
@@ -441,7 +461,7 @@ def test_adding_a_tenant_touches_only_that_tenant(lab, hosts, plan, tenants_file
 def test_removing_a_tenant_is_refused(lab, hosts, tenants_file, vault_env, added_deploy):
     added = load_plan(tenants_file, site=lab_site(lab)).tenant(ADDED)
     before = unit_start(hosts[A], added.unit)
-    write_yaml(tenants_file, tenants_data(with_added=False))
+    write_yaml(tenants_file, tenants_data(**{**SITE, "with_added": False}))  # not in SITE: refused, undone below
     try:
         result = run_deploy(tenants_file, extra_env=vault_env)
         assert result.returncode != 0
@@ -449,7 +469,7 @@ def test_removing_a_tenant_is_refused(lab, hosts, tenants_file, vault_env, added
         assert unit_start(hosts[A], added.unit) == before
         assert hosts[A].file(added.media_dir).is_directory
     finally:
-        write_yaml(tenants_file, tenants_data(with_added=True))  # keep the lab consistent with its lock file
+        write_site(tenants_file)  # keep the lab consistent with its lock file
 
 
 def ssh_as(lab, name: str, user: str, key: Path, command: str) -> subprocess.CompletedProcess:
@@ -460,7 +480,8 @@ def ssh_as(lab, name: str, user: str, key: Path, command: str) -> subprocess.Com
                           capture_output=True, text=True, timeout=60)
 
 
-def test_roots_keys_are_exactly_the_planned_ones(hosts, plan):
+def test_roots_keys_are_exactly_the_planned_ones(lab, hosts, tenants_file):
+    plan = current_plan(lab, tenants_file)
     for name, host in hosts.items():
         keys = host.file(layout.ROOT_AUTHORIZED_KEYS)
         assert (keys.mode, keys.user) == (0o600, "root"), name
@@ -487,7 +508,7 @@ def test_removing_an_admin_removes_account_key_and_sudo(lab, hosts, workdir, ten
     for name in DEPLOYED_HOSTS:
         before = ssh_as(lab, name, SECOND_ADMIN, key, "sudo -n true && echo sudo-ok")
         assert before.returncode == 0 and "sudo-ok" in before.stdout, (name, before.stderr)
-    write_yaml(tenants_file, tenants_data(with_added=True, with_second_admin=False))
+    write_site(tenants_file, with_second_admin=False)  # for good: later writes keep the admin removed
     result = run_deploy(tenants_file, extra_env=vault_env)
     assert result.returncode == 0, result.output[-4000:]
     for name, host in hosts.items():

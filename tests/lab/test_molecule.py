@@ -1,7 +1,9 @@
 """Every role's molecule scenario (default/delegated driver, lab host node4): converge, idempotence, verify.
 
 One pytest test per role, so a failing role is named; nothing is skipped. The scenarios share the session's lab
-(create runs `counselkit lab up --hosts 4`, which reuses a healthy lab; destroy leaves it up).
+(create runs `counselkit lab up --hosts 4`, which reuses a healthy lab; destroy leaves it up). Each starts from a
+reset host (`counselkit lab reset node4`: a fresh copy of the image), so a scenario passes alone and in any order
+and brings its own prerequisites (its prepare.yml / converge.yml), never those an earlier scenario left.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.checks.molecule_env import prepare
+from tests.checks.molecule_env import MOLECULE_HOST, prepare
 from tests.support import environment_kept
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -38,8 +40,21 @@ def molecule_env(lab, tmp_path_factory) -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def reset_host(lab) -> None:
+    """The molecule host as the lab's image has it: whatever the previous scenario (or anything else) installed is
+    gone. A marker written before the reset must be gone after it, so a reset that did nothing fails here."""
+    from counselkit.lab import lab_reset, ssh
+
+    host = lab.host(MOLECULE_HOST)
+    marker = "/root/.counselkit-before-reset"
+    assert ssh.run(host, f"touch {marker}").returncode == 0
+    lab_reset(MOLECULE_HOST)
+    assert ssh.run(host, f"test ! -e {marker}").returncode == 0, f"{MOLECULE_HOST} was not reset"
+
+
 @pytest.mark.parametrize("role", ROLES)
-def test_molecule_scenario(role, molecule_env):
+def test_molecule_scenario(role, molecule_env, reset_host):
     result = subprocess.run(["molecule", "test"], cwd=REPO / "roles" / role, env=molecule_env,
                             capture_output=True, text=True, timeout=1800)
     output = result.stdout + result.stderr
