@@ -81,6 +81,13 @@ class Plan(Frozen):
     keycloak_http_port: int = layout.KEYCLOAK_HTTP_PORT
     keycloak_management_port: int = layout.KEYCLOAK_MANAGEMENT_PORT
     _warnings: list[Problem] = PrivateAttr(default_factory=list)
+    # The directory of tenants.yaml: files it names (a centre's logo) are read from there on the control machine.
+    _source_dir: str = PrivateAttr(default=".")
+
+    @property
+    def source_dir(self) -> Path:
+        """Where tenants.yaml lies (the files it names are relative to it)."""
+        return Path(self._source_dir)
 
     @property
     def warnings(self) -> list[Problem]:
@@ -245,4 +252,5 @@ def load_plan(tenants_file: Path | str, update_lock: bool = False, site: SiteOve
     if update_lock:
         write_lock(lock_file, lock)
     plan._warnings = inventory.warnings
+    plan._source_dir = str(path.resolve().parent)
     return plan

@@ -30,7 +30,7 @@ import jinja2
 from . import escape, layout, policy
 from .model.platform import one_line
 from .plan import HostPlan, Plan, TenantPlan
-from .webapp.config import tenant_web_config
+from .webapp.config import tenant_logo_file, tenant_web_config
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
@@ -157,6 +157,8 @@ def tenant_vars(plan: Plan, tenant: TenantPlan) -> dict[str, Any]:
         **layout.tenant_synapse_files(tenant.slug),
     )
     data["web_config"] = tenant_web_config(plan, tenant)
+    logo = tenant_logo_file(tenant, plan.source_dir)  # copied as it is into the web root (validate checked it)
+    data["logo"] = {"src": str(logo[0]), "dest": f"{tenant.web_root}/{logo[1]}"} if logo else None
     return data
 
 

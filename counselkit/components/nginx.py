@@ -61,6 +61,7 @@ def _directories(vars: dict[str, Any]) -> list[Directory]:
     # the web roots' parent (root 0755, as mkdir -p makes it), then each tenant's
     found += [Directory(p) for p in sorted({posixpath.dirname(t["web_root"]) for t in vars["tenants"]})]
     found += [Directory(t["web_root"]) for t in vars["tenants"]]
+    found += [Directory(posixpath.dirname(t["logo"]["dest"])) for t in vars["tenants"] if t["logo"]]
     return found
 
 
@@ -91,11 +92,16 @@ def _certificates(vars: dict[str, Any]) -> dict[str, Any]:
 
 def webapp_bundle(vars: dict[str, Any]) -> list[dict[str, Any]]:
     """The web app's bundle (built on the control machine by `counselkit webapp build`), copied as it is into each
-    tenant's web root next to its index.html and config.json: [{tenant, src (control machine), dest, mode}]."""
+    tenant's web root next to its index.html and config.json, and the centres' logos: [{tenant, src (control
+    machine), dest, mode}]."""
     from counselkit.webapp.build import OUTPUT
 
-    return [{"tenant": t["slug"], "src": str(OUTPUT / name), "dest": f"{t['web_root']}/{name}", "mode": "0644"}
-            for t in vars["tenants"] for name in layout.WEBAPP_BUNDLE + layout.WEBAPP_PRECOMPRESSED]
+    found = [{"tenant": t["slug"], "src": str(OUTPUT / name), "dest": f"{t['web_root']}/{name}", "mode": "0644"}
+             for t in vars["tenants"] for name in layout.WEBAPP_BUNDLE + layout.WEBAPP_PRECOMPRESSED]
+    # and each centre's logo (tenants.yaml branding.logo, next to it on the control machine), where config.json
+    # points the app (layout.webapp_logo_path)
+    return found + [{"tenant": t["slug"], "src": t["logo"]["src"], "dest": t["logo"]["dest"], "mode": "0644"}
+                    for t in vars["tenants"] if t["logo"]]
 
 
 def nginx(vars: dict[str, Any]) -> Component:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ from deploy import keycloak as deploy_keycloak
 from deploy import nginx as deploy_nginx
 from deploy import postgres as deploy_postgres
 from deploy import synapse as deploy_synapse
-from tests.support import REPO, example_data, write_yaml
+from tests.support import REPO, example_data, png_bytes, write_yaml
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -68,6 +69,10 @@ def tenants(tmp_path: Path, every_condition: bool, keycloak: bool = False) -> Pa
         data["platform"]["hosts"].append({**data["platform"]["hosts"][0], "name": "node2", "address": "203.0.113.11"})
         data["platform"]["tls"] = "acme"
         data["platform"]["acme_email"] = "ops@beratung.example.org"
+        # a centre's logo, next to tenants.yaml: copied into its web root by both engines
+        (tmp_path / "logos").mkdir(exist_ok=True)
+        (tmp_path / "logos" / "awo.png").write_bytes(png_bytes())
+        data["tenants"][0].setdefault("branding", {})["logo"] = "logos/awo.png"
     return write_yaml(tmp_path / "tenants.yaml", data)
 
 
@@ -345,7 +350,14 @@ def test_both_engines_receive_the_same_postgresql_and_nginx(tmp_path: Path, monk
         assert web.copied == {(e["src"], e["dest"], e["mode"].lstrip("0")) for e in inputs["nginx_webapp"]}
         assert {(e["tenant"], e["dest"].rsplit("/", 1)[1]) for e in inputs["nginx_webapp"]} == \
             {(t["slug"], name) for t in host_vars["tenants"]
-             for name in layout.WEBAPP_BUNDLE + layout.WEBAPP_PRECOMPRESSED}
+             for name in layout.WEBAPP_BUNDLE + layout.WEBAPP_PRECOMPRESSED} | \
+            {(t["slug"], "logo.png") for t in host_vars["tenants"] if t["branding"]["logo"]}
+        for t in host_vars["tenants"]:  # the logo where config.json points the app, from the file tenants.yaml names
+            if t["branding"]["logo"]:
+                (logo,) = [e for e in inputs["nginx_webapp"] if e["tenant"] == t["slug"] and e["dest"].endswith("png")]
+                assert logo["dest"] == t["web_root"] + t["web_config"]["logo_url"]
+                assert Path(logo["src"]).read_bytes() == png_bytes()
+                assert (posixpath.dirname(logo["dest"]), "root", "root", "755") in web.directories
         assert web.units == {s["unit"] for s in inputs["nginx_services"]} | handled_units(inputs, "nginx")
         # nginx -t before the reload, once (the recorder reports every operation as changed)
         checks = [" ".join(h["check"]) for h in inputs["nginx_handlers"] if h["check"]]

@@ -54,6 +54,17 @@ def test_display_name_and_logo(tmp_path: Path) -> None:
     assert tenant_logo_file(plan.tenant("awo-kiel"), tmp_path) == ((tmp_path / "logos" / "AWO.PNG").resolve(),
                                                                    "branding/logo.png")
     assert tenant_logo_file(plan.tenant("skf-husum"), tmp_path) is None
+    # the logo is copied into the web root (plan.source_dir: next to tenants.yaml) and served there by nginx
+    from counselkit import render
+
+    host_vars = render.host_vars(plan, plan.tenant("awo-kiel").host)
+    awo = next(t for t in host_vars["tenants"] if t["slug"] == "awo-kiel")
+    assert awo["logo"] == {"src": str((tmp_path / "logos" / "AWO.PNG").resolve()),
+                           "dest": f"{awo['web_root']}/branding/logo.png"}
+    context = render.host_context(host_vars, lambda ref: f"secret:{ref}")
+    sites = {t["slug"]: render.render_tenant_files(context, t["slug"])[t["site"]] for t in host_vars["tenants"]}
+    assert "location = /branding/logo.png {" in sites["awo-kiel"]
+    assert not any("/branding/" in site for slug, site in sites.items() if slug != "awo-kiel")
 
 
 def test_counsellors_log_in_by_sso_only_where_keycloak_is_configured(tmp_path: Path) -> None:
