@@ -57,6 +57,11 @@ def nft_ruleset(host: Any) -> str:
     return result.stdout
 
 
+def deployed_units(host_vars: dict[str, Any], without: frozenset[str] = frozenset()) -> list[str]:
+    """Every service unit the component specs install on a host (the timers and services of each component)."""
+    return sorted({s.unit for c in _components(host_vars, without) for s in c.services})
+
+
 def _components(host_vars: dict[str, Any], without: frozenset[str]) -> list[Any]:
     return [c for name, c in host_components(host_vars).items() if name not in without]
 
@@ -304,3 +309,63 @@ def assert_nginx_tenants(host: Any, host_vars: dict[str, Any]) -> None:
         assert via[0] == "200" and via == direct, (domain, "through nginx", via, "directly", direct)
         if token:
             assert via[1].get("token") == token and via[1].get("path") == "/_matrix/client/versions", via
+
+
+# --- state beyond files: database, unit properties, HTTP answers (issue 18 point 1) ------------------------------
+
+_ROLES_SQL = ("SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, "
+              "rolbypassrls, rolconnlimit, rolpassword IS NOT NULL AND rolpassword LIKE 'SCRAM-SHA-256$%' "
+              "FROM pg_authid WHERE rolname !~ '^pg_' ORDER BY 1")
+_DATABASES_SQL = ("SELECT datname, pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, "
+                  "datallowconn, array_to_string(ARRAY(SELECT unnest(datacl)::text ORDER BY 1), ' ') "
+                  "FROM pg_database ORDER BY 1")
+
+
+def database_state(host: Any) -> dict[str, list[str]]:
+    """Roles with their attributes (and whether a SCRAM verifier is set, never the verifier) and databases with
+    owner, encoding, collation, connection flag and privileges (CONNECT, TEMP), as psql prints them."""
+    def psql(sql: str) -> list[str]:
+        return host.check_output(f"cd / && runuser -u postgres -- psql -X -tA -F '|' -d postgres -c {shlex.quote(sql)}"
+                                 ).splitlines()
+    return {"roles": psql(_ROLES_SQL), "databases": psql(_DATABASES_SQL)}
+
+
+# What a unit's sandbox and limits are, as systemd has loaded them (unit file plus every drop-in).
+UNIT_PROPERTIES = (
+    "User", "Group", "ExecStart", "Environment", "WorkingDirectory", "UnitFileState", "ActiveState", "Restart",
+    "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "NoNewPrivileges", "CapabilityBoundingSet",
+    "AmbientCapabilities", "RestrictAddressFamilies", "SystemCallFilter", "ReadWritePaths", "ReadOnlyPaths",
+    "MemoryHigh", "MemoryMax", "TasksMax", "CPUQuota", "IPAddressDeny", "IPAddressAllow", "UMask", "DropInPaths",
+)
+
+
+_SET_PROPERTIES = ("IPAddressAllow", "IPAddressDeny", "RestrictAddressFamilies", "CapabilityBoundingSet",
+                   "AmbientCapabilities", "SystemCallFilter")
+
+
+def unit_properties(host: Any, units: list[str]) -> dict[str, dict[str, str]]:
+    """UNIT_PROPERTIES of each unit (`systemctl show`), one call for all; the main PID and timestamps left out."""
+    out = host.check_output("systemctl show --property=Id," + ",".join(UNIT_PROPERTIES) + " -- "
+                            + " ".join(shlex.quote(u) for u in units))
+    found: dict[str, dict[str, str]] = {}
+    for block in out.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        # ExecStart carries the last run's pid and times (`pid=... start_time=...`): keep path and argv only
+        props["ExecStart"] = " ".join(part for part in props.get("ExecStart", "").split(" ; ")
+                                      if part.lstrip("{ ").startswith(("path=", "argv[]=")))
+        for name in _SET_PROPERTIES:  # sets, printed in no fixed order
+            props[name] = " ".join(sorted(props.get(name, "").split()))
+        found[props.pop("Id")] = props
+    return found
+
+
+def http_answers(host: Any, domains: list[str], paths: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """`https://<domain><path>` asked on the host itself through nginx (its certificate not checked: the TLS suites
+    do that): status, Content-Type, Content-Security-Policy and the body's sha256, per URL. One SSH call."""
+    script = ('for u in "$@"; do curl -sk -o /tmp/ck-body -D /tmp/ck-head -w "%{http_code}|%{content_type}|" '
+              '--resolve "${u%% *}" "${u##* }"; grep -i "^content-security-policy:" /tmp/ck-head | tr -d "\\r\\n"; '
+              'printf "|"; sha256sum < /tmp/ck-body | cut -d" " -f1; done; rm -f /tmp/ck-body /tmp/ck-head')
+    urls = [f"https://{d}{p}" for d in domains for p in paths]
+    args = [f"{u.split('/')[2]}:443:127.0.0.1 {u}" for u in urls]
+    out = host.check_output("sh -c " + shlex.quote(script) + " sh " + " ".join(shlex.quote(a) for a in args))
+    return {url: tuple(line.split("|")) for url, line in zip(urls, out.splitlines(), strict=True)}

@@ -208,6 +208,41 @@ def test_managed_directories_owner_mode(hosts, host_vars):
     assert not problems, "managed directories differ:\n" + "\n".join(problems)
 
 
+def test_database_roles_attributes_and_privileges(hosts):
+    """PostgreSQL as both engines left it after the drift repair: every role's attributes and whether it has a SCRAM
+    verifier, every database's owner, encoding, collation and privileges (CONNECT only for its tenant)."""
+    ours, theirs = (state.database_state(hosts[h]) for h in (PYINFRA_HOST, ANSIBLE_HOST))
+    assert ours["roles"], "no role read"
+    problems = [set_diff(f"PostgreSQL {what}", set(ours[what]), set(theirs[what])) for what in ("roles", "databases")]
+    assert not any(problems), "\n".join(p for p in problems if p)
+
+
+def test_unit_properties(hosts, host_vars):
+    """Each unit the specs install, as systemd loaded it (unit file and drop-ins): user, sandbox, limits, address
+    allow/deny lists, system-call filter, state."""
+    units = state.deployed_units(host_vars[PYINFRA_HOST], NOT_DEPLOYED)
+    assert any(u.startswith("matrix-synapse@") for u in units), units
+    ours, theirs = (state.unit_properties(hosts[h], units) for h in (PYINFRA_HOST, ANSIBLE_HOST))
+    problems = [f"{unit} {name}:\n  pyinfra: {ours[unit].get(name)}\n  ansible: {theirs[unit].get(name)}"
+                for unit in units for name in state.UNIT_PROPERTIES if ours[unit].get(name) != theirs[unit].get(name)]
+    assert not problems, "unit properties differ:\n" + "\n".join(problems)
+
+
+HTTP_PATHS = ("/", "/config.json", "/app.js", "/crypto.wasm", "/_matrix/client/versions", "/_counselkit/v1/centre",
+              "/.well-known/matrix/client", "/_synapse/admin/v1/server_version", "/no-such-page")
+
+
+def test_http_answers_through_nginx(hosts, host_vars):
+    """Every tenant asked through its host's nginx (the page, its config and bundle, Synapse's client API, the
+    counselling API, the blocked admin API, an unknown path): the same status, type, CSP and body on both hosts."""
+    domains = [t["domain"] for t in host_vars[PYINFRA_HOST]["tenants"]]
+    ours, theirs = (state.http_answers(hosts[h], domains, HTTP_PATHS) for h in (PYINFRA_HOST, ANSIBLE_HOST))
+    statuses = {url: answer[0] for url, answer in ours.items()}
+    assert all(statuses[f"https://{d}/_matrix/client/versions"] == "200" for d in domains), statuses
+    problems = [f"{url}:\n  pyinfra: {ours[url]}\n  ansible: {theirs[url]}" for url in ours if ours[url] != theirs[url]]
+    assert not problems, "answers differ:\n" + "\n".join(problems)
+
+
 # --- No secret where it must not be (issue 14.4): one pass over what the deploys above produced ------------------
 
 
