@@ -7,6 +7,7 @@ a testinfra host and returns something comparable between two hosts.
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 from typing import Any
 
@@ -138,8 +139,6 @@ print(json.dumps(out))
 
 def file_states(host: Any, paths: list[str], hashed: set[str] | None = None) -> dict[str, dict[str, Any]]:
     """file_state of every path at once; the content hash of those in `hashed` (default: all)."""
-    import json
-
     wanted = sorted(set(paths) if hashed is None else hashed & set(paths))
     argv = ["python3", "-I", "-c", _FILE_STATES, json.dumps(wanted), *paths]
     return json.loads(host.check_output(" ".join(shlex.quote(a) for a in argv)))
@@ -232,8 +231,6 @@ except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
 def _client_versions(host: Any, port: int, name: str = "127.0.0.1", tls: bool = False, cafile: str = "",
                      address: str = "127.0.0.1") -> tuple[str, Any]:
     """(HTTP status or error, parsed JSON body or None) of GET /_matrix/client/versions, asked on the host."""
-    import json
-
     result = host.run(shlex.join(["python3", "-c", _HTTP_GET, address, str(port), name, "/_matrix/client/versions",
                                   "tls" if tls else "plain", cafile]))
     code, _, body = result.stdout.partition("\n")
