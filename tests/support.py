@@ -40,11 +40,12 @@ LAB_HOSTS = {
     "example": "node1",          # the example tenants.yaml (audit: deployed host, backup drill, demo)
     "bare": "node2",             # never deployed: the audit shows its controls fail here
     "parity_pyinfra": "node3",   # parity: pyinfra side
-    "molecule": "node4",         # every role's molecule scenario (roles/*/molecule/default)
+    "molecule": "node4",         # the molecule scenarios (roles/*/molecule/default), two at a time on these two
     "deploy_a": "node5",         # the deploy suite's two hosts
     "deploy_b": "node6",
     "keycloak": "node7",         # Keycloak up to (and with) the release archive
     "parity_ansible": "node8",   # parity: Ansible side, on a host no molecule scenario touched
+    "molecule_b": "node9",       # the second molecule host (tests/lab/test_molecule.py)
 }
 LAB_HOST_COUNT = len(LAB_HOSTS)
 

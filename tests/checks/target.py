@@ -22,13 +22,17 @@ def _plugin() -> Any:
     return module
 
 
-def target(name: str = "node4") -> tuple[Any, dict[str, Any]]:
+def target(name: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The scenario's host: $COUNSELKIT_MOLECULE_HOST (molecule.yml's platform), default node4."""
     import testinfra
+
+    from tests.checks.molecule_env import molecule_host
 
     from counselkit.lab.state import load_state
     from counselkit.plan import load_plan
     from counselkit.site import lab_site
 
+    name = name or molecule_host()
     state = load_state()
     assert state is not None, "the lab is not up"
     lab_host = state.host(name)

@@ -1,31 +1,56 @@
-"""Every role's molecule scenario (default/delegated driver, lab host node4): converge, idempotence, verify.
+"""Every role's molecule scenario (default/delegated driver): converge, idempotence, verify.
 
 One pytest test per role, so a failing role is named; nothing is skipped. The scenarios share the session's lab
 (create runs `counselkit lab up --hosts 4`, which reuses a healthy lab; destroy leaves it up). Each starts from a
-reset host (`counselkit lab reset node4`: a fresh copy of the image), so a scenario passes alone and in any order
+reset host (`counselkit lab reset HOST`: a fresh copy of the image), so a scenario passes alone and in any order
 and brings its own prerequisites (its prepare.yml / converge.yml), never those an earlier scenario left.
+
+The selected scenarios run two at a time, one on each of the suite's two hosts (tests/support.py LAB_HOSTS
+"molecule" and "molecule_b"; molecule.yml's platform is $COUNSELKIT_MOLECULE_HOST): a scenario spends about half
+its time waiting on its host, so two at once take about 60 % of the time one after the other on a 2-core machine.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.checks.molecule_env import MOLECULE_HOST, prepare
-from tests.support import environment_kept
+from tests.checks.molecule_env import prepare
+from tests.support import LAB_HOSTS, environment_kept
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-ROLES = ["hardening", "postgresql", "synapse", "nginx", "keycloak", "backup"]
+# Longest first (CI durations: hardening ~250 s, synapse ~225 s, the others ~170 s), so the two hosts finish close
+# together.
+ROLES = ["hardening", "synapse", "nginx", "backup", "keycloak", "postgresql"]
+HOSTS = (LAB_HOSTS["molecule"], LAB_HOSTS["molecule_b"])
+SCENARIO_TIMEOUT = 1800  # seconds for one `molecule test`
+# Molecule keeps each scenario's state (created, prepared) in ~/.ansible/tmp/molecule.<hash of the role's directory
+# name>.default, across runs and clones: after an interrupted run it says "prepared", the next run skips prepare.yml
+# and converges a reset host without its prerequisites. Each scenario gets a fresh state directory instead.
+STATE_LEFT_OVER = ("Skipping, instances already created", "Skipping, instances already prepared")
+RESET_MARKER = "/root/.counselkit-before-reset"
 
 
-@pytest.fixture(scope="module")
-def molecule_env(lab, tmp_path_factory) -> dict[str, str]:
-    env = {**os.environ, **prepare(tmp_path_factory.mktemp("molecule"))}
+@dataclass(frozen=True)
+class ScenarioRun:
+    role: str
+    host: str
+    reset_problem: str  # empty when the host was reset as it should be
+    returncode: int
+    output: str
+
+
+def _environment(lab, directory: Path, host: str) -> dict[str, str]:
+    """The scenario environment for one host (tests/checks/molecule_env.py): its own tenants file and vault."""
+    env = {**os.environ, **prepare(directory, host)}
     if lab.s3 is not None:  # the backup role needs the storage provider's keys: the lab's S3 server
         from counselkit.plan import load_plan
         from counselkit.secrets import SecretStore
@@ -40,22 +65,56 @@ def molecule_env(lab, tmp_path_factory) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def reset_host(lab) -> None:
-    """The molecule host as the lab's image has it: whatever the previous scenario (or anything else) installed is
-    gone. A marker written before the reset must be gone after it, so a reset that did nothing fails here."""
+def _reset(lab, name: str) -> str:
+    """The host as the lab's image has it: whatever an earlier scenario (or anything else) installed is gone. A
+    marker written before the reset must be gone after it, so a reset that did nothing is reported."""
     from counselkit.lab import lab_reset, ssh
 
-    host = lab.host(MOLECULE_HOST)
-    marker = "/root/.counselkit-before-reset"
-    assert ssh.run(host, f"touch {marker}").returncode == 0
-    lab_reset(MOLECULE_HOST)
-    assert ssh.run(host, f"test ! -e {marker}").returncode == 0, f"{MOLECULE_HOST} was not reset"
+    host = lab.host(name)
+    if ssh.run(host, f"touch {RESET_MARKER}").returncode != 0:
+        return f"{name}: could not write the reset marker"
+    lab_reset(name)
+    if ssh.run(host, f"test ! -e {RESET_MARKER}").returncode != 0:
+        return f"{name} was not reset"
+    return ""
+
+
+def _run_scenario(lab, role: str, hosts: queue.Queue, envs: dict[str, dict[str, str]], state_dir: Path) -> ScenarioRun:
+    host = hosts.get()  # a host no other scenario is using
+    try:
+        problem = _reset(lab, host)
+        if problem:
+            return ScenarioRun(role, host, problem, -1, "")
+        env = {**envs[host], "MOLECULE_EPHEMERAL_DIRECTORY": str(state_dir / role)}
+        try:
+            result = subprocess.run(["molecule", "test"], cwd=REPO / "roles" / role, env=env,
+                                    capture_output=True, text=True, timeout=SCENARIO_TIMEOUT)
+        except subprocess.TimeoutExpired as error:
+            return ScenarioRun(role, host, "", -1, f"timed out after {SCENARIO_TIMEOUT} s\n{error.stdout or ''}")
+        return ScenarioRun(role, host, "", result.returncode, result.stdout + result.stderr)
+    finally:
+        hosts.put(host)
+
+
+@pytest.fixture(scope="module")
+def scenario_runs(request, lab, tmp_path_factory) -> dict[str, Future[ScenarioRun]]:
+    """The scenarios this session selected (all six, or the one run alone), started at once on the two hosts."""
+    selected = {item.callspec.params["role"] for item in request.session.items
+                if item.module is request.module and hasattr(item, "callspec")}
+    workdir = tmp_path_factory.mktemp("molecule")
+    envs = {host: _environment(lab, workdir / host, host) for host in HOSTS}
+    free_hosts: queue.Queue[str] = queue.Queue()
+    for host in HOSTS:
+        free_hosts.put(host)
+    with ThreadPoolExecutor(max_workers=len(HOSTS), thread_name_prefix="molecule") as pool:
+        yield {role: pool.submit(_run_scenario, lab, role, free_hosts, envs, workdir / "state")
+               for role in ROLES if role in selected}
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_molecule_scenario(role, molecule_env, reset_host):
-    result = subprocess.run(["molecule", "test"], cwd=REPO / "roles" / role, env=molecule_env,
-                            capture_output=True, text=True, timeout=1800)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"molecule test of roles/{role} failed:\n{output[-6000:]}"
+def test_molecule_scenario(role, scenario_runs):
+    run = scenario_runs[role].result()
+    assert not run.reset_problem, run.reset_problem
+    assert run.returncode == 0, f"molecule test of roles/{role} on {run.host} failed:\n{run.output[-6000:]}"
+    left_over = [line for line in run.output.splitlines() if any(text in line for text in STATE_LEFT_OVER)]
+    assert not left_over, f"roles/{role}: a step was skipped on state from an earlier run: {left_over}"
