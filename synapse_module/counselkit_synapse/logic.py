@@ -23,6 +23,9 @@ TOPIC_MAX = 200
 ROOM_ID_RE = re.compile(r"^![A-Za-z0-9._~=+/-]{1,255}:[A-Za-z0-9.:\[\]-]{1,255}$")
 USER_ID_RE = re.compile(r"^@[a-z0-9._=/+-]{1,255}:[A-Za-z0-9.:\[\]-]{1,255}$")
 
+# The absence notice counsellors set in the app: as long as tenants.yaml's counselling.absence_message may be.
+ABSENCE_MAX = 500
+
 # Power levels of an enquiry room (docs/counselling.md): service 100 > counsellors 50 > help-seeker 0.
 SERVICE_LEVEL = 100
 COUNSELLOR_LEVEL = 50
@@ -64,6 +67,8 @@ FIELD_ERRORS: dict[str, tuple[str, str]] = {
     "consent_version": ("Please accept the privacy notice.", "Bitte stimmen Sie der Datenschutzerklärung zu."),
     "topic": ("Please choose one of the centre's topics.", "Bitte wählen Sie eines der Themen der Beratungsstelle."),
     "to": ("Please name a counsellor of this centre.", "Bitte nennen Sie eine Beraterin oder einen Berater dieser Stelle."),
+    "message": (f"The absence notice must be 1 to {ABSENCE_MAX} characters on one line.",
+                f"Die Abwesenheitsnotiz muss 1 bis {ABSENCE_MAX} Zeichen lang sein und in eine Zeile passen."),
     "body": ("Unknown field in the request.", "Unbekanntes Feld in der Anfrage."),
 }
 
@@ -171,6 +176,21 @@ def parse_handover(body: Any, server_name: str) -> str:
     if not isinstance(target, str) or not USER_ID_RE.match(target) or not target.endswith(":" + server_name):
         raise ApiError("CK_INVALID", "to")
     return target
+
+
+def parse_absence(body: Any) -> str:
+    """The absence notice a counsellor sets ({"message": ...}): one line of plain text, shown to help-seekers."""
+    if not isinstance(body, dict):
+        raise ApiError("CK_NOT_JSON")
+    if set(body) - {"message"}:
+        raise ApiError("CK_INVALID", "body")
+    message = body.get("message")
+    if not isinstance(message, str) or not _control_free(message):
+        raise ApiError("CK_INVALID", "message")
+    message = message.strip()
+    if not 1 <= len(message) <= ABSENCE_MAX:
+        raise ApiError("CK_INVALID", "message")
+    return message
 
 
 def check_room_id(room_id: str) -> str:
@@ -431,9 +451,11 @@ def seat_free(config: Config, counsellors: int) -> bool:
     return config.seats is None or counsellors < config.seats
 
 
-def centre_info(config: Config) -> dict[str, Any]:
+def centre_info(config: Config, absence: str | None = None) -> dict[str, Any]:
+    """What the centre shows help-seekers. `absence`: the notice a counsellor set in the app, which stands in for
+    tenants.yaml's absence_message until it is removed again."""
     return {"name": config.centre_name, "topics": list(config.topics), "opening_hours": config.opening_hours,
-            "absence_message": config.absence_message}
+            "absence_message": absence if absence is not None else config.absence_message}
 
 
 # --- routing -----------------------------------------------------------------------------------------------
@@ -445,6 +467,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "enquiries"): "create_enquiry",
     ("GET", "enquiries"): "list_enquiries",
     ("DELETE", "account"): "delete_account",
+    ("PUT", "centre/absence"): "set_absence",
+    ("DELETE", "centre/absence"): "clear_absence",
 }
 ROOM_ROUTES = {("POST", "accept"): "accept", ("POST", "handover"): "handover", ("POST", "close"): "close"}
 
@@ -454,8 +478,9 @@ def route(prefix: str, method: str, path: str) -> tuple[str, str | None] | None:
     if not path.startswith(prefix + "/"):
         return None
     parts = [unquote(p) for p in path[len(prefix) + 1:].split("/")]
-    if len(parts) == 1 and (method, parts[0]) in ROUTES:
-        return ROUTES[(method, parts[0])], None
+    # a fixed path of one or more segments (an encoded "/" inside a segment is no separator)
+    if all("/" not in part for part in parts) and (method, "/".join(parts)) in ROUTES:
+        return ROUTES[(method, "/".join(parts))], None
     if len(parts) == 3 and parts[0] == "enquiries" and (method, parts[2]) in ROOM_ROUTES:
         return ROOM_ROUTES[(method, parts[2])], parts[1]
     return None

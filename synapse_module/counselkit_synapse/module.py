@@ -221,8 +221,24 @@ class CounsellingModule:
         device_id, access_token, _, _ = await self.api.register_device(user_id)
         return 201, {"user_id": user_id, "access_token": access_token, "device_id": device_id}
 
+    async def centre_answer(self) -> dict[str, Any]:
+        await self.ensure_ready()
+        return logic.centre_info(self.config, await self.db("counselkit_absence", store.absence))
+
     async def centre(self, request: Any, body: Any) -> tuple[int, Any]:
-        return 200, logic.centre_info(self.config)
+        return 200, await self.centre_answer()
+
+    async def set_absence(self, request: Any, body: Any) -> tuple[int, Any]:
+        """A counsellor's absence notice for the whole centre (holidays, a closed day), shown to help-seekers."""
+        user = await self.counsellor(request)
+        message = logic.parse_absence(body)
+        await self.db("counselkit_set_absence", store.set_absence, message, user, self.now())
+        return 200, await self.centre_answer()
+
+    async def clear_absence(self, request: Any, body: Any) -> tuple[int, Any]:
+        await self.counsellor(request)
+        await self.db("counselkit_clear_absence", store.clear_absence)
+        return 200, await self.centre_answer()
 
     async def openapi(self, request: Any, body: Any) -> tuple[int, Any]:
         path = Path(self.config.openapi_path) if self.config.openapi_path else OPENAPI_FILE

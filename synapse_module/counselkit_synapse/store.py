@@ -33,6 +33,13 @@ SCHEMA = (
         user_id TEXT PRIMARY KEY,
         last_active_at BIGINT NOT NULL
     )""",
+    # The absence notice counsellors set in the app (one row at most): who set it, when.
+    """CREATE TABLE IF NOT EXISTS counselkit_absence (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        message TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at BIGINT NOT NULL
+    )""",
     # One open enquiry per help-seeker, decided by the database (CK_ENQUIRY_OPEN).
     """CREATE UNIQUE INDEX IF NOT EXISTS counselkit_enquiries_one_open
         ON counselkit_enquiries (help_seeker) WHERE closed_at IS NULL""",
@@ -42,6 +49,22 @@ SCHEMA = (
 def create_schema(txn: Any) -> None:
     for statement in SCHEMA:
         txn.execute(statement)
+
+
+def absence(txn: Any) -> str | None:
+    txn.execute("SELECT message FROM counselkit_absence WHERE id = 1")
+    row = txn.fetchone()
+    return row[0] if row else None
+
+
+def set_absence(txn: Any, message: str, set_by: str, now_ms: int) -> None:
+    txn.execute("INSERT INTO counselkit_absence (id, message, set_by, set_at) VALUES (1, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET message = excluded.message, set_by = excluded.set_by, "
+                "set_at = excluded.set_at", (message, set_by, now_ms))
+
+
+def clear_absence(txn: Any) -> None:
+    txn.execute("DELETE FROM counselkit_absence WHERE id = 1")
 
 
 def is_help_seeker(txn: Any, user_id: str) -> bool:

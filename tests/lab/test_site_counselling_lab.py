@@ -333,6 +333,35 @@ def room_members(deployed: Deployed, room: str, token: str) -> set[str]:
     return {e["state_key"] for e in state["chunk"] if e["content"].get("membership") in ("join", "invite")}
 
 
+def test_counsellors_set_and_remove_the_centres_absence_notice(deployed: Deployed,
+                                                              counsellors: list[E2EEClient]) -> None:
+    """A counsellor's absence notice stands in for tenants.yaml's until removed; help-seekers and strangers cannot
+    set it; another centre is untouched."""
+    configured = deployed.call(TENANT, "GET", f"{API}/centre")[1]["absence_message"]
+    other_before = deployed.call(OTHER_TENANT, "GET", f"{API}/centre")[1]
+    notice = f"Vom 24.12. bis 2.1. geschlossen {random_source.token_hex(3)}"
+    token = counsellors[0].client.access_token
+    try:
+        status, centre = deployed.call(TENANT, "PUT", f"{API}/centre/absence", {"message": notice}, token)
+        assert (status, centre.get("absence_message")) == (200, notice), centre
+        assert deployed.call(TENANT, "GET", f"{API}/centre")[1]["absence_message"] == notice  # what anyone sees
+        assert deployed.call(OTHER_TENANT, "GET", f"{API}/centre")[1] == other_before
+        with help_seeker(deployed) as seeker:
+            status, answer = deployed.call(TENANT, "PUT", f"{API}/centre/absence", {"message": "x"},
+                                           seeker.client.access_token)
+            assert (status, answer.get("errcode")) == (403, "CK_FORBIDDEN"), answer
+            status, _ = deployed.call(TENANT, "DELETE", f"{API}/centre/absence", None, seeker.client.access_token)
+            assert status == 403
+        assert deployed.call(TENANT, "PUT", f"{API}/centre/absence", {"message": "x"})[0] == 401
+        status, answer = deployed.call(TENANT, "PUT", f"{API}/centre/absence", {"message": "a\nb"}, token)
+        assert (status, answer.get("field")) == (400, "message"), answer
+        assert deployed.call(TENANT, "GET", f"{API}/centre")[1]["absence_message"] == notice
+        status, centre = deployed.call(TENANT, "DELETE", f"{API}/centre/absence", None, token)
+        assert (status, centre.get("absence_message")) == (200, configured), centre
+    finally:
+        deployed.call(TENANT, "DELETE", f"{API}/centre/absence", None, token)
+
+
 def test_help_seeker_token_is_worthless_at_another_tenant(deployed: Deployed) -> None:
     with help_seeker(deployed) as seeker:
         token = seeker.client.access_token

@@ -401,7 +401,8 @@ def test_the_served_openapi_document_is_valid_json_naming_every_route() -> None:
     doc = json.loads((REPO / layout.COUNSELLING_OPENAPI_SOURCE).read_text())
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {"/register", "/centre", "/openapi.json", "/enquiries", "/enquiries/{room_id}/accept",
-                                 "/enquiries/{room_id}/handover", "/enquiries/{room_id}/close", "/account"}
+                                 "/enquiries/{room_id}/handover", "/enquiries/{room_id}/close", "/account",
+                                 "/centre/absence"}
     codes = set(doc["components"]["schemas"]["Error"]["properties"]["errcode"]["enum"])
     assert codes == set(logic.ERRORS)
 
@@ -417,6 +418,11 @@ def test_the_served_openapi_document_is_valid_json_naming_every_route() -> None:
     ("POST", "/_counselkit/v1/enquiries/!abc:s/handover", ("handover", "!abc:s")),
     ("POST", "/_counselkit/v1/enquiries/!abc:s/close", ("close", "!abc:s")),
     ("DELETE", "/_counselkit/v1/account", ("delete_account", None)),
+    ("PUT", "/_counselkit/v1/centre/absence", ("set_absence", None)),
+    ("DELETE", "/_counselkit/v1/centre/absence", ("clear_absence", None)),
+    ("GET", "/_counselkit/v1/centre/absence", None),
+    ("PUT", "/_counselkit/v1/centre%2Fabsence", None),
+    ("PUT", "/_counselkit/v1/centre/absence/x", None),
     ("POST", "/_counselkit/v1/enquiries/!abc:s/delete", None),
     ("POST", "/_counselkit/v1/../register", None),
     ("GET", "/_counselkit/v2/centre", None),
@@ -459,3 +465,36 @@ def test_erasure_removes_the_help_seekers_key_backup_only(db: Any, erase: str) -
         db(store.drop_purged, "@hs:s")
     assert backed_up(db, "@hs:s") == (0, 0)
     assert backed_up(db, "@c1:s") == (1, 1)
+
+
+def test_the_absence_notice_is_one_line_of_bounded_text() -> None:
+    assert logic.parse_absence({"message": "  Wir sind bis zum 2. Januar nicht erreichbar.  "}) == \
+        "Wir sind bis zum 2. Januar nicht erreichbar."
+    assert logic.parse_absence({"message": "x" * logic.ABSENCE_MAX}) == "x" * logic.ABSENCE_MAX
+    for bad, field in (({"message": ""}, "message"), ({"message": "   "}, "message"), ({"message": 5}, "message"),
+                       ({"message": "x" * (logic.ABSENCE_MAX + 1)}, "message"), ({"message": "a\nb"}, "message"),
+                       ({"message": "a\u202eb"}, "message"), ({}, "message"), ({"message": "ok", "by": "x"}, "body")):
+        with pytest.raises(logic.ApiError) as caught:
+            logic.parse_absence(bad)
+        assert caught.value.body()["field"] == field, bad
+        assert caught.value.body()["error_de"].startswith("Die Abwesenheitsnotiz") or field == "body"
+    with pytest.raises(logic.ApiError) as caught:
+        logic.parse_absence(["message"])
+    assert caught.value.errcode == "CK_NOT_JSON"
+
+
+def test_a_set_absence_notice_stands_in_for_the_configured_one_until_removed(db: Any) -> None:
+    config = logic.Config(centre_name="C", topics=[], opening_hours="Mo-Fr", absence_message="Aus tenants.yaml",
+                          retention_days=30, notify_counsellors=False, service_localpart="counselkit",
+                          register_per_minute=1.0, register_burst=1, openapi_path=None)
+    assert db(store.absence) is None
+    assert logic.centre_info(config, db(store.absence))["absence_message"] == "Aus tenants.yaml"
+    db(store.set_absence, "Urlaub bis 2.1.", "@c1:s", 10)
+    db(store.set_absence, "Urlaub bis 3.1.", "@c2:s", 20)  # replaced, never a second row
+    assert db.conn.execute("SELECT message, set_by, set_at FROM counselkit_absence").fetchall() == \
+        [("Urlaub bis 3.1.", "@c2:s", 20)]
+    assert logic.centre_info(config, db(store.absence))["absence_message"] == "Urlaub bis 3.1."
+    db(store.clear_absence)
+    assert logic.centre_info(config, db(store.absence))["absence_message"] == "Aus tenants.yaml"
+    with pytest.raises(sqlite3.IntegrityError):  # one notice per centre, by the table itself
+        db.conn.execute("INSERT INTO counselkit_absence VALUES (2, 'x', '@c1:s', 1)")

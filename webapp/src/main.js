@@ -360,13 +360,19 @@ function stopPolling() {
 
 // ---- help-seeker ---------------------------------------------------------------------------------------------
 
+// The centre's absence notice (set by a counsellor in the app, else tenants.yaml's), as help-seekers see it.
+function absenceNotice() {
+  const text = config.centre?.absence_message;
+  return text ? h("p", { class: "absence", role: "status" }, h("strong", {}, "Hinweis: "), text) : null;
+}
+
 function landing(notice) {
   if (detachCurrent) detachCurrent();
   detachCurrent = null;
   const centre = config.centre || {};
   show(`Willkommen bei ${config.name}`,
     notice ? h("p", { class: "notice", role: "status" }, notice) : null,
-    centre.absence_message ? h("p", { class: "absence", role: "status" }, h("strong", {}, "Hinweis: "), centre.absence_message) : null,
+    absenceNotice(),
     h("p", {}, "Hier können Sie uns schreiben – anonym, kostenlos und verschlüsselt. Nur Sie und die Beratung können Ihre Nachrichten lesen."),
     h("h3", {}, "Dazu beraten wir"),
     h("ul", { class: "topics" }, (centre.topics || config.topics || []).map((t) => h("li", {}, t))),
@@ -509,7 +515,7 @@ async function seekerHome() {
       setError(error, err.message);
     }
   } }, field("topic", "Thema", topic), field("first-message", "Ihre Nachricht an die Beratung", text, "Schreiben Sie, worum es geht. Nur die Beratung kann es lesen."), error, submit);
-  show("Ihre erste Nachricht", form, seekerMenu());
+  show("Ihre erste Nachricht", absenceNotice(), form, seekerMenu());
 }
 
 async function seekerConversation(enquiry) {
@@ -518,7 +524,7 @@ async function seekerConversation(enquiry) {
     enquiry.counsellor ? "Eine Beraterin oder ein Berater kümmert sich um Ihr Anliegen." :
       `Ihre Nachricht ist angekommen. Wir antworten ${config.centre?.opening_hours || "so bald wie möglich"}.`;
   const section = conversation(room, { canSend: !enquiry.closed });
-  showConversation("Ihr Gespräch", h("p", { class: "notice", role: "status" }, status), section, seekerMenu());
+  showConversation("Ihr Gespräch", h("p", { class: "notice", role: "status" }, status), absenceNotice(), section, seekerMenu());
   // the title stays first in the focus order; the section is placed after the status line
 }
 
@@ -578,10 +584,33 @@ async function counsellorHome(notice) {
     }
   };
   show("Beratung", notice ? h("p", { class: "notice", role: "status" }, notice) : null, error,
-    h("h3", {}, "Offene Anfragen"), openList, h("h3", {}, "Meine Gespräche"), mineList,
+    h("h3", {}, "Offene Anfragen"), openList, h("h3", {}, "Meine Gespräche"), mineList, absenceForm(),
     h("nav", { class: "account", "aria-label": "Konto" }, button("Abmelden", logout)));
   await refresh();
   pollTimer = setInterval(refresh, POLL_MS);
+}
+
+// The centre's absence notice (holidays, a closed day): any counsellor sets or removes it for the whole centre;
+// help-seekers see it on the landing page and in their conversation.
+function absenceForm() {
+  const text = h("input", { type: "text", maxlength: "500", autocomplete: "off", value: config.centre?.absence_message || "" });
+  const status = h("p", { class: "hint", role: "status" });
+  const save = async (method, body) => {
+    try {
+      config.centre = await api(method, "/centre/absence", body);
+      text.value = config.centre.absence_message || "";
+      status.textContent = method === "PUT" ? "Die Abwesenheitsnotiz ist gespeichert." : "Die Abwesenheitsnotiz ist entfernt.";
+    } catch (err) {
+      status.textContent = err.message;
+    }
+  };
+  return h("section", { class: "absence-settings", "aria-labelledby": "absence-title" },
+    h("h3", { id: "absence-title" }, "Abwesenheitsnotiz"),
+    h("form", { onsubmit: (event) => { event.preventDefault(); save("PUT", { message: text.value.trim() }); } },
+      field("absence-text", "Hinweis für Ratsuchende (z. B. Urlaub, Schließtage)", text, "Ratsuchende sehen ihn auf der Startseite und in ihrem Gespräch."),
+      h("button", { type: "submit" }, "Notiz speichern"),
+      button("Notiz entfernen", () => save("DELETE"))),
+    status);
 }
 
 async function accept(enquiry) {
