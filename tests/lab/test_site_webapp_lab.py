@@ -5,7 +5,8 @@ another device), logs in, accepts the enquiry and replies; the help-seeker reads
 encrypted by the Rust crypto in the page (matrix-sdk-crypto-wasm). Each view the flow passes through is checked by
 axe-core (no serious or critical violation); logout of either role leaves nothing of the origin in the browser
 (IndexedDB, web storage, cookies, caches, service workers); the help-seeker then logs in again in a fresh context
-(another device) with the password alone and reads the earlier messages, whose keys come from the key backup;
+(another device) with the password alone and reads the earlier messages, whose keys come from the key backup, and
+the counsellor does the same with the recovery key shown at the first login;
 "Schnell weg" leaves the page at once.
 
 Runs on the example site the lab fixtures deploy once (tests/lab/conftest.py `example_site`, node3): nothing is
@@ -177,9 +178,27 @@ def log_in(page: Any, url: str, opener: str, user_label: str, credentials: tuple
     page.get_by_role("heading", name=then).wait_for()
 
 
-def counsellor_login(page: Any, url: str, username: str, password: str, view: View = no_view) -> None:
+def counsellor_login(page: Any, url: str, username: str, password: str, view: View = no_view,
+                     recovery_key: str | None = None) -> str:
+    """Log in as a counsellor. The first login of an account shows a new recovery key (returned); a later one, on a
+    device that has never seen the account, asks for it (`recovery_key`) and restores the conversations' keys."""
+    first = recovery_key is None
     log_in(page, url, "Anmeldung für Beraterinnen und Berater", "Benutzername", (username, password),
-           (view, "5-counsellor-login"), "Offene Anfragen")
+           (view, "5-counsellor-login" if first else "10-counsellor-login-again"),
+           "Ihr Wiederherstellungsschlüssel" if first else "Wiederherstellungsschlüssel eingeben")
+    if first:
+        recovery_key = page.locator("#recovery-key").inner_text().strip()
+        assert len(recovery_key.replace(" ", "")) > 40, recovery_key
+        view(page, "5b-counsellor-recovery-key")
+        assert page.get_by_role("button", name="Weiter").is_disabled()  # only once the key is saved
+        page.get_by_label("Ich habe den Schlüssel sicher aufbewahrt.").check()
+        page.get_by_role("button", name="Weiter").click()
+    else:
+        page.get_by_label("Wiederherstellungsschlüssel").fill(recovery_key)
+        view(page, "10b-counsellor-recovery-entry")
+        page.get_by_role("button", name="Entsperren").click()
+    page.get_by_role("heading", name="Offene Anfragen").wait_for()
+    return recovery_key
 
 
 def seeker_login(page: Any, url: str, username: str, password: str, view: View, *history: str) -> None:
@@ -201,7 +220,7 @@ def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant,
     try:
         counsellor = counsellor_ctx.new_page()
         # the counsellor's device exists before the first message: its key is shared with it (invited members)
-        counsellor_login(counsellor, tenant["url"], c_name, c_password, view)
+        recovery_key = counsellor_login(counsellor, tenant["url"], c_name, c_password, view)
 
         seeker = seeker_ctx.new_page()
         s_name, s_password = register(seeker, tenant["url"], view)
@@ -246,14 +265,29 @@ def test_help_seeker_and_counsellor_write_encrypted_in_the_browser(site, tenant,
         finally:
             again_ctx.close()
         again_seconds = time.monotonic() - again_started
+
+        # the counsellor's next login (a new device: logout left nothing) with the recovery key: the conversation's
+        # earlier messages of both sides decrypt from the counsellor's key backup
+        again_ctx = person(browser)
+        try:
+            page = again_ctx.new_page()
+            counsellor_login(page, tenant["url"], c_name, c_password, view, recovery_key)
+            page.locator(f'#my-conversations li[data-room="{room}"]').get_by_role("button", name="Öffnen").click()
+            for text in (first, reply):
+                page.locator(".message .body", has_text=text).wait_for()
+            assert page.locator(".message .body", has_text="nicht entschlüsselt").count() == 0
+            view(page, "11-counsellor-history")
+        finally:
+            again_ctx.close()
     finally:
         counsellor_ctx.close()
         seeker_ctx.close()
     print(f"webapp browser flow: {time.monotonic() - started:.1f} s, of which axe on {len(view.checked)} views "
           f"{view.axe_seconds:.1f} s, login on a second device {again_seconds:.1f} s")
-    assert view.checked == ["5-counsellor-login", "1-landing", "2-registration", "3-first-message",
-                            "6-counsellor-queue", "7-counsellor-conversation", "4-conversation", "8-seeker-login",
-                            "9-seeker-history"]
+    assert view.checked == ["5-counsellor-login", "5b-counsellor-recovery-key", "1-landing", "2-registration",
+                            "3-first-message", "6-counsellor-queue", "7-counsellor-conversation", "4-conversation",
+                            "8-seeker-login", "9-seeker-history", "10-counsellor-login-again",
+                            "10b-counsellor-recovery-entry", "11-counsellor-history"]
     assert not view.violations, json.dumps(view.violations, indent=2, ensure_ascii=False)
 
 

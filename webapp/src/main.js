@@ -11,6 +11,7 @@ import { initAsync } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { ClientEvent, MatrixEventEvent, NotificationCountType, RoomEvent, createClient } from "matrix-js-sdk";
 // a deep import of one module (no second SDK entry point): the key derivation secret storage uses for passphrases
 import { deriveRecoveryKeyFromPassphrase } from "matrix-js-sdk/lib/crypto-api/key-passphrase.js";
+import { decodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/recovery-key.js";
 
 const DEFAULT_API = "/_counselkit/v1"; // config.api_base names it per deploy
 const SESSION_KEY = "counselkit.session"; // sessionStorage: gone when the tab closes
@@ -117,6 +118,7 @@ function randomKey() {
 // restores the room keys, so the earlier messages decrypt. The password is held in memory only while this runs.
 
 let backupPassphrase = null;
+let enteredRecoveryKey = null; // a counsellor's recovery key (decoded), only while it is being tried
 const secretStorageKeys = new Map(); // key ID -> private key, for this page's lifetime only
 
 const cryptoCallbacks = {
@@ -124,6 +126,10 @@ const cryptoCallbacks = {
   getSecretStorageKey: async ({ keys }) => {
     for (const [keyId, info] of Object.entries(keys)) {
       if (secretStorageKeys.has(keyId)) return [keyId, secretStorageKeys.get(keyId)];
+      if (enteredRecoveryKey && (await client.secretStorage.checkKey(enteredRecoveryKey, info))) {
+        secretStorageKeys.set(keyId, enteredRecoveryKey);
+        return [keyId, enteredRecoveryKey];
+      }
       if (backupPassphrase && info.passphrase?.salt) {
         const key = await deriveRecoveryKeyFromPassphrase(backupPassphrase, info.passphrase.salt, info.passphrase.iterations);
         if (await client.secretStorage.checkKey(key, info)) {
@@ -163,6 +169,77 @@ async function restoreKeyBackup(password) {
   await withPassphrase(password, () => crypto.loadSessionBackupPrivateKeyFromSecretStorage());
   await crypto.checkKeyBackupAndEnable(); // the key matches the backup: this device uploads its own keys too
   await crypto.restoreKeyBackup();
+}
+
+// ---- key backup: a counsellor's conversations on the next login ----------------------------------------------
+//
+// Counsellors log in through the centre's Keycloak (SSO): the app never sees a password to derive a key from. Their
+// backup key is protected by a random recovery key instead, shown once on the first login and asked for on every
+// later one: logout removes everything from the browser, so each login is a new device, which gets the room keys of
+// the counsellor's conversations from the backup with it.
+
+async function counsellorKeys() {
+  const crypto = client.getCrypto();
+  if (!(await crypto.getKeyBackupInfo())) return newRecoveryKey();
+  return enterRecoveryKey();
+}
+
+// A new secret storage and key backup; the recovery key is shown once and never stored by the app.
+async function newRecoveryKey() {
+  const crypto = client.getCrypto();
+  const key = await crypto.createRecoveryKeyFromPassphrase();
+  try {
+    await crypto.bootstrapSecretStorage({ createSecretStorageKey: async () => key, setupNewSecretStorage: true, setupNewKeyBackup: true });
+  } finally {
+    secretStorageKeys.clear();
+  }
+  const saved = h("input", { type: "checkbox", id: "recovery-saved" });
+  const next = h("button", { type: "button", class: "primary", disabled: true, onclick: () => counsellorHome() }, "Weiter");
+  saved.addEventListener("change", () => { next.disabled = !saved.checked; });
+  show("Ihr Wiederherstellungsschlüssel",
+    h("p", {}, "Mit diesem Schlüssel lesen Sie Ihre Gespräche auch nach der nächsten Anmeldung. Bewahren Sie ihn sicher auf, zum Beispiel in einem Passwort-Manager. Er wird nur jetzt angezeigt; ohne ihn sind frühere Nachrichten nach dem Abmelden nicht mehr lesbar."),
+    h("p", { class: "recovery-key", id: "recovery-key" }, key.encodedPrivateKey),
+    h("div", { class: "field checkbox" }, saved, h("label", { for: "recovery-saved" }, "Ich habe den Schlüssel sicher aufbewahrt.")),
+    next);
+}
+
+// This device restores the room keys from the backup with the recovery key the counsellor enters.
+function enterRecoveryKey(problem) {
+  const input = h("input", { type: "text", autocomplete: "off", autocapitalize: "none", spellcheck: "false", required: true });
+  const error = errorBox();
+  setError(error, problem || "");
+  const submit = h("button", { type: "submit", class: "primary" }, "Entsperren");
+  const form = h("form", { onsubmit: async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    setError(error, "Ihre Gespräche werden entschlüsselt …");
+    const crypto = client.getCrypto();
+    try {
+      enteredRecoveryKey = decodeRecoveryKey(input.value.trim());
+      await crypto.loadSessionBackupPrivateKeyFromSecretStorage();
+      await crypto.checkKeyBackupAndEnable(); // this device backs up its own keys from now on as well
+      await crypto.restoreKeyBackup();
+    } catch {
+      submit.disabled = false;
+      return setError(error, "Dieser Schlüssel passt nicht. Bitte prüfen Sie ihn (Groß- und Kleinschreibung, Leerzeichen egal).");
+    } finally {
+      enteredRecoveryKey = null;
+      secretStorageKeys.clear();
+    }
+    await counsellorHome();
+  } },
+  field("recovery-key-input", "Wiederherstellungsschlüssel", input, "Der Schlüssel, der Ihnen bei der ersten Anmeldung angezeigt wurde."),
+  error, submit,
+  button("Schlüssel verloren – neuen erstellen", () => lostRecoveryKey()));
+  show("Wiederherstellungsschlüssel eingeben", form);
+}
+
+function lostRecoveryKey() {
+  show("Neuen Schlüssel erstellen",
+    h("p", {}, "Mit einem neuen Schlüssel können Sie weiterarbeiten, aber Nachrichten von früheren Anmeldungen bleiben auf diesem Gerät unlesbar. Kolleginnen und Kollegen sind davon nicht betroffen."),
+    h("div", { class: "actions" },
+      button("Neuen Schlüssel erstellen", () => newRecoveryKey(), { class: "danger" }),
+      button("Zurück", () => enterRecoveryKey())));
 }
 
 // Before logout: wait (bounded) until every room key this device knows is in the backup, so nothing written or
@@ -473,7 +550,7 @@ function loginForm(title, role, userLabel) {
         setError(error, "Ihre früheren Nachrichten werden entschlüsselt …");
         await restoreKeyBackup(password.value);
       }
-      await (role === "seeker" ? seekerHome() : counsellorHome());
+      await (role === "seeker" ? seekerHome() : counsellorKeys());
     } catch (err) {
       submit.disabled = false;
       setError(error, err.status === 403 ? "Benutzername oder Passwort stimmen nicht." : err.message);
@@ -671,7 +748,7 @@ async function ssoReturn() {
   history.replaceState(null, "", "/"); // the one-time token leaves the address bar and the history at once
   const login = await matrixLogin({ type: "m.login.token", token });
   await startSession("counsellor", login);
-  await counsellorHome();
+  await counsellorKeys();
 }
 
 async function main() {
