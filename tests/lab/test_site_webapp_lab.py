@@ -306,3 +306,41 @@ def test_quick_exit_leaves_at_once_and_keeps_nothing(site, tenant, browser) -> N
         assert left.is_empty(), left
     finally:
         context.close()
+
+
+def test_a_password_change_keeps_the_history_and_retires_the_old_password(site, tenant, browser) -> None:
+    """The help-seeker changes the password; on another device the new one opens the account and the key backup
+    (the first message decrypts), the old one opens neither. The form is checked by axe-core too."""
+    view = Views()
+    first = f"Vor dem Passwortwechsel {random_source.token_hex(6)}"
+    context = person(browser)
+    try:
+        page = context.new_page()
+        name, old_password = register(page, tenant["url"])
+        page.get_by_label("Ihre Nachricht an die Beratung").fill(first)
+        page.get_by_role("button", name="Nachricht senden").click()
+        page.locator(".message.mine .body", has_text=first).wait_for()
+        new_password = f"Neu2!{random_source.token_urlsafe(12)}"
+        page.get_by_role("button", name="Passwort ändern").click()
+        page.get_by_label("Bisheriges Passwort").fill(old_password)
+        page.get_by_label("Neues Passwort", exact=True).fill(new_password)
+        page.get_by_label("Neues Passwort wiederholen").fill(new_password)
+        view(page, "12-password-change")
+        page.get_by_role("button", name="Passwort ändern").last.click()
+        page.get_by_text("Ihr Passwort ist geändert.").wait_for()
+        page.get_by_role("button", name="Abmelden").click()
+        assert_logged_out_clean(page)
+    finally:
+        context.close()
+
+    context = person(browser)
+    try:
+        page = context.new_page()
+        log_in(page, tenant["url"], "Ich habe schon ein Konto", "Ihr Benutzername", (name, old_password),
+               (no_view, ""), "Anmelden")
+        page.get_by_text("Benutzername oder Passwort stimmen nicht.").wait_for()
+        seeker_login(page, tenant["url"], name, new_password, no_view, first)
+    finally:
+        context.close()
+    assert view.checked == ["12-password-change"]
+    assert not view.violations, json.dumps(view.violations, indent=2, ensure_ascii=False)

@@ -608,7 +608,64 @@ async function seekerConversation(enquiry) {
 function seekerMenu() {
   return h("nav", { class: "account", "aria-label": "Konto" },
     button("Abmelden", logout),
+    button("Passwort ändern", changePassword),
     button("Mein Konto löschen", deleteAccount, { class: "danger" }));
+}
+
+// A new password for the account and for the key backup: Synapse checks the current one (user-interactive auth) and
+// the rules (password_config.policy, the registration's rule), then the secret-storage key is made anew from the
+// new password and the backup key stored under it, so the old password opens neither the account nor the backup.
+function changePassword() {
+  const current = h("input", { type: "password", autocomplete: "current-password", required: true });
+  const next = h("input", { type: "password", autocomplete: "new-password", required: true, minlength: "12" });
+  const repeat = h("input", { type: "password", autocomplete: "new-password", required: true });
+  const error = errorBox();
+  const submit = h("button", { type: "submit", class: "primary" }, "Passwort ändern");
+  let changed = false; // the account has the new password; only the backup is left (a retry does only that)
+  const form = h("form", { novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    const missing = passwordProblems(next.value);
+    if (missing.length) return setError(error, `Das neue Passwort braucht noch: ${missing.join(", ")}.`);
+    if (next.value !== repeat.value) return setError(error, "Die beiden neuen Passwörter stimmen nicht überein.");
+    submit.disabled = true;
+    setError(error, "Das Passwort wird geändert …");
+    const crypto = client.getCrypto();
+    if (!changed && !(await crypto.getSessionBackupPrivateKey())) {
+      // the backup key must be on this device to be stored again under the new password: load it with the current
+      // one (this also checks it before anything changes)
+      try {
+        await withPassphrase(current.value, () => crypto.loadSessionBackupPrivateKeyFromSecretStorage());
+      } catch {
+        submit.disabled = false;
+        return setError(error, "Das bisherige Passwort stimmt nicht.");
+      }
+    }
+    try {
+      if (!changed) {
+        await client.setPassword({ type: "m.login.password", identifier: { type: "m.id.user", user: session.userId }, password: current.value }, next.value, false);
+        changed = true;
+      }
+      setError(error, "Die Sicherung Ihrer Schlüssel wird mit dem neuen Passwort verschlüsselt …");
+      await crypto.bootstrapSecretStorage({ createSecretStorageKey: () => crypto.createRecoveryKeyFromPassphrase(next.value), setupNewSecretStorage: true });
+      secretStorageKeys.clear();
+      await seekerHome();
+      showStatus("Ihr Passwort ist geändert.");
+    } catch (err) {
+      submit.disabled = false;
+      setError(error, changed ? "Das Passwort ist geändert, die Schlüsselsicherung noch nicht. Bitte versuchen Sie es noch einmal." :
+        err.httpStatus === 401 ? "Das bisherige Passwort stimmt nicht." : (err.data?.error || err.message));
+    }
+  } },
+  field("current-password", "Bisheriges Passwort", current),
+  field("new-password", "Neues Passwort", next, "Mindestens 12 Zeichen, mit Groß- und Kleinbuchstaben, Ziffer und Sonderzeichen."),
+  field("repeat-password", "Neues Passwort wiederholen", repeat),
+  error, submit, button("Abbrechen", () => seekerHome()));
+  show("Passwort ändern", form);
+}
+
+// A short confirmation above the current view (after it was shown: show() replaces the whole view).
+function showStatus(text) {
+  app().querySelector("h2")?.after(h("p", { class: "notice", role: "status" }, text));
 }
 
 function deleteAccount() {
