@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -88,13 +89,31 @@ def example_secrets(lab: LabState):
     return SecretStore.open(EXAMPLE)
 
 
+PARITY_BUCKET = "counselkit-parity"  # the example deploys' backup bucket on the lab's S3 server
+
+
+def store_s3_keys(tenants: Path, env: dict[str, str], access_key: str, secret_key: str) -> None:
+    """`counselkit prepare`, then the storage provider's keys (the lab S3 server's) in the vault the tenants file
+    names, as an operator sets them with `counselkit secrets set`: the deploys then include the backup component."""
+    from counselkit.plan import load_plan
+    from counselkit.secrets import SecretStore
+    from deploy.runner import run_prepare
+
+    prepared = run_prepare(tenants, env)
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    plan, store = load_plan(tenants), SecretStore.open(tenants)
+    store.set(plan.platform_secrets["backup_s3_access_key"], access_key)
+    store.set(plan.platform_secrets["backup_s3_secret_key"], secret_key)
+    store.save()
+
+
 @pytest.fixture(scope="session")
 def example_deploys(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The example tenants deployed once per session by each engine: pyinfra onto the parity suite's pyinfra host
     (node3), Ansible onto its Ansible host (node8), at the same time (tests/lab/engines.py run_both). Both tenants
     files sit in one directory, so they share one secrets vault (same passwords and certificates), and each names
     its host's real address, so SSH from the control side reaches it; their mail relay (platform.smtp) is the lab's
-    SMTP sink.
+    SMTP sink. The lab's S3 keys are in that vault, so both deploy the backup component (bucket PARITY_BUCKET).
 
     The parity suite compares the two hosts and runs both engines a second time (drift repair); the suites that need
     a deployed site and change nothing the others check (privacy, session revocation, the counselling suites) use
@@ -118,9 +137,16 @@ def example_deploys(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> 
         if lab.smtp_sink is not None:  # the relay for the counsellors' notices (and both engines' egress rule)
             data["platform"]["smtp"] = {"host": lab.smtp_sink.host, "port": lab.smtp_sink.port, "starttls": False,
                                         "from_address": f"noreply@{data['platform']['domain']}"}
+        # a bucket of their own: node1's example (the restore drill) keeps its repositories to itself; the two hosts
+        # share the vault, so each tenant's repository (bucket/slug) and its password are the same on both, which
+        # restic allows (nothing here runs a backup: the timers' first run is the next night)
+        data["platform"]["backup"]["bucket"] = PARITY_BUCKET
         tenants[engine] = write_yaml(workdir / f"{host.name}.tenants.yaml", data)
     with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
         os.environ.update(env)  # the inventory, run in-process by some helpers, reads the vault password from here
+        assert lab.s3 is not None, "the lab has no S3 server"
+        # both engines deploy the backup component too (the parity suite compares it); one vault for both files
+        store_s3_keys(tenants["pyinfra"], env, lab.s3.access_key, lab.s3.secret_key)
         runs = run_both(hosts["pyinfra"], tenants["pyinfra"], hosts["ansible"], tenants["ansible"], env)
     problems = runs.failures(hosts["pyinfra"].name, hosts["ansible"].name)
     assert not problems, "\n".join(problems)
