@@ -16,6 +16,7 @@ import pytest
 
 from counselkit.lab import LabHost, LabState, lab_down, lab_up, load_state, ssh
 from tests.checks.lab_down import leftovers_after_down, problems_before_down
+from tests.lab import head_start
 from tests.support import LAB_HOST_COUNT, LAB_HOSTS
 
 LAB_TEST_HOSTS = LAB_HOST_COUNT  # see tests/support.py LAB_HOSTS: which suite uses which host
@@ -30,9 +31,22 @@ def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
     # Health is judged by lab_up under the lab lock: a host being reset (`lab reset`, which holds the lock) is
     # waited for instead of being taken for a broken lab; a healthy lab is reused, a broken one made anew.
     state = lab_up(LAB_TEST_HOSTS)
-    yield state
+    # suites with hosts of their own start in the background now (the molecule scenarios: tests/lab/head_start.py)
+    head_start.begin(request.session, state, request.getfixturevalue("tmp_path_factory"))
+    try:
+        yield state
+    finally:
+        head_start.finish()  # never take the lab down under a running scenario
     if not request.config.getoption("--reuse-lab"):
         take_down_and_check(load_state() or state)
+
+
+@pytest.fixture
+def lab_at_rest(lab: LabState) -> LabState:
+    """The lab with no background work running: for tests that look at every host (status, SSH to each), which a
+    host being reset by a molecule scenario would fail. They wait here until the scenarios are done."""
+    head_start.finish()
+    return lab
 
 
 def take_down_and_check(state: LabState) -> None:

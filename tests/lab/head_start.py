@@ -47,7 +47,7 @@ def take(module: str) -> Any | None:
 
 
 def finish() -> None:
-    """Wait for everything started (the lab must not go down under a running scenario)."""
+    """Wait for everything started (the lab must not go down, nor every host be inspected, under a running
+    scenario). What was started stays available to `take`."""
     for futures, _ in _STARTED.values():
         wait(futures)
-    _STARTED.clear()

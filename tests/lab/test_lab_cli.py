@@ -20,6 +20,7 @@ def lab_cli(*args: str, uid: int | None = None) -> subprocess.CompletedProcess[s
 
 
 @pytest.mark.lab
+@pytest.mark.usefixtures("lab_at_rest")  # every host "up": none in the middle of a molecule scenario's reset
 def test_status_json_lists_hosts_proxy_and_s3(lab: LabState) -> None:
     result = lab_cli("status", "--json")
     assert result.returncode == 0, result.stderr
@@ -37,6 +38,7 @@ def test_status_json_lists_hosts_proxy_and_s3(lab: LabState) -> None:
 
 
 @pytest.mark.lab
+@pytest.mark.usefixtures("lab_at_rest")  # no reset may change a host's process between the two readings
 def test_lab_up_again_is_a_no_op(lab: LabState) -> None:
     from counselkit.lab import load_state
 

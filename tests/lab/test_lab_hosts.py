@@ -10,7 +10,8 @@ import pytest
 
 from counselkit.lab import LabState
 
-pytestmark = pytest.mark.lab
+# every test here looks at every lab host: none may be in the middle of a molecule scenario's reset
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_at_rest")]
 
 
 def test_host_answers_ssh_as_booted_debian_12(lab_host, run_on) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from counselkit.lab import LabState
 
-pytestmark = pytest.mark.lab
+# the S3 check reaches the server from every lab host: none may be in the middle of a molecule scenario's reset
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_at_rest")]
 
 
 def _client(lab: LabState):

@@ -7,7 +7,9 @@ and brings its own prerequisites (its prepare.yml / converge.yml), never those a
 
 The selected scenarios run two at a time, one on each of the suite's two hosts (tests/support.py LAB_HOSTS
 "molecule" and "molecule_b"; molecule.yml's platform is $COUNSELKIT_MOLECULE_HOST): a scenario spends about half
-its time waiting on its host, so two at once take about 60 % of the time one after the other on a 2-core machine.
+its time waiting on its host, so two at once take about 40 % of the time one after the other on a 2-core machine.
+They start as soon as the session's lab is up (tests/lab/head_start.py), in the background, and the tests here
+wait for their results; suites that look at every lab host wait until the scenarios are done (`lab_at_rest`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.checks.molecule_env import prepare
+from tests.lab import head_start
 from tests.support import LAB_HOSTS, environment_kept
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -96,19 +99,36 @@ def _run_scenario(lab, role: str, hosts: queue.Queue, envs: dict[str, dict[str, 
         hosts.put(host)
 
 
-@pytest.fixture(scope="module")
-def scenario_runs(request, lab, tmp_path_factory) -> dict[str, Future[ScenarioRun]]:
-    """The scenarios this session selected (all six, or the one run alone), started at once on the two hosts."""
-    selected = {item.callspec.params["role"] for item in request.session.items
-                if item.module is request.module and hasattr(item, "callspec")}
-    workdir = tmp_path_factory.mktemp("molecule")
+def start_scenarios(session: pytest.Session, lab, factory: pytest.TempPathFactory) \
+        -> tuple[list[Future[ScenarioRun]], dict[str, Future[ScenarioRun]]]:
+    """The scenarios this session selected (all six, or the one run alone), started on the two hosts. The
+    environments (counselkit prepare, the vault's S3 keys) are made here, in the calling thread; the threads only
+    reset hosts and run molecule."""
+    selected = {item.callspec.params["role"] for item in head_start.selected_in(session, __name__)
+                if hasattr(item, "callspec")}
+    workdir = factory.mktemp("molecule")
     envs = {host: _environment(lab, workdir / host, host) for host in HOSTS}
     free_hosts: queue.Queue[str] = queue.Queue()
     for host in HOSTS:
         free_hosts.put(host)
-    with ThreadPoolExecutor(max_workers=len(HOSTS), thread_name_prefix="molecule") as pool:
-        yield {role: pool.submit(_run_scenario, lab, role, free_hosts, envs, workdir / "state")
-               for role in ROLES if role in selected}
+    pool = ThreadPoolExecutor(max_workers=len(HOSTS), thread_name_prefix="molecule")
+    runs = {role: pool.submit(_run_scenario, lab, role, free_hosts, envs, workdir / "state")
+            for role in ROLES if role in selected}
+    pool.shutdown(wait=False)  # the submitted scenarios run on; head_start.finish() waits for them
+    return list(runs.values()), runs
+
+
+# Started by the `lab` fixture as soon as the lab is up (tests/lab/head_start.py): the scenarios run on their own
+# two hosts while pytest goes through the other suites.
+head_start.register(__name__, start_scenarios)
+
+
+@pytest.fixture(scope="module")
+def scenario_runs(request, lab, tmp_path_factory) -> dict[str, Future[ScenarioRun]]:
+    runs = head_start.take(__name__)
+    if runs is None:  # no head start was made (e.g. the lab fixture came from elsewhere)
+        _, runs = start_scenarios(request.session, lab, tmp_path_factory)
+    return runs
 
 
 @pytest.mark.parametrize("role", ROLES)
