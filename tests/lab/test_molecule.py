@@ -88,7 +88,8 @@ def _run_scenario(lab, role: str, hosts: queue.Queue, envs: dict[str, dict[str, 
         problem = _reset(lab, host)
         if problem:
             return ScenarioRun(role, host, problem, -1, "")
-        env = {**envs[host], "MOLECULE_EPHEMERAL_DIRECTORY": str(state_dir / role)}
+        # COUNSELKIT_LAB_SESSION: create.yml checks this host only, not the whole lab the other suites are using
+        env = {**envs[host], "MOLECULE_EPHEMERAL_DIRECTORY": str(state_dir / role), "COUNSELKIT_LAB_SESSION": "1"}
         try:
             result = subprocess.run(["molecule", "test"], cwd=REPO / "roles" / role, env=env,
                                     capture_output=True, text=True, timeout=SCENARIO_TIMEOUT)
