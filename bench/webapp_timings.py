@@ -4,7 +4,7 @@
         --host node3 [--tenant awo-kiel] [--runs 5]
 
 The tenants file is a deployed lab site's (the example deployed onto a lab host, as tests/lab/conftest.py
-example_site does); its secrets store gives the internal CA the browser trusts. Each run uses fresh browser contexts
+example_site does, naming the host's lab address); its secrets store gives the internal CA the browser trusts. Each run uses fresh browser contexts
 (empty HTTP cache and storage: a first visit) and measures, on the control machine's clock:
 
 - first render: from navigation to the browser's first contentful paint (Paint Timing API), and to the landing
@@ -119,6 +119,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         site = Deployed(site_of(args.file.resolve(), args.host), Path(directory))  # the plan, the CA file
         entry = site.plan.tenant(args.tenant)
+        planned = site.plan.host(entry.host).address
+        if planned != site.host.address:  # never reach for an address outside the lab
+            raise SystemExit(f"{args.file}: host {entry.host} has address {planned}, the lab host "
+                             f"{site.host.name} is {site.host.address}: name the lab address in the tenants file "
+                             "(as tests/lab/conftest.py example_deploys does)")
         counsellor = site.add_counsellor(args.tenant, prefix="bench.c")
         try:
             with chromium(lab_chromium_args({entry.domain: site.plan.host(entry.host).address},
