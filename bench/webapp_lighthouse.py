@@ -24,9 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.webapp_timings import site_of  # noqa: E402
+from bench.webapp_timings import lab_tenant  # noqa: E402
 from tests.browser.harness import CHROMIUM, chromium_args, lab_chromium_args  # noqa: E402
-from tests.lab.test_site_counselling_lab import Deployed  # noqa: E402
 
 TOOL_DIR = Path(__file__).resolve().parent / "lighthouse"
 LIGHTHOUSE = TOOL_DIR / "node_modules" / ".bin" / "lighthouse"
@@ -77,10 +76,7 @@ def main() -> None:
     ensure_lighthouse()
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
-        site = Deployed(site_of(args.file.resolve(), args.host), workdir)
-        entry = site.plan.tenant(args.tenant)
-        if site.plan.host(entry.host).address != site.host.address:
-            raise SystemExit(f"{args.file}: name the lab address of {entry.host} ({site.host.address})")
+        site, entry = lab_tenant(args.file, args.host, args.tenant, workdir)
         port = free_port()
         chromium = subprocess.Popen(
             [str(CHROMIUM), "--headless=new", f"--remote-debugging-port={port}", "--remote-debugging-address=127.0.0.1",

@@ -61,6 +61,19 @@ def site_of(tenants: Path, host_name: str) -> dict[str, Any]:
     return {"host": host, "tenants": tenants, "env": {"COUNSELKIT_VAULT_PASSWORD_FILE": password}}
 
 
+def lab_tenant(tenants: Path, host_name: str, slug: str, directory: Path) -> tuple[Any, Any]:
+    """The deployed site (its plan and CA file in `directory`) and the tenant; refuses a tenants file whose host
+    address is not the lab host's, so a bench never reaches for an address outside the lab."""
+    site = Deployed(site_of(tenants.resolve(), host_name), directory)
+    entry = site.plan.tenant(slug)
+    planned = site.plan.host(entry.host).address
+    if planned != site.host.address:
+        raise SystemExit(f"{tenants}: host {entry.host} has address {planned}, the lab host {site.host.name} is "
+                         f"{site.host.address}: name the lab address in the tenants file (as tests/lab/conftest.py "
+                         "example_deploys does)")
+    return site, entry
+
+
 def one_run(browser: Any, url: str, counsellor: tuple[str, str], keys: dict[str, str]) -> dict[str, float]:
     """One run; `keys` holds the counsellor's recovery key after the first login (each later login asks for it)."""
     figures: dict[str, float] = {}
@@ -117,13 +130,7 @@ def main() -> None:
 
     rows: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as directory:
-        site = Deployed(site_of(args.file.resolve(), args.host), Path(directory))  # the plan, the CA file
-        entry = site.plan.tenant(args.tenant)
-        planned = site.plan.host(entry.host).address
-        if planned != site.host.address:  # never reach for an address outside the lab
-            raise SystemExit(f"{args.file}: host {entry.host} has address {planned}, the lab host "
-                             f"{site.host.name} is {site.host.address}: name the lab address in the tenants file "
-                             "(as tests/lab/conftest.py example_deploys does)")
+        site, entry = lab_tenant(args.file, args.host, args.tenant, Path(directory))
         counsellor = site.add_counsellor(args.tenant, prefix="bench.c")
         try:
             with chromium(lab_chromium_args({entry.domain: site.plan.host(entry.host).address},
