@@ -34,7 +34,7 @@ from counselkit import layout, render
 from counselkit.components import keycloak as keycloak_spec
 from counselkit.keycloak import render as kc_render
 from counselkit.keycloak.artifact import archive_name, fetch
-from counselkit.pgscram import scram_verifier
+from counselkit.pgscram import role_sql, role_state_sql, scram_verifier
 
 from . import commands
 from .common import in_container, put
@@ -105,15 +105,19 @@ def install(plan: Any, secrets: Any, with_archive: bool = True) -> None:
     install_accounts(component)
     install_directories(component)
 
+    password = secrets.get(plan.platform_secrets["keycloak_db_password"])
     sql_file = put(f"Keycloak: database SQL (SCRAM verifier, {database['mode']} root)", database["sql_file"],
-                   _database_sql(secrets.get(plan.platform_secrets["keycloak_db_password"])), mode=database["mode"])
-    # root opens the file, psql (as postgres) reads it on stdin — when the SQL changed or the role or database is
-    # missing, as roles/keycloak does (the SQL is idempotent, but a run on every deploy would be a change each time).
-    present = (host.get_fact(Command, psql(
-        f"SELECT count(*) FROM pg_roles r, pg_database d WHERE r.rolname = '{database['role']}' "
-        f"AND d.datname = '{database['db']}'") + " 2>/dev/null || true") or "").strip() == "1"
+                   _database_sql(password), mode=database["mode"])
+    # root opens the file, psql (as postgres) reads it on stdin — when the SQL changed, the database is missing or
+    # the role is missing or drifted (attributes, or a verifier that does not verify the current secret: the test
+    # of the tenants' roles, counselkit.pgscram.role_sql), as roles/keycloak does. The SQL is idempotent, but a run
+    # on every deploy would be a change each time.
+    role_state = host.get_fact(Command, psql(role_state_sql([database["role"]])) + " 2>/dev/null || true") or ""
+    role_drifted = bool(role_sql(database["role"], password, role_state.splitlines()))
+    db_present = (host.get_fact(Command, psql(
+        f"SELECT count(*) FROM pg_database WHERE datname = '{database['db']}'") + " 2>/dev/null || true") or "").strip() == "1"
     server.shell(name="Keycloak: PostgreSQL role and database", commands=[psql_script(database["sql_file"])],
-                 _if=lambda: sql_file.did_change() or not present)
+                 _if=lambda: sql_file.did_change() or role_drifted or not db_present)
 
     # the bootstrap admin file only while the admin was never created (the stamp is missing)
     first_start = host.get_fact(File, path=bootstrap["stamp"]) is None

@@ -73,14 +73,16 @@ def run_prepare(tenants_file: Path | str, extra_env: dict[str, str] | None = Non
 
 
 def run_deploy(tenants_file: Path | str, inventory: str = "inventories/lab.py", extra_env: dict[str, str] | None = None,
-               timeout: float = 3600) -> DeployResult:
+               timeout: float = 3600, data: dict[str, str] | None = None) -> DeployResult:
+    """`data`: pyinfra's `--data key=value` for every host (e.g. deploy/site.py's keycloak_with_archive)."""
     prepared = run_prepare(tenants_file, extra_env)
     if prepared.returncode != 0:
         return DeployResult(prepared.returncode, prepared.stdout + prepared.stderr, 0.0)
     start = time.monotonic()  # `seconds` is the deploy's own time (bench/deploy_times.py), prepare excluded
     pyinfra = Path(sys.executable).with_name("pyinfra")
     env = {**os.environ, "COUNSELKIT_TENANTS": str(tenants_file), **(extra_env or {})}
-    result = subprocess.run([str(pyinfra), "-y", inventory, "deploy/site.py"], cwd=REPO, env=env,
+    overrides = [arg for key, value in (data or {}).items() for arg in ("--data", f"{key}={value}")]
+    result = subprocess.run([str(pyinfra), "-y", *overrides, inventory, "deploy/site.py"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=timeout)
     seconds = time.monotonic() - start
     output = prepared.stdout + result.stdout + result.stderr

@@ -4,6 +4,10 @@ Order: refuse if tenants would be orphaned -> apt/proxy -> base hardening -> Pos
 -> [Synapse OIDC] -> nginx -> [backups] -> AIDE baseline (background). Bracketed parts are other components' deploys (deploy/keycloak.py,
 deploy/backup.py), run only when configured: Keycloak when platform.artifacts.keycloak is set, backups when the
 storage provider's S3 keys are in the secrets file (`counselkit secrets set platform.backup_s3_access_key`).
+
+`--data keycloak_with_archive=false` stops Keycloak before its release archive, as roles/keycloak does (the role's
+variable of the same name): no upload, build, start or realm provisioning, while the Synapse OIDC files and nginx's
+Keycloak paths are written. For a site (or a test) whose archive is not at hand; the default installs it.
 """
 
 from pyinfra import host
@@ -18,6 +22,7 @@ from deploy.synapse import synapse
 plan = host.data.counselkit_plan
 store = secret_store()
 with_keycloak = plan.platform.artifacts.keycloak is not None
+keycloak_with_archive = host.data.get("keycloak_with_archive", True) is not False
 with_backup = all(store.has(plan.platform_secrets[name]) for name in ("backup_s3_access_key", "backup_s3_secret_key"))
 
 refuse_orphaned_tenants()
@@ -27,8 +32,9 @@ postgresql()
 if with_keycloak:
     from deploy import keycloak
 
-    keycloak.install(plan=plan, secrets=store)
-    keycloak.provision(plan=plan, secrets=store)
+    keycloak.install(plan=plan, secrets=store, with_archive=keycloak_with_archive)
+    if keycloak_with_archive:
+        keycloak.provision(plan=plan, secrets=store)
 synapse()
 if with_keycloak:
     keycloak.synapse_oidc(plan=plan, secrets=store)

@@ -34,6 +34,11 @@ def tenant_entry(slug: str, **changes: Any) -> dict[str, Any]:
     return entry
 
 
+# A Keycloak release pinned only to configure Keycloak (platform.artifacts.keycloak): its archive is never fetched,
+# since nothing given this pin goes past the archive (unit tests, and the lab's deploys up to the archive).
+KEYCLOAK_PIN = {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz", "sha256": "0" * 64}
+
+
 # Which lab host each suite may change. One lab serves every suite in a test session, so each suite keeps to its
 # own hosts; a suite that needs a bare Debian image gets one nobody deploys to.
 LAB_HOSTS = {
@@ -43,9 +48,11 @@ LAB_HOSTS = {
     "molecule": "node4",         # the molecule scenarios (roles/*/molecule/default), two at a time on these two
     "deploy_a": "node5",         # the deploy suite's two hosts
     "deploy_b": "node6",
-    "keycloak": "node7",         # Keycloak up to (and with) the release archive
+    "keycloak": "node7",         # Keycloak up to the release archive: its suite and the pyinfra side of its parity
     "parity_ansible": "node8",   # parity: Ansible side, on a host no molecule scenario touched
     "molecule_b": "node9",       # the second molecule host (tests/lab/test_molecule.py)
+    "keycloak_ansible": "node10",  # Keycloak parity: Ansible side (node7 is its pyinfra side)
+    "keycloak_full": "node11",   # the full Keycloak flow, only with the release archive (COUNSELKIT_ARTIFACTS)
 }
 LAB_HOST_COUNT = len(LAB_HOSTS)
 

@@ -88,6 +88,13 @@ def managed_paths(host_vars: dict[str, Any], without: frozenset[str] = frozenset
     return sorted(set(paths))
 
 
+def after_keycloak_archive(host_vars: dict[str, Any]) -> list[str]:
+    """The files Keycloak's spec puts into the unpacked release (its login themes): a deploy up to the archive
+    (roles/keycloak, deploy/site.py with keycloak_with_archive false) writes none of them."""
+    spec = host_components(host_vars)["keycloak"]
+    return sorted(f.dest for f in spec.files if f.context == spec.layout["release"]["context"])
+
+
 def managed_dirs(host_vars: dict[str, Any], without: frozenset[str] = frozenset()) -> list[str]:
     dirs = [layout.JOURNAL_DIR, layout.ACME_WEBROOT]
     if host_vars["platform"]["tls"] == "internal":

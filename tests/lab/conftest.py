@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -103,68 +102,32 @@ def example_secrets(lab: LabState):
     return SecretStore.open(EXAMPLE)
 
 
-PARITY_BUCKET = "counselkit-parity"  # the example deploys' backup bucket on the lab's S3 server
-
-
-def store_s3_keys(tenants: Path, env: dict[str, str], access_key: str, secret_key: str) -> None:
-    """`counselkit prepare`, then the storage provider's keys (the lab S3 server's) in the vault the tenants file
-    names, as an operator sets them with `counselkit secrets set`: the deploys then include the backup component."""
-    from counselkit.plan import load_plan
-    from counselkit.secrets import SecretStore
-    from deploy.runner import run_prepare
-
-    prepared = run_prepare(tenants, env)
-    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
-    plan, store = load_plan(tenants), SecretStore.open(tenants)
-    store.set(plan.platform_secrets["backup_s3_access_key"], access_key)
-    store.set(plan.platform_secrets["backup_s3_secret_key"], secret_key)
-    store.save()
-
-
 @pytest.fixture(scope="session")
 def example_deploys(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The example tenants deployed once per session by each engine: pyinfra onto the parity suite's pyinfra host
-    (node3), Ansible onto its Ansible host (node8), at the same time (tests/lab/engines.py run_both). Both tenants
-    files sit in one directory, so they share one secrets vault (same passwords and certificates), and each names
-    its host's real address, so SSH from the control side reaches it; their mail relay (platform.smtp) is the lab's
-    SMTP sink. The lab's S3 keys are in that vault, so both deploy the backup component (bucket PARITY_BUCKET).
+    (node3), Ansible onto its Ansible host (node8), at the same time (tests/lab/engines.py deploy_example_pair, which
+    says what both get: one vault, the lab's SMTP sink, the backup component).
 
     The parity suite compares the two hosts and runs both engines a second time (drift repair); the suites that need
     a deployed site and change nothing the others check (privacy, session revocation, the counselling suites) use
     the pyinfra host through `example_site`. One first deploy per engine for all of them, in any order."""
-    import os
-    import secrets as random_source
+    from tests.lab.engines import deploy_example_pair
 
-    from tests.lab.engines import run_both
-    from tests.support import environment_kept, example_on, write_yaml
-
-    workdir = tmp_path_factory.mktemp("example-deploys")
-    password_file = workdir / "vault-password"
-    password_file.write_text(random_source.token_urlsafe(24) + "\n")
-    password_file.chmod(0o600)
-    env = {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
     hosts = {engine: lab.host(LAB_HOSTS[f"parity_{engine}"]) for engine in ("pyinfra", "ansible")}
-    tenants = {}
-    for engine, host in hosts.items():
-        data = example_on(host.name)
-        data["platform"]["hosts"][0]["address"] = host.address
-        if lab.smtp_sink is not None:  # the relay for the counsellors' notices (and both engines' egress rule)
-            data["platform"]["smtp"] = {"host": lab.smtp_sink.host, "port": lab.smtp_sink.port, "starttls": False,
-                                        "from_address": f"noreply@{data['platform']['domain']}"}
-        # a bucket of their own: node1's example (the restore drill) keeps its repositories to itself; the two hosts
-        # share the vault, so each tenant's repository (bucket/slug) and its password are the same on both, which
-        # restic allows (nothing here runs a backup: the timers' first run is the next night)
-        data["platform"]["backup"]["bucket"] = PARITY_BUCKET
-        tenants[engine] = write_yaml(workdir / f"{host.name}.tenants.yaml", data)
-    with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
-        os.environ.update(env)  # the inventory, run in-process by some helpers, reads the vault password from here
-        assert lab.s3 is not None, "the lab has no S3 server"
-        # both engines deploy the backup component too (the parity suite compares it); one vault for both files
-        store_s3_keys(tenants["pyinfra"], env, lab.s3.access_key, lab.s3.secret_key)
-        runs = run_both(hosts["pyinfra"], tenants["pyinfra"], hosts["ansible"], tenants["ansible"], env)
-    problems = runs.failures(hosts["pyinfra"].name, hosts["ansible"].name)
-    assert not problems, "\n".join(problems)
-    return {"hosts": hosts, "tenants": tenants, "env": env, "runs": runs}
+    return deploy_example_pair(lab, tmp_path_factory.mktemp("example-deploys"), hosts, bucket="counselkit-parity")
+
+
+@pytest.fixture(scope="session")
+def keycloak_deploys(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The example tenants with Keycloak configured (tests.support.KEYCLOAK_PIN), deployed once per session by each
+    engine up to Keycloak's release archive, which no reachable registry has: pyinfra onto node7, Ansible onto
+    node10, at the same time. Their Synapses log in through a Keycloak that is not there (SSO only), so no suite
+    that needs a counsellor's password login may use these hosts: the Keycloak suite and the parity suite do."""
+    from tests.lab.engines import KEYCLOAK_UP_TO_ARCHIVE, deploy_example_pair
+
+    hosts = {"pyinfra": lab.host(LAB_HOSTS["keycloak"]), "ansible": lab.host(LAB_HOSTS["keycloak_ansible"])}
+    return deploy_example_pair(lab, tmp_path_factory.mktemp("keycloak-deploys"), hosts,
+                               bucket="counselkit-parity-keycloak", choices=KEYCLOAK_UP_TO_ARCHIVE)
 
 
 @pytest.fixture(scope="session")

@@ -3,28 +3,33 @@ inventory plugin), and both at once onto two hosts, each watched by a `ps` sampl
 
 from __future__ import annotations
 
+import json
 import os
+import secrets as random_source
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from counselkit.lab import LabHost
+from counselkit.lab import LabHost, LabState
 from deploy.runner import DeployResult, run_deploy, run_prepare
 from tests.checks import leaks
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_ansible(tenants_file: Path, env: dict[str, str], timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+def run_ansible(tenants_file: Path, env: dict[str, str], timeout: float = 3600,
+                extra_vars: dict[str, object] | None = None) -> subprocess.CompletedProcess[str]:
     prepared = run_prepare(tenants_file, env)  # as for pyinfra: the inventory plugin only reads
     if prepared.returncode != 0:
         return prepared
     bindir = str(Path(sys.executable).parent)
     full_env = {**os.environ, **env, "COUNSELKIT_TENANTS": str(tenants_file),
                 "PATH": f"{bindir}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
-    return subprocess.run([f"{bindir}/ansible-playbook", "-i", "inventories/ansible/lab", "site.yml"], cwd=REPO,
+    extra = ["-e", json.dumps(extra_vars)] if extra_vars else []
+    return subprocess.run([f"{bindir}/ansible-playbook", "-i", "inventories/ansible/lab", *extra, "site.yml"], cwd=REPO,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -49,8 +54,20 @@ class EngineRuns:
         return problems
 
 
+@dataclass(frozen=True)
+class EngineChoices:
+    """What the two engines are told beyond the tenants file, the same choice in each one's terms."""
+
+    pyinfra_data: dict[str, str] = field(default_factory=dict)  # deploy/site.py's host data (--data key=value)
+    ansible_vars: dict[str, object] = field(default_factory=dict)  # site.yml's extra vars (-e)
+
+
+# Keycloak up to its release archive, which no reachable registry has (deploy/site.py, roles/keycloak)
+KEYCLOAK_UP_TO_ARCHIVE = EngineChoices({"keycloak_with_archive": "false"}, {"keycloak_with_archive": False})
+
+
 def run_both(pyinfra_host: LabHost, pyinfra_tenants: Path, ansible_host: LabHost, ansible_tenants: Path,
-             env: dict[str, str]) -> EngineRuns:
+             env: dict[str, str], choices: EngineChoices = EngineChoices()) -> EngineRuns:
     """pyinfra onto one host and Ansible onto the other, concurrently: the two hosts share nothing, and most of a
     deploy is waiting on the host (package installs, restarts), so the pair takes little more than the slower one.
     Both files are prepared first, one after the other: they share one secrets vault next to them."""
@@ -61,10 +78,51 @@ def run_both(pyinfra_host: LabHost, pyinfra_tenants: Path, ansible_host: LabHost
     samplers = {host.name: leaks.ProcessSampler(host) for host in (pyinfra_host, ansible_host)}
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            pyinfra = pool.submit(run_deploy, pyinfra_tenants, extra_env=env)
-            ansible = pool.submit(run_ansible, ansible_tenants, env)
+            pyinfra = pool.submit(run_deploy, pyinfra_tenants, extra_env=env, data=choices.pyinfra_data)
+            ansible = pool.submit(run_ansible, ansible_tenants, env, extra_vars=choices.ansible_vars)
             runs = EngineRuns(pyinfra.result(), ansible.result())
     finally:
         args = {name: sampler.stop() for name, sampler in samplers.items()}
     runs.process_args = args
     return runs
+
+
+def deploy_example_pair(lab: LabState, workdir: Path, hosts: dict[str, LabHost], bucket: str,
+                        choices: EngineChoices = EngineChoices()) -> dict[str, Any]:
+    """The example tenants (all on one host) deployed by pyinfra onto hosts["pyinfra"] and by Ansible onto
+    hosts["ansible"], at the same time (run_both). Both tenants files sit in `workdir`, so they share one secrets
+    vault (same passwords and certificates), and each names its host's real address, so SSH from the control side
+    reaches it; their mail relay (platform.smtp) is the lab's SMTP sink; the lab's S3 keys are in the vault, so both
+    deploy the backup component too. With `choices.keycloak_with_archive` the example configures Keycloak
+    (tests.support.KEYCLOAK_PIN). Returns hosts, tenants (files by engine), env (the vault password) and runs."""
+    from counselkit.demo import prepare_secrets
+    from tests.support import KEYCLOAK_PIN, environment_kept, example_on, write_yaml
+
+    password_file = workdir / "vault-password"
+    password_file.write_text(random_source.token_urlsafe(24) + "\n")
+    password_file.chmod(0o600)
+    env = {"COUNSELKIT_VAULT_PASSWORD_FILE": str(password_file)}
+    tenants = {}
+    for engine, host in hosts.items():
+        data = example_on(host.name)
+        data["platform"]["hosts"][0]["address"] = host.address
+        if lab.smtp_sink is not None:  # the relay for the counsellors' notices (and both engines' egress rule)
+            data["platform"]["smtp"] = {"host": lab.smtp_sink.host, "port": lab.smtp_sink.port, "starttls": False,
+                                        "from_address": f"noreply@{data['platform']['domain']}"}
+        if "keycloak_with_archive" in choices.pyinfra_data:
+            data["platform"].setdefault("artifacts", {})["keycloak"] = dict(KEYCLOAK_PIN)
+        # a bucket of its own per pair: node1's example (the restore drill) keeps its repositories to itself; the two
+        # hosts share the vault, so each tenant's repository (bucket/slug) and its password are the same on both,
+        # which restic allows (nothing here runs a backup: the timers' first run is the next night)
+        data["platform"]["backup"]["bucket"] = bucket
+        tenants[engine] = write_yaml(workdir / f"{host.name}.tenants.yaml", data)
+    with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
+        os.environ.update(env)  # the inventory, run in-process by some helpers, reads the vault password from here
+        assert lab.s3 is not None, "the lab has no S3 server"
+        # one vault for both files, made ready as `counselkit demo` does it: `counselkit prepare`, then the lab S3
+        # server's keys
+        prepare_secrets(tenants["pyinfra"], lab.s3.access_key, lab.s3.secret_key)
+        runs = run_both(hosts["pyinfra"], tenants["pyinfra"], hosts["ansible"], tenants["ansible"], env, choices)
+    problems = runs.failures(hosts["pyinfra"].name, hosts["ansible"].name)
+    assert not problems, "\n".join(problems)
+    return {"hosts": hosts, "tenants": tenants, "env": env, "runs": runs, "choices": choices}

@@ -1,9 +1,11 @@
 """Keycloak on a real lab host (Debian 12 under systemd-nspawn).
 
 Without the release archive: everything up to it (Java, user, directories, PostgreSQL role and database,
-keycloak.conf, secret env file, sandboxed unit). With COUNSELKIT_ARTIFACTS holding keycloak-<version>.tar.gz:
-the full flow (Keycloak healthy on loopback, realms provisioned, an org admin logs in with password + OTP
-through Synapse's SSO, a user of realm A cannot log in at tenant B, the access report sees it all).
+keycloak.conf, secret env file, sandboxed unit), on node7 as the session's `keycloak_deploys` left it (the whole
+site, deploy/site.py with keycloak_with_archive false; the parity suite compares it with Ansible's node10). With
+COUNSELKIT_ARTIFACTS holding keycloak-<version>.tar.gz: the full flow on a host of its own (node11: Keycloak
+healthy on loopback, realms provisioned, an org admin logs in with password + OTP through Synapse's SSO, a user of
+realm A cannot log in at tenant B, the access report sees it all).
 """
 
 from __future__ import annotations
@@ -51,20 +53,19 @@ def environment_restored() -> Any:
         yield
 
 
-def make_site(lab: Any, workdir: Path, archive: Path | None) -> Path:
-    """tenants.yaml for the lab (first lab host, internal CA, the lab proxy) plus its secrets."""
+def make_site(lab: Any, workdir: Path, archive: Path) -> Path:
+    """tenants.yaml for the full flow's host (internal CA, the lab proxy, the archive pinned) plus its secrets."""
     data = example_data()
-    host = lab.host(LAB_HOSTS["keycloak"])
+    host = lab.host(LAB_HOSTS["keycloak_full"])
     data["platform"]["hosts"] = [{"name": host.name, "address": host.address, "capacity_tenants": 10}]
     data["platform"]["tls"] = "internal"
     data["platform"]["proxy"] = lab.proxy_url
-    if archive is not None:
-        version = ARCHIVE_RE.match(archive.name).group(1)  # type: ignore[union-attr]
-        data["platform"]["artifacts"] = {"keycloak": {
-            "version": version,
-            "url": f"https://github.com/keycloak/keycloak/releases/download/{version}/{archive_name(version)}",
-            "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
-        }}
+    version = ARCHIVE_RE.match(archive.name).group(1)  # type: ignore[union-attr]
+    data["platform"]["artifacts"] = {"keycloak": {
+        "version": version,
+        "url": f"https://github.com/keycloak/keycloak/releases/download/{version}/{archive_name(version)}",
+        "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+    }}
     tenants = write_yaml(workdir / "tenants.yaml", data)
     password_file = workdir / "vault-password"
     password_file.write_text(VAULT_PASSWORD)
@@ -75,8 +76,9 @@ def make_site(lab: Any, workdir: Path, archive: Path | None) -> Path:
     return tenants
 
 
-def run_pyinfra(lab: Any, workdir: Path, tenants: Path, with_archive: bool) -> str:
-    host = lab.host(LAB_HOSTS["keycloak"])
+def run_pyinfra(lab: Any, workdir: Path, tenants: Path) -> str:
+    """deploy/site.py with the archive onto the full flow's host, through an inventory of that host alone."""
+    host = lab.host(LAB_HOSTS["keycloak_full"])
     inventory = workdir / "inventory.py"
     inventory.write_text(
         "hosts = [(%r, %r)]\n" % (host.address, {
@@ -84,30 +86,10 @@ def run_pyinfra(lab: Any, workdir: Path, tenants: Path, with_archive: bool) -> s
             "ssh_known_hosts_file": str(host.known_hosts_path), "ssh_strict_host_key_checking": "yes",
             "counselkit_host": host.name,
         }))
-    use_site = with_archive and (REPO / "deploy" / "site.py").exists()
-    deploy_file = workdir / "deploy_keycloak.py"
-    deploy_file.write_text(f"""
-import sys
-sys.path.insert(0, {str(REPO)!r})
-from io import StringIO
-from pyinfra.operations import apt, files
-from counselkit.plan import load_plan
-from counselkit.secrets import SecretStore
-from deploy import keycloak
-plan = load_plan({str(tenants)!r})
-store = SecretStore.open({str(tenants)!r})
-# Lab preconditions the base/postgresql deploys provide on a real site.
-files.put(name="lab: apt proxy", src=StringIO('Acquire::http::Proxy "{lab.proxy_url}";\\n'),
-          dest="/etc/apt/apt.conf.d/01counselkit-proxy")
-apt.packages(name="lab: PostgreSQL", packages=["postgresql"], update=True)
-keycloak.install(plan=plan, secrets=store, with_archive={with_archive!r})
-if {with_archive!r}:
-    keycloak.provision(plan=plan, secrets=store)
-""")
-    target = REPO / "deploy" / "site.py" if use_site else deploy_file
     env = dict(os.environ, COUNSELKIT_TENANTS=str(tenants))
-    result = subprocess.run([str(Path(sys.executable).with_name("pyinfra")), "-y", str(inventory), str(target)],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)
+    result = subprocess.run([str(Path(sys.executable).with_name("pyinfra")), "-y", str(inventory),
+                             str(REPO / "deploy" / "site.py")], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=3600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     return output
@@ -121,13 +103,22 @@ def secret_values(tenants: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def prepared(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    workdir = tmp_path_factory.mktemp("keycloak-prepare")
-    tenants = make_site(lab, workdir, None)
-    output = run_pyinfra(lab, workdir, tenants, with_archive=False)
-    second = run_pyinfra(lab, workdir, tenants, with_archive=False)
-    return {"tenants": tenants, "output": output + second, "first": output, "second": second,
-            "host": lab.host(LAB_HOSTS["keycloak"])}
+def prepared(keycloak_deploys: dict[str, Any]) -> dict[str, Any]:
+    """The session's pyinfra deploy of the example with Keycloak up to the archive (tests/lab/conftest.py
+    `keycloak_deploys`, node7: the whole site, as an operator runs it), and one more run of it, which must change
+    nothing."""
+    from deploy.runner import run_deploy
+    from tests.lab.engines import KEYCLOAK_UP_TO_ARCHIVE
+
+    tenants, env = keycloak_deploys["tenants"]["pyinfra"], keycloak_deploys["env"]
+    first = keycloak_deploys["runs"].pyinfra.output
+    with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
+        os.environ.update(env)
+        again = run_deploy(tenants, extra_env=env, data=KEYCLOAK_UP_TO_ARCHIVE.pyinfra_data)
+        secrets = secret_values(tenants)
+    assert again.returncode == 0, again.output[-6000:]
+    return {"tenants": tenants, "secrets": secrets, "output": first + again.output, "first": first,
+            "second": again.output, "host": keycloak_deploys["hosts"]["pyinfra"]}
 
 
 def test_java_user_and_directories(prepared: dict[str, Any], run_on: Any) -> None:
@@ -167,17 +158,16 @@ def test_config_and_idempotence(prepared: dict[str, Any], run_on: Any) -> None:
     conf = run_on(prepared["host"], "cat /etc/counselkit/keycloak/keycloak.conf")
     assert "http-host=127.0.0.1" in conf and "proxy-headers=xforwarded" in conf
     assert "password" not in conf.lower().replace("kc_db_password", "")
-    # The first run changed the Keycloak host; the second run of the same deploy changed nothing of Keycloak's (the
-    # lab's own preconditions, "lab: ...", refresh the apt cache on every run and are not Keycloak's).
-    keycloak_changes = [[(op, n) for op, n in parse_changes(prepared[run]) if not op.startswith("lab:")]
-                        for run in ("first", "second")]
-    assert keycloak_changes[0], "the parser found no change in the first run"
-    assert keycloak_changes[1] == [], keycloak_changes[1]
+    # The first run changed the host, Keycloak included; the next run of the same deploy changed nothing at all.
+    first, again = (parse_changes(prepared[run]) for run in ("first", "second"))
+    assert [op for op, _ in first if op.startswith("Keycloak")], f"the parser found no Keycloak change in: {first}"
+    assert again == [], again
 
 
 def test_no_secret_in_deploy_output(prepared: dict[str, Any]) -> None:
-    for value in secret_values(prepared["tenants"]):
-        assert value not in prepared["output"]
+    assert len(prepared["secrets"]) >= 5, prepared["secrets"]  # found the vault's secrets to look for
+    leaked = [value for value in prepared["secrets"] if value in prepared["output"]]
+    assert not leaked, f"{len(leaked)} secret value(s) in the deploy output"
 
 
 # --- full flow: only with the archive -------------------------------------------------------------------
@@ -208,8 +198,8 @@ def full(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workdir = tmp_path_factory.mktemp("keycloak-full")
     os.environ["COUNSELKIT_ARTIFACTS"] = str(archive.parent)
     tenants = make_site(lab, workdir, archive)
-    output = run_pyinfra(lab, workdir, tenants, with_archive=True)
-    return {"tenants": tenants, "output": output, "host": lab.host(LAB_HOSTS["keycloak"]), "workdir": workdir}
+    output = run_pyinfra(lab, workdir, tenants)
+    return {"tenants": tenants, "output": output, "host": lab.host(LAB_HOSTS["keycloak_full"]), "workdir": workdir}
 
 
 def test_full_keycloak_listens_on_loopback_only_and_is_healthy(full: dict[str, Any], run_on: Any) -> None:

@@ -55,16 +55,11 @@ def _environment(lab, directory: Path, host: str) -> dict[str, str]:
     """The scenario environment for one host (tests/checks/molecule_env.py): its own tenants file and vault."""
     env = {**os.environ, **prepare(directory, host)}
     if lab.s3 is not None:  # the backup role needs the storage provider's keys: the lab's S3 server
-        from counselkit.plan import load_plan
-        from counselkit.secrets import SecretStore
+        from counselkit.demo import prepare_secrets
 
         with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):  # the vault opens in-process; the session's stays
             os.environ["COUNSELKIT_VAULT_PASSWORD_FILE"] = env["COUNSELKIT_VAULT_PASSWORD_FILE"]
-            plan = load_plan(env["COUNSELKIT_TENANTS"])  # prepared by molecule_env.prepare (counselkit prepare)
-            store = SecretStore.open(env["COUNSELKIT_TENANTS"])
-            store.set(plan.platform_secrets["backup_s3_access_key"], lab.s3.access_key)
-            store.set(plan.platform_secrets["backup_s3_secret_key"], lab.s3.secret_key)
-            store.save()
+            prepare_secrets(Path(env["COUNSELKIT_TENANTS"]), lab.s3.access_key, lab.s3.secret_key)
     return env
 
 

@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 from counselkit import layout
 from counselkit.keycloak import render as kc
 from counselkit.plan import load_plan
-from tests.support import REPO, example_data, write_yaml
+from tests.support import KEYCLOAK_PIN, REPO, example_data, write_yaml
 
 BIN = Path(sys.executable).parent
 TASK_NAME = "Synapse OIDC provider per tenant (Keycloak; client secret, 0600)"
@@ -26,8 +26,7 @@ TASK_NAME = "Synapse OIDC provider per tenant (Keycloak; client secret, 0600)"
 def plan_with_keycloak(tmp_path: Path, keycloak: bool):
     data = example_data()
     if keycloak:
-        data["platform"]["artifacts"] = {"keycloak": {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz",
-                                                      "sha256": "0" * 64}}
+        data["platform"]["artifacts"] = {"keycloak": dict(KEYCLOAK_PIN)}
     tenants = write_yaml(tmp_path / "tenants.yaml", data)
     return tenants, load_plan(tenants)
 

@@ -877,7 +877,7 @@ def test_tenant_files_private(plan):
     for change in ({tenant.data_dir: f"{tenant.unix_user} {tenant.unix_user} 705"},            # others may read
                    {tenant.media_dir: f"{other.unix_user} {other.unix_user} 700"},            # another tenant's
                    {tenant.signing_key_path: f"{tenant.unix_user} {tenant.unix_user} 640"},   # key readable by group
-                   {tenant.signing_key_path: f"root root 600"},                               # key not the tenant's
+                   {tenant.signing_key_path: "root root 600"},                               # key not the tenant's
                    {tenant.config_dir: ""}):                                                   # missing
         finding = checks.tenant_files_private(context(plan, files_table(plan, change)))
         path = next(iter(change))

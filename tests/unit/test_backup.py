@@ -17,7 +17,7 @@ from counselkit.backup.render import Credentials, host_files, host_secrets
 from counselkit.backup.restore import RestoreError, restore
 from counselkit.model.platform import Retention
 from counselkit.plan import load_plan
-from tests.support import EXAMPLE, example_data, write_yaml
+from tests.support import EXAMPLE, KEYCLOAK_PIN, example_data, write_yaml
 
 CREDS = Credentials("AKIAEXAMPLE", "se$cret 'with' \"quotes\"/+=")
 
@@ -31,7 +31,7 @@ class FakeStore:
         return f"pw-for-{ref}"
 
 
-KEYCLOAK_ARTIFACT = {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz", "sha256": "0" * 64}
+KEYCLOAK_ARTIFACT = dict(KEYCLOAK_PIN)
 
 
 def with_keycloak(data: dict) -> dict:

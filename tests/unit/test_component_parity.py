@@ -32,7 +32,7 @@ from deploy import keycloak as deploy_keycloak
 from deploy import nginx as deploy_nginx
 from deploy import postgres as deploy_postgres
 from deploy import synapse as deploy_synapse
-from tests.support import REPO, example_data, png_bytes, write_yaml
+from tests.support import KEYCLOAK_PIN, REPO, example_data, png_bytes, write_yaml
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -55,7 +55,7 @@ ROLE_INPUTS = ("hardening_apt_files", "hardening_apt_absent", "hardening_package
                "keycloak_bootstrap", "keycloak_database", "keycloak_release", "keycloak_handlers", "keycloak_services")
 
 
-KEYCLOAK_ARTIFACT = {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz", "sha256": "0" * 64}
+KEYCLOAK_ARTIFACT = dict(KEYCLOAK_PIN)
 
 
 def tenants(tmp_path: Path, every_condition: bool, keycloak: bool = False) -> Path:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from counselkit.load import load_inventory
 from counselkit.problems import InputError
-from counselkit.yamlsource import parse_yaml, YamlDocument
+from counselkit.yamlsource import parse_yaml
 from counselkit.load import validate_document
 from tests.support import example_data
 

@@ -12,7 +12,7 @@ from ruamel.yaml import YAML
 from counselkit import layout, policy, render
 from counselkit.plan import load_plan
 from counselkit.problems import InputError
-from tests.support import example_data, tenant_entry, write_yaml
+from tests.support import KEYCLOAK_PIN, example_data, tenant_entry, write_yaml
 
 
 @pytest.fixture()
@@ -238,8 +238,7 @@ def test_catch_all_answers_nothing(context):
 def test_keycloak_paths_in_tenant_vhost_only_when_keycloak_is_configured(tmp_path):
     data = example_data()
     data["platform"]["admin_networks"] = ["192.0.2.0/24"]
-    data["platform"]["artifacts"] = {"keycloak": {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz",
-                                                  "sha256": "0" * 64}}
+    data["platform"]["artifacts"] = {"keycloak": dict(KEYCLOAK_PIN)}
     plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
     ctx = render.host_context(render.host_vars(plan, "node1"), lambda ref: f"secret:{ref}")
     tenant = ctx["tenants"][0]
@@ -263,8 +262,7 @@ def test_no_keycloak_paths_without_keycloak(context):
 @pytest.fixture()
 def keycloak_context(tmp_path):
     data = example_data()
-    data["platform"]["artifacts"] = {"keycloak": {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz",
-                                                  "sha256": "0" * 64}}
+    data["platform"]["artifacts"] = {"keycloak": dict(KEYCLOAK_PIN)}
     plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
     return render.host_context(render.host_vars(plan, "node1"), lambda ref: f"secret:{ref}")
 

@@ -10,9 +10,9 @@ from typing import Any
 from counselkit import policy
 from counselkit.plan import load_plan
 from counselkit.webapp.config import API_BASE, consent_version, tenant_logo_file, tenant_web_config
-from tests.support import REPO, example_data, png_bytes, write_yaml
+from tests.support import KEYCLOAK_PIN, REPO, example_data, png_bytes, write_yaml
 
-KEYCLOAK = {"version": "26.0.7", "url": "https://example.org/keycloak-26.0.7.tar.gz", "sha256": "0" * 64}
+KEYCLOAK = dict(KEYCLOAK_PIN)
 
 
 def config_for(tmp_path: Path, data: dict[str, Any], slug: str = "awo-kiel") -> dict[str, Any]:
