@@ -43,8 +43,9 @@ def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
 @pytest.fixture
 def lab_at_rest(lab: LabState) -> LabState:
     """The lab with no background work running: for tests that look at every host (status, SSH to each), which a
-    host being reset by a molecule scenario would fail. They wait here until the scenarios are done."""
-    head_start.finish()
+    host being reset by a molecule scenario would fail. They wait here until the scenarios are done (not for
+    background work that leaves hosts up, such as the Keycloak pair's deploys)."""
+    head_start.finish(resetting_only=True)
     return lab
 
 
@@ -117,17 +118,47 @@ def example_deploys(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> 
     return deploy_example_pair(lab, tmp_path_factory.mktemp("example-deploys"), hosts, bucket="counselkit-parity")
 
 
+KEYCLOAK_PAIR = "keycloak pair"  # its head start (tests/lab/head_start.py)
+KEYCLOAK_PAIR_MODULES = ("tests.lab.test_parity", "tests.lab.test_keycloak_lab")  # the suites that use it
+
+
+def prepare_keycloak_pair(lab: LabState, factory: pytest.TempPathFactory):
+    from tests.lab.engines import KEYCLOAK_UP_TO_ARCHIVE, prepare_example_pair
+
+    hosts = {"pyinfra": lab.host(LAB_HOSTS["keycloak"]), "ansible": lab.host(LAB_HOSTS["keycloak_ansible"])}
+    return prepare_example_pair(lab, factory.mktemp("keycloak-deploys"), hosts, bucket="counselkit-parity-keycloak",
+                                choices=KEYCLOAK_UP_TO_ARCHIVE)
+
+
+def start_keycloak_pair(session: pytest.Session, lab: LabState, factory: pytest.TempPathFactory):
+    """The pair's files and vault made here (main thread); its first runs in the background, after the work started
+    before it (the molecule scenarios), so that no more than two deploys compete with the foreground's."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    prepared = prepare_keycloak_pair(lab, factory)
+    earlier = head_start.started_before()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keycloak-pair")
+    runs = pool.submit(lambda: (wait(earlier), prepared.run())[1])
+    pool.shutdown(wait=False)
+    return [runs], (prepared, runs)
+
+
+head_start.register(KEYCLOAK_PAIR, start_keycloak_pair, KEYCLOAK_PAIR_MODULES, last=True)
+
+
 @pytest.fixture(scope="session")
 def keycloak_deploys(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The example tenants with Keycloak configured (tests.support.KEYCLOAK_PIN), deployed once per session by each
     engine up to Keycloak's release archive, which no reachable registry has: pyinfra onto node7, Ansible onto
-    node10, at the same time. Their Synapses log in through a Keycloak that is not there (SSO only), so no suite
-    that needs a counsellor's password login may use these hosts: the Keycloak suite and the parity suite do."""
-    from tests.lab.engines import KEYCLOAK_UP_TO_ARCHIVE, deploy_example_pair
-
-    hosts = {"pyinfra": lab.host(LAB_HOSTS["keycloak"]), "ansible": lab.host(LAB_HOSTS["keycloak_ansible"])}
-    return deploy_example_pair(lab, tmp_path_factory.mktemp("keycloak-deploys"), hosts,
-                               bucket="counselkit-parity-keycloak", choices=KEYCLOAK_UP_TO_ARCHIVE)
+    node10, at the same time, in the background from the moment the lab is up (start_keycloak_pair). Their Synapses
+    log in through a Keycloak that is not there (SSO only), so no suite that needs a counsellor's password login may
+    use these hosts: the Keycloak suite and the parity suite do."""
+    started = head_start.take(KEYCLOAK_PAIR)
+    if started is None:  # no head start was made (the lab fixture came up before these suites were selected)
+        prepared = prepare_keycloak_pair(lab, tmp_path_factory)
+        return prepared.deployed(prepared.run())
+    prepared, runs = started
+    return prepared.deployed(runs.result())
 
 
 @pytest.fixture(scope="session")

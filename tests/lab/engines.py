@@ -87,14 +87,35 @@ def run_both(pyinfra_host: LabHost, pyinfra_tenants: Path, ansible_host: LabHost
     return runs
 
 
-def deploy_example_pair(lab: LabState, workdir: Path, hosts: dict[str, LabHost], bucket: str,
-                        choices: EngineChoices = EngineChoices()) -> dict[str, Any]:
-    """The example tenants (all on one host) deployed by pyinfra onto hosts["pyinfra"] and by Ansible onto
-    hosts["ansible"], at the same time (run_both). Both tenants files sit in `workdir`, so they share one secrets
-    vault (same passwords and certificates), and each names its host's real address, so SSH from the control side
-    reaches it; their mail relay (platform.smtp) is the lab's SMTP sink; the lab's S3 keys are in the vault, so both
-    deploy the backup component too. With `choices.keycloak_with_archive` the example configures Keycloak
-    (tests.support.KEYCLOAK_PIN). Returns hosts, tenants (files by engine), env (the vault password) and runs."""
+@dataclass
+class PreparedPair:
+    """Two tenants files with their one vault, ready for both engines' first runs (prepare_example_pair)."""
+
+    hosts: dict[str, LabHost]  # by engine
+    tenants: dict[str, Path]  # by engine
+    env: dict[str, str]  # the vault password file
+    choices: EngineChoices
+
+    def run(self) -> EngineRuns:
+        """Both engines' first runs, at the same time: only subprocesses and SSH (a background thread may run it)."""
+        return run_both(self.hosts["pyinfra"], self.tenants["pyinfra"], self.hosts["ansible"],
+                        self.tenants["ansible"], self.env, self.choices)
+
+    def deployed(self, runs: EngineRuns) -> dict[str, Any]:
+        """What the session's fixtures give: hosts, tenants (files by engine), env, runs, choices; fails on a failed run."""
+        problems = runs.failures(self.hosts["pyinfra"].name, self.hosts["ansible"].name)
+        assert not problems, "\n".join(problems)
+        return {"hosts": self.hosts, "tenants": self.tenants, "env": self.env, "runs": runs, "choices": self.choices}
+
+
+def prepare_example_pair(lab: LabState, workdir: Path, hosts: dict[str, LabHost], bucket: str,
+                         choices: EngineChoices = EngineChoices()) -> PreparedPair:
+    """The example tenants (all on one host) for pyinfra onto hosts["pyinfra"] and Ansible onto hosts["ansible"].
+    Both tenants files sit in `workdir`, so they share one secrets vault (same passwords and certificates), and each
+    names its host's real address, so SSH from the control side reaches it; their mail relay (platform.smtp) is the
+    lab's SMTP sink; the lab's S3 keys are in the vault, so both deploy the backup component too. With
+    `choices.pyinfra_data["keycloak_with_archive"]` the example configures Keycloak (tests.support.KEYCLOAK_PIN).
+    Runs in the calling thread: the vault is opened in-process, with the environment restored afterwards."""
     from counselkit.demo import prepare_secrets
     from tests.support import KEYCLOAK_PIN, environment_kept, example_on, write_yaml
 
@@ -117,12 +138,16 @@ def deploy_example_pair(lab: LabState, workdir: Path, hosts: dict[str, LabHost],
         data["platform"]["backup"]["bucket"] = bucket
         tenants[engine] = write_yaml(workdir / f"{host.name}.tenants.yaml", data)
     with environment_kept("COUNSELKIT_VAULT_PASSWORD_FILE"):
-        os.environ.update(env)  # the inventory, run in-process by some helpers, reads the vault password from here
+        os.environ.update(env)  # the vault is opened in-process here
         assert lab.s3 is not None, "the lab has no S3 server"
         # one vault for both files, made ready as `counselkit demo` does it: `counselkit prepare`, then the lab S3
         # server's keys
         prepare_secrets(tenants["pyinfra"], lab.s3.access_key, lab.s3.secret_key)
-        runs = run_both(hosts["pyinfra"], tenants["pyinfra"], hosts["ansible"], tenants["ansible"], env, choices)
-    problems = runs.failures(hosts["pyinfra"].name, hosts["ansible"].name)
-    assert not problems, "\n".join(problems)
-    return {"hosts": hosts, "tenants": tenants, "env": env, "runs": runs, "choices": choices}
+    return PreparedPair(hosts, tenants, env, choices)
+
+
+def deploy_example_pair(lab: LabState, workdir: Path, hosts: dict[str, LabHost], bucket: str,
+                        choices: EngineChoices = EngineChoices()) -> dict[str, Any]:
+    """prepare_example_pair, then both first runs, here and now."""
+    prepared = prepare_example_pair(lab, workdir, hosts, bucket, choices)
+    return prepared.deployed(prepared.run())

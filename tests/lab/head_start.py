@@ -1,7 +1,8 @@
 """Lab work that depends on no other suite starts as soon as the session's lab is up, in the background.
 
 A suite whose expensive part runs on hosts of its own, in subprocesses with their own environment (the molecule
-scenarios on node4/node9), registers a starter here at import. When the `lab` fixture has the lab up, it starts
+scenarios on node4/node9; the Keycloak pair's first deploys on node7/node10, which the parity and Keycloak suites
+share), registers a starter here at import. When the `lab` fixture has the lab up, it starts
 every registered starter whose module has tests selected in this session; the module's fixture then takes the
 started work (or starts it itself, when no head start was made), and its tests wait for the results. Meanwhile
 pytest runs the other suites: a deploy waits on its host about half of its time, and the background work fills that.
@@ -21,12 +22,20 @@ import pytest
 
 # module name -> starter(session, lab, tmp_path_factory) -> (futures, result the module's fixture takes)
 Starter = Callable[[pytest.Session, Any, pytest.TempPathFactory], tuple[list[Future[Any]], Any]]
-_STARTERS: dict[str, Starter] = {}
+_STARTERS: dict[str, tuple[Starter, tuple[str, ...], bool]] = {}
 _STARTED: dict[str, tuple[list[Future[Any]], Any]] = {}
+_RESETS_HOSTS: set[str] = set()  # starters whose work resets lab hosts (a host is down meanwhile)
 
 
-def register(module: str, starter: Starter) -> None:
-    _STARTERS[module] = starter
+def register(name: str, starter: Starter, modules: tuple[str, ...] = (), last: bool = False,
+             resets_hosts: bool = False) -> None:
+    """`starter` under `name`, started when any of `modules` (default: the module called `name`) has tests
+    selected in the session; with `last`, after every starter without it (whatever the order of registration), so
+    that it finds their work in started_before(); `resets_hosts`: its work resets lab hosts, which tests that look
+    at every host must wait for (finish(resetting_only=True))."""
+    _STARTERS[name] = (starter, modules or (name,), last)
+    if resets_hosts:
+        _RESETS_HOSTS.add(name)
 
 
 def selected_in(session: pytest.Session, module: str) -> list[pytest.Item]:
@@ -34,20 +43,28 @@ def selected_in(session: pytest.Session, module: str) -> list[pytest.Item]:
 
 
 def begin(session: pytest.Session, lab: Any, factory: pytest.TempPathFactory) -> None:
-    """Start every registered starter whose module has selected tests (once per session)."""
-    for module, starter in _STARTERS.items():
-        if module not in _STARTED and selected_in(session, module):
-            _STARTED[module] = starter(session, lab, factory)
+    """Start every registered starter one of whose modules has selected tests (once per session), in the order
+    they were registered, those registered `last` at the end."""
+    for name, (starter, modules, _) in sorted(_STARTERS.items(), key=lambda item: item[1][2]):
+        if name not in _STARTED and any(selected_in(session, module) for module in modules):
+            _STARTED[name] = starter(session, lab, factory)
 
 
-def take(module: str) -> Any | None:
-    """What the head start of `module` returned, or None when it was not started."""
-    started = _STARTED.get(module)
+def take(name: str) -> Any | None:
+    """What the head start `name` returned, or None when it was not started."""
+    started = _STARTED.get(name)
     return None if started is None else started[1]
 
 
-def finish() -> None:
-    """Wait for everything started (the lab must not go down, nor every host be inspected, under a running
-    scenario). What was started stays available to `take`."""
-    for futures, _ in _STARTED.values():
-        wait(futures)
+def started_before() -> list[Future[Any]]:
+    """The work started so far: a starter whose work should not compete with it for the two cores waits for it."""
+    return [future for futures, _ in _STARTED.values() for future in futures]
+
+
+def finish(resetting_only: bool = False) -> None:
+    """Wait for everything started (the lab must not go down under a running scenario), or with `resetting_only`
+    for the work that resets hosts (a test that inspects every host must not find one being reset). What was
+    started stays available to `take`."""
+    for name, (futures, _) in _STARTED.items():
+        if not resetting_only or name in _RESETS_HOSTS:
+            wait(futures)

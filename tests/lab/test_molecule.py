@@ -116,7 +116,7 @@ def start_scenarios(session: pytest.Session, lab, factory: pytest.TempPathFactor
 
 # Started by the `lab` fixture as soon as the lab is up (tests/lab/head_start.py): the scenarios run on their own
 # two hosts while pytest goes through the other suites.
-head_start.register(__name__, start_scenarios)
+head_start.register(__name__, start_scenarios, resets_hosts=True)
 
 
 @pytest.fixture(scope="module")

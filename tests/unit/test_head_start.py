@@ -43,3 +43,38 @@ def test_only_selected_modules_start_once_and_finish_waits(monkeypatch) -> None:
     assert done.is_set()
     assert head_start.take("suite.slow")["result"].done()  # still there for the module's fixture
     pool.shutdown()
+
+
+def test_a_starter_registered_last_starts_after_the_others_and_sees_their_work(monkeypatch) -> None:
+    monkeypatch.setattr(head_start, "_STARTERS", {})
+    monkeypatch.setattr(head_start, "_STARTED", {})
+    order: list[str] = []
+    seen: list[int] = []
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    def first(session, lab, factory):
+        order.append("first")
+        return [pool.submit(lambda: None)], None
+
+    def late(session, lab, factory):
+        order.append("late")
+        seen.append(len(head_start.started_before()))
+        return [], "late result"
+
+    head_start.register("pair", late, modules=("suite.a", "suite.b"), last=True)  # registered first, as conftest does
+    head_start.register("suite.first", first)
+    head_start.begin(session_with("suite.b", "suite.first"), lab=None, factory=None)
+    assert order == ["first", "late"]
+    assert seen == [1]  # the first starter's one future
+    assert head_start.take("pair") == "late result"
+    head_start.finish()
+    pool.shutdown()
+
+
+def test_a_starter_for_several_modules_stays_off_when_none_is_selected(monkeypatch) -> None:
+    monkeypatch.setattr(head_start, "_STARTERS", {})
+    monkeypatch.setattr(head_start, "_STARTED", {})
+    calls: list[str] = []
+    head_start.register("pair", lambda *args: (calls.append("pair"), ([], None))[1], modules=("suite.a", "suite.b"))
+    head_start.begin(session_with("suite.c"), lab=None, factory=None)
+    assert calls == [] and head_start.take("pair") is None
