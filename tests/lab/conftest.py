@@ -41,12 +41,12 @@ def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
 
 
 @pytest.fixture
-def lab_at_rest(lab: LabState) -> LabState:
-    """The lab with no background work running: for tests that look at every host (status, SSH to each), which a
-    host being reset by a molecule scenario would fail. They wait here until the scenarios are done (not for
-    background work that leaves hosts up, such as the Keycloak pair's deploys)."""
-    head_start.finish(resetting_only=True)
-    return lab
+def lab_at_rest(lab: LabState) -> Iterator[LabState]:
+    """The lab with every host up for the whole test: for tests that look at every host (status, SSH to each,
+    processes), which a host being reset by a molecule scenario would fail. A reset under way is waited for, and no
+    other starts until the test is over (head_start.HOST_RESETS); the rest of the background work goes on."""
+    with head_start.HOST_RESETS:
+        yield lab
 
 
 def take_down_and_check(state: LabState) -> None:

@@ -14,6 +14,7 @@ The `lab` fixture waits for all of it before it takes the lab down.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from typing import Any
@@ -24,18 +25,17 @@ import pytest
 Starter = Callable[[pytest.Session, Any, pytest.TempPathFactory], tuple[list[Future[Any]], Any]]
 _STARTERS: dict[str, tuple[Starter, tuple[str, ...], bool]] = {}
 _STARTED: dict[str, tuple[list[Future[Any]], Any]] = {}
-_RESETS_HOSTS: set[str] = set()  # starters whose work resets lab hosts (a host is down meanwhile)
+# Held while background work resets a lab host (the host is down meanwhile), and by a test that looks at every host
+# for as long as it runs (tests/lab/conftest.py `lab_at_rest`): such a test waits for one reset at most, not for all
+# the background work, and no host goes down under it.
+HOST_RESETS = threading.Lock()
 
 
-def register(name: str, starter: Starter, modules: tuple[str, ...] = (), last: bool = False,
-             resets_hosts: bool = False) -> None:
+def register(name: str, starter: Starter, modules: tuple[str, ...] = (), last: bool = False) -> None:
     """`starter` under `name`, started when any of `modules` (default: the module called `name`) has tests
     selected in the session; with `last`, after every starter without it (whatever the order of registration), so
-    that it finds their work in started_before(); `resets_hosts`: its work resets lab hosts, which tests that look
-    at every host must wait for (finish(resetting_only=True))."""
+    that it finds their work in started_before(). Work that resets a lab host holds HOST_RESETS meanwhile."""
     _STARTERS[name] = (starter, modules or (name,), last)
-    if resets_hosts:
-        _RESETS_HOSTS.add(name)
 
 
 def selected_in(session: pytest.Session, module: str) -> list[pytest.Item]:
@@ -61,10 +61,8 @@ def started_before() -> list[Future[Any]]:
     return [future for futures, _ in _STARTED.values() for future in futures]
 
 
-def finish(resetting_only: bool = False) -> None:
-    """Wait for everything started (the lab must not go down under a running scenario), or with `resetting_only`
-    for the work that resets hosts (a test that inspects every host must not find one being reset). What was
-    started stays available to `take`."""
-    for name, (futures, _) in _STARTED.items():
-        if not resetting_only or name in _RESETS_HOSTS:
-            wait(futures)
+def finish() -> None:
+    """Wait for everything started (the lab must not go down under a running scenario). What was started stays
+    available to `take`."""
+    for futures, _ in _STARTED.values():
+        wait(futures)
