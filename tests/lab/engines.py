@@ -60,10 +60,12 @@ class EngineChoices:
 
     pyinfra_data: dict[str, str] = field(default_factory=dict)  # deploy/site.py's host data (--data key=value)
     ansible_vars: dict[str, object] = field(default_factory=dict)  # site.yml's extra vars (-e)
+    keycloak: bool = False  # the tenants file configures Keycloak (tests.support.KEYCLOAK_PIN)
 
 
 # Keycloak up to its release archive, which no reachable registry has (deploy/site.py, roles/keycloak)
-KEYCLOAK_UP_TO_ARCHIVE = EngineChoices({"keycloak_with_archive": "false"}, {"keycloak_with_archive": False})
+KEYCLOAK_UP_TO_ARCHIVE = EngineChoices({"keycloak_with_archive": "false"}, {"keycloak_with_archive": False},
+                                       keycloak=True)
 
 
 def run_both(pyinfra_host: LabHost, pyinfra_tenants: Path, ansible_host: LabHost, ansible_tenants: Path,
@@ -109,12 +111,14 @@ class PreparedPair:
 
 
 def prepare_example_pair(lab: LabState, workdir: Path, hosts: dict[str, LabHost], bucket: str,
-                         choices: EngineChoices = EngineChoices()) -> PreparedPair:
+                         choices: EngineChoices = EngineChoices(),
+                         slugs: tuple[str, ...] | None = None) -> PreparedPair:
     """The example tenants (all on one host) for pyinfra onto hosts["pyinfra"] and Ansible onto hosts["ansible"].
     Both tenants files sit in `workdir`, so they share one secrets vault (same passwords and certificates), and each
     names its host's real address, so SSH from the control side reaches it; their mail relay (platform.smtp) is the
     lab's SMTP sink; the lab's S3 keys are in the vault, so both deploy the backup component too. With
-    `choices.pyinfra_data["keycloak_with_archive"]` the example configures Keycloak (tests.support.KEYCLOAK_PIN).
+    `choices.keycloak` the example configures Keycloak (tests.support.KEYCLOAK_PIN); with `slugs`, only those of
+    the example's tenants are kept (in the example's order).
     Runs in the calling thread: the vault is opened in-process, with the environment restored afterwards."""
     from counselkit.demo import prepare_secrets
     from tests.support import KEYCLOAK_PIN, environment_kept, example_on, write_yaml
@@ -127,10 +131,13 @@ def prepare_example_pair(lab: LabState, workdir: Path, hosts: dict[str, LabHost]
     for engine, host in hosts.items():
         data = example_on(host.name)
         data["platform"]["hosts"][0]["address"] = host.address
+        if slugs is not None:
+            data["tenants"] = [entry for entry in data["tenants"] if entry["slug"] in slugs]
+            assert {entry["slug"] for entry in data["tenants"]} == set(slugs), f"not all of {slugs} in the example"
         if lab.smtp_sink is not None:  # the relay for the counsellors' notices (and both engines' egress rule)
             data["platform"]["smtp"] = {"host": lab.smtp_sink.host, "port": lab.smtp_sink.port, "starttls": False,
                                         "from_address": f"noreply@{data['platform']['domain']}"}
-        if "keycloak_with_archive" in choices.pyinfra_data:
+        if choices.keycloak:
             data["platform"].setdefault("artifacts", {})["keycloak"] = dict(KEYCLOAK_PIN)
         # a bucket of its own per pair: node1's example (the restore drill) keeps its repositories to itself; the two
         # hosts share the vault, so each tenant's repository (bucket/slug) and its password are the same on both,
@@ -147,7 +154,11 @@ def prepare_example_pair(lab: LabState, workdir: Path, hosts: dict[str, LabHost]
 
 
 def deploy_example_pair(lab: LabState, workdir: Path, hosts: dict[str, LabHost], bucket: str,
-                        choices: EngineChoices = EngineChoices()) -> dict[str, Any]:
+                        choices: EngineChoices = EngineChoices(), slugs: tuple[str, ...] | None = None) -> dict[str, Any]:
     """prepare_example_pair, then both first runs, here and now."""
-    prepared = prepare_example_pair(lab, workdir, hosts, bucket, choices)
+    return deploy_prepared_pair(prepare_example_pair(lab, workdir, hosts, bucket, choices, slugs))
+
+
+def deploy_prepared_pair(prepared: PreparedPair) -> dict[str, Any]:
+    """Both first runs of a prepared pair, here and now."""
     return prepared.deployed(prepared.run())

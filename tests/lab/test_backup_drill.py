@@ -209,10 +209,11 @@ def test_status_turns_stale_on_the_lab(lab: LabState, backed_up) -> None:
     assert [rows[slug]["state"] for slug in (TENANT_A, TENANT_B)] == ["stale", "stale"], rows
 
 
-def test_broken_dump_leaves_the_live_database_untouched(lab: LabState, deployed) -> None:
+def test_broken_dump_leaves_the_live_database_untouched(lab: LabState, deployed, backed_up) -> None:
     """A snapshot whose dump does not restore (a table owned by a role that no longer exists): the restore stops
     before it touches anything — tenant A keeps its messages, including those written after the backup, and its
-    Synapse keeps running (same process); no scratch database and no plaintext staging is left."""
+    Synapse keeps running (same process); no scratch database and no plaintext staging is left.
+    `backed_up`: the broken snapshot goes into an existing repository (only a backup run initialises one)."""
     plan, store = deployed
     a = plan.tenant(TENANT_A)
     job = find_job(plan, TENANT_A)

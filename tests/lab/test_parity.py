@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from counselkit import layout, render
 from counselkit.lab import ssh
@@ -42,7 +43,7 @@ from counselkit.secrets import SecretStore
 from counselkit.site import lab_site
 from tests.checks import leaks, state
 from tests.lab.engines import EngineRuns, run_both
-from tests.support import environment_kept, example_on
+from tests.support import environment_kept
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -64,9 +65,6 @@ HOST_PLACEHOLDER = "<this host>"
 # unless a reason can be written down here.
 IGNORED_UNITS: dict[str, str] = {}
 IGNORED_PACKAGES: dict[str, str] = {}
-
-
-tenants_for = example_on  # the one definition lives in tests/support.py
 
 
 @dataclass
@@ -100,17 +98,22 @@ class Pair:
         return ours.replace(self.pyinfra, HOST_PLACEHOLDER) == theirs.replace(self.ansible, HOST_PLACEHOLDER)
 
 
-def db_roles(host: str, keycloak: bool) -> list[str]:
+def tenant_slugs(tenants_file: Path) -> list[str]:
+    """The tenants a pair's file deploys (the keycloak pair has fewer than the example)."""
+    return [entry["slug"] for entry in yaml.safe_load(tenants_file.read_text())["tenants"]]
+
+
+def db_roles(tenants_file: Path, keycloak: bool) -> list[str]:
     """The roles the deploys made on a host: each tenant's, and Keycloak's where it is configured."""
-    roles = [layout.tenant_names(entry["slug"])["db_user"] for entry in tenants_for(host)["tenants"]]
+    roles = [layout.tenant_names(slug)["db_user"] for slug in tenant_slugs(tenants_file)]
     return roles + ([layout.KEYCLOAK_DB_USER] if keycloak else [])
 
 
-def drift_roles(lab, names: tuple[str, str], keycloak: bool) -> None:
+def drift_roles(lab, tenants: dict[str, Path], keycloak: bool) -> None:
     """The roles lose their password and login (as if changed by hand): both engines must repair them. No secret in
     this command line."""
-    for name in names:
-        for role in db_roles(name, keycloak):
+    for name, tenants_file in tenants.items():
+        for role in db_roles(tenants_file, keycloak):
             ssh.run(lab.host(name), f"cd / && runuser -u postgres -- psql -X -q -d postgres "
                                     f"-c 'ALTER ROLE {role} NOLOGIN PASSWORD NULL'")
 
@@ -129,7 +132,7 @@ def make_pair(lab, name: str, deploys: dict[str, Any]) -> Pair:
     hosts = deploys["hosts"]
     names = (hosts["pyinfra"].name, hosts["ansible"].name)
     tenants = {hosts[engine].name: deploys["tenants"][engine] for engine in ("pyinfra", "ansible")}
-    drift_roles(lab, names, "keycloak" not in NOT_DEPLOYED[name])
+    drift_roles(lab, tenants, deploys["choices"].keycloak)
     second = run_both(hosts["pyinfra"], tenants[names[0]], hosts["ansible"], tenants[names[1]], deploys["env"],
                       deploys["choices"])
     problems = second.failures(*names)
@@ -349,10 +352,10 @@ def test_drifted_database_roles_were_repaired_by_both_engines(lab, pair):
     plan = load_plan(pair.tenants[pair.pyinfra])
     problems = []
     for name in pair.names:
-        refs = [layout.tenant_secret_ref(entry["slug"], "synapse_db_password") for entry in tenants_for(name)["tenants"]]
+        refs = [layout.tenant_secret_ref(slug, "synapse_db_password") for slug in tenant_slugs(pair.tenants[name])]
         if pair.keycloak:
             refs.append(plan.platform_secrets["keycloak_db_password"])
-        roles = db_roles(name, pair.keycloak)
+        roles = db_roles(pair.tenants[name], pair.keycloak)
         assert len(roles) == len(refs)
         for role, ref in zip(roles, refs):
             row = ssh.run(lab.host(name), f"cd / && runuser -u postgres -- psql -X -At -d postgres -c "
