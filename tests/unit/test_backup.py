@@ -31,12 +31,9 @@ class FakeStore:
         return f"pw-for-{ref}"
 
 
-KEYCLOAK_ARTIFACT = dict(KEYCLOAK_PIN)
-
-
 def with_keycloak(data: dict) -> dict:
     """The platform job backs up Keycloak's database, so it exists only where Keycloak is configured."""
-    data["platform"]["artifacts"] = {"keycloak": KEYCLOAK_ARTIFACT}
+    data["platform"]["artifacts"] = {"keycloak": dict(KEYCLOAK_PIN)}
     return data
 
 

@@ -55,13 +55,10 @@ ROLE_INPUTS = ("hardening_apt_files", "hardening_apt_absent", "hardening_package
                "keycloak_bootstrap", "keycloak_database", "keycloak_release", "keycloak_handlers", "keycloak_services")
 
 
-KEYCLOAK_ARTIFACT = dict(KEYCLOAK_PIN)
-
-
 def tenants(tmp_path: Path, every_condition: bool, keycloak: bool = False) -> Path:
     data = example_data()
     if keycloak:
-        data["platform"].setdefault("artifacts", {})["keycloak"] = dict(KEYCLOAK_ARTIFACT)
+        data["platform"].setdefault("artifacts", {})["keycloak"] = dict(KEYCLOAK_PIN)
     if every_condition:
         data["platform"]["proxy"] = "http://proxy.example.org:3128"
         data["platform"]["smtp"] = {"host": "smtp.example.org", "from_address": "noreply@beratung.example.org",
@@ -720,7 +717,7 @@ def test_both_engines_receive_the_same_keycloak(tmp_path: Path, monkeypatch: pyt
         assert all(code["order"].index(d) > unpack for d in themes)
         assert all(code["order"].index(f["dest"]) < unpack for f in inputs["keycloak_files"] if f["dest"] not in themes)
         # byte for byte what counselkit.keycloak.render gives (the renders the keycloak tests check)
-        version = KEYCLOAK_ARTIFACT["version"]
+        version = KEYCLOAK_PIN["version"]
         wanted = {layout.KEYCLOAK_CONF: kc.keycloak_conf(plan, version),
                   f"/etc/systemd/system/{layout.KEYCLOAK_UNIT}": kc.unit_file(version),
                   layout.KEYCLOAK_ENV_FILE: kc.env_file(KeycloakSecrets.get(plan.platform_secrets["keycloak_db_password"])),

@@ -12,8 +12,6 @@ from counselkit.plan import load_plan
 from counselkit.webapp.config import API_BASE, consent_version, tenant_logo_file, tenant_web_config
 from tests.support import KEYCLOAK_PIN, REPO, example_data, png_bytes, write_yaml
 
-KEYCLOAK = dict(KEYCLOAK_PIN)
-
 
 def config_for(tmp_path: Path, data: dict[str, Any], slug: str = "awo-kiel") -> dict[str, Any]:
     plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
@@ -71,14 +69,14 @@ def test_counsellors_log_in_by_sso_only_where_keycloak_is_configured(tmp_path: P
     lab = config_for(tmp_path, example_data())
     assert lab["login"] == {"help_seeker": "password", "counsellor": "password", "sso_idp_id": None}
     data = example_data()
-    data["platform"]["artifacts"] = {"keycloak": KEYCLOAK}
+    data["platform"]["artifacts"] = {"keycloak": dict(KEYCLOAK_PIN)}
     production = config_for(tmp_path, data)
     assert production["login"] == {"help_seeker": "password", "counsellor": "sso", "sso_idp_id": "oidc-keycloak"}
 
 
 def test_config_holds_no_secret_and_is_json(tmp_path: Path) -> None:
     data = example_data()
-    data["platform"]["artifacts"] = {"keycloak": KEYCLOAK}
+    data["platform"]["artifacts"] = {"keycloak": dict(KEYCLOAK_PIN)}
     plan = load_plan(write_yaml(tmp_path / "tenants.yaml", data))
     for tenant in plan.tenants():
         text = json.dumps(tenant_web_config(plan, tenant))
